@@ -1,0 +1,83 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "DeltaSeal",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "supervisor", targets: ["supervisor"]),
+        .executable(name: "writer", targets: ["writer"]),
+        .executable(name: "verifier", targets: ["verifier"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // C libraries: one system-library target each, imported by exactly one Swift target.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // Pure core: values, formats and policies; no I/O, no C.
+        .target(name: "DeltaSealCore"),
+
+        // One Swift target per C library.
+        .target(name: "DeltaSealSQLite", dependencies: ["CSQLite"]),
+        .target(name: "DeltaSealZstd", dependencies: ["CZstd"]),
+
+        // Linux processes, descriptors and files.
+        .target(name: "CDeltaSealLinux"),
+        .target(name: "DeltaSealSystem", dependencies: ["DeltaSealCore", "CDeltaSealLinux"]),
+
+        // The object-store seam and the filesystem store.
+        .target(
+            name: "DeltaSealStore",
+            dependencies: ["DeltaSealCore", "DeltaSealSystem", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+
+        // Packing a sealed delta and verifying a shipped one.
+        .target(
+            name: "DeltaSealPack",
+            dependencies: [
+                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealSQLite", "DeltaSealZstd",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
+        // The built-in writer: NDJSON batches into one SQLite file.
+        .target(name: "DeltaSealWriter", dependencies: ["DeltaSealCore", "DeltaSealSQLite", "DeltaSealSystem"]),
+
+        // The daemon: spool, writer processes, seal, pack, upload, verify, retry.
+        .target(
+            name: "DeltaSealSupervisor",
+            dependencies: [
+                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealPack", "DeltaSealSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Thin commands.
+        .executableTarget(
+            name: "supervisor",
+            dependencies: ["DeltaSealSupervisor", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "writer",
+            dependencies: ["DeltaSealWriter", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "verifier",
+            dependencies: ["DeltaSealPack", "DeltaSealStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore"]),
+        .testTarget(
+            name: "DeltaSealTests",
+            dependencies: [
+                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealPack", "DeltaSealSQLite",
+                "DeltaSealZstd", "DeltaSealWriter", "DeltaSealSupervisor",
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,46 @@
+/// Where a delta is in the pipeline. Recorded durably before the step that depends on it.
+///
+/// ```
+/// claimed -> written -> sealed -> packed -> uploading -> uploaded -> verified (shipped)
+///    ^          |          |         |          |            |
+///    +----------+----------+---------+----------+------------+  retry (new attempt)
+/// claimed -> rejected      (writer said: bad input)
+/// any     -> failed        (attempts exhausted)
+/// ```
+public enum DeltaState: String, Codable, Sendable, CaseIterable {
+    case claimed, written, sealed, packed, uploading, uploaded, verified, rejected, failed
+
+    /// Whether the delta needs no more work.
+    public var isTerminal: Bool { self == .verified || self == .rejected || self == .failed }
+
+    /// Whether objects of this attempt may exist in the store and must be removed before a retry.
+    public var mayHaveObjects: Bool { self == .uploading || self == .uploaded }
+}
+
+/// The durable record of one delta in the spool (`work/<id>/state.json`).
+public struct DeltaRecord: Codable, Sendable, Equatable {
+    public var id: DeltaID
+    public var state: DeltaState
+    /// The attempt in progress or last made, 1-based.
+    public var attempt: Int
+    /// Batch file names, as claimed from `incoming/`.
+    public var batches: [String]
+    /// Why the last attempt failed, if it did.
+    public var lastError: String?
+    /// Unix milliseconds of the claim.
+    public var claimedAtMs: Int64
+    /// Earliest Unix milliseconds at which the next attempt may start.
+    public var notBeforeMs: Int64?
+
+    public init(id: DeltaID, batches: [String], claimedAtMs: Int64) {
+        self.id = id
+        self.state = .claimed
+        self.attempt = 1
+        self.batches = batches
+        self.claimedAtMs = claimedAtMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, attempt, batches, lastError = "last_error", claimedAtMs = "claimed_at_ms", notBeforeMs = "not_before_ms"
+    }
+}

@@ -1,0 +1,159 @@
+/// The commit marker of a shipped delta: everything a reader needs to fetch and check it.
+///
+/// JSON with `format_version`; see docs/formats.md. Keys are snake_case and stable.
+public struct Manifest: Codable, Sendable, Equatable {
+    /// The format this code writes and the highest it reads.
+    public static let currentFormatVersion = 1
+
+    public var formatVersion: Int
+    public var deltaID: DeltaID
+    public var host: String
+    /// RFC 3339, UTC.
+    public var createdAt: String
+    public var sources: [Source]
+    public var writer: WriterRun
+    public var compression: Compression
+    public var files: [FileEntry]
+
+    public init(deltaID: DeltaID, host: String, createdAt: String, sources: [Source], writer: WriterRun,
+                compression: Compression, files: [FileEntry]) {
+        formatVersion = Self.currentFormatVersion
+        self.deltaID = deltaID
+        self.host = host
+        self.createdAt = createdAt
+        self.sources = sources
+        self.writer = writer
+        self.compression = compression
+        self.files = files
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion = "format_version", deltaID = "delta_id", host, createdAt = "created_at"
+        case sources, writer, compression, files
+    }
+
+    /// One input batch of the delta.
+    public struct Source: Codable, Sendable, Equatable {
+        public var name: String
+        public var records: Int
+        public var bytes: Int64
+        public var sha256: String
+        public init(name: String, records: Int, bytes: Int64, sha256: String) {
+            self.name = name; self.records = records; self.bytes = bytes; self.sha256 = sha256
+        }
+    }
+
+    /// The writer process that produced the files.
+    public struct WriterRun: Codable, Sendable, Equatable {
+        public var command: [String]
+        public var exitStatus: Int32
+        public var durationMs: Int64
+        public init(command: [String], exitStatus: Int32, durationMs: Int64) {
+            self.command = command; self.exitStatus = exitStatus; self.durationMs = durationMs
+        }
+        enum CodingKeys: String, CodingKey { case command, exitStatus = "exit_status", durationMs = "duration_ms" }
+    }
+
+    /// How the objects are compressed.
+    public struct Compression: Codable, Sendable, Equatable {
+        public var algorithm: String
+        public var level: Int
+        public init(algorithm: String = "zstd", level: Int) { self.algorithm = algorithm; self.level = level }
+    }
+
+    /// What a file is, as far as verification is concerned.
+    public enum FileKind: String, Codable, Sendable { case sqlite, other }
+
+    /// One file of the delta and its object.
+    public struct FileEntry: Codable, Sendable, Equatable {
+        public var path: String
+        public var kind: FileKind
+        public var rawSize: Int64
+        public var rawSHA256: String
+        /// Relative to the delta's location; always `files/<path>.zst`.
+        public var objectKey: String
+        public var compressedSize: Int64
+        public var compressedSHA256: String
+        public var sqlite: SQLiteInfo?
+
+        public init(path: String, kind: FileKind, rawSize: Int64, rawSHA256: String, objectKey: String,
+                    compressedSize: Int64, compressedSHA256: String, sqlite: SQLiteInfo?) {
+            self.path = path; self.kind = kind; self.rawSize = rawSize; self.rawSHA256 = rawSHA256
+            self.objectKey = objectKey; self.compressedSize = compressedSize
+            self.compressedSHA256 = compressedSHA256; self.sqlite = sqlite
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case path, kind, rawSize = "raw_size", rawSHA256 = "raw_sha256", objectKey = "object_key"
+            case compressedSize = "compressed_size", compressedSHA256 = "compressed_sha256", sqlite
+        }
+    }
+
+    /// Facts about a SQLite file, checked again after download.
+    public struct SQLiteInfo: Codable, Sendable, Equatable {
+        public var pageSize: Int
+        public var pageCount: Int
+        /// Rows per table, by table name.
+        public var rowCounts: [String: Int]
+        public init(pageSize: Int, pageCount: Int, rowCounts: [String: Int]) {
+            self.pageSize = pageSize; self.pageCount = pageCount; self.rowCounts = rowCounts
+        }
+        enum CodingKeys: String, CodingKey { case pageSize = "page_size", pageCount = "page_count", rowCounts = "row_counts" }
+    }
+
+    /// Total records over all sources.
+    public var recordCount: Int { sources.reduce(0) { $0 + $1.records } }
+    /// Total raw bytes over all files.
+    public var rawBytes: Int64 { files.reduce(0) { $0 + $1.rawSize } }
+    /// Total compressed bytes over all files.
+    public var compressedBytes: Int64 { files.reduce(0) { $0 + $1.compressedSize } }
+}
+
+extension Manifest {
+    /// Problems that make a manifest unusable, whatever its objects hold; empty when it is sound.
+    ///
+    /// Checks the format version, that every path is a safe relative path, that paths are unique,
+    /// that every object key is the one the layout derives from its path, and that sizes and
+    /// digests are well-formed.
+    public func structuralProblems() -> [String] {
+        var problems: [String] = []
+        if formatVersion < 1 || formatVersion > Self.currentFormatVersion {
+            problems.append("unsupported format_version \(formatVersion) (this verifier reads 1...\(Self.currentFormatVersion))")
+        }
+        if compression.algorithm != "zstd" { problems.append("unsupported compression \(compression.algorithm)") }
+        if files.isEmpty { problems.append("manifest lists no files") }
+        var seen = Set<String>()
+        for file in files {
+            guard let path = RelativePath(file.path) else {
+                problems.append("file path \(String(reflecting: file.path)) is absolute, empty or contains '..' or '.'")
+                continue
+            }
+            if !seen.insert(path.rawValue).inserted { problems.append("file path \(file.path) is listed twice") }
+            if file.objectKey != ObjectLayout.objectKey(for: path) {
+                problems.append("\(file.path): object key \(String(reflecting: file.objectKey)) is not \(ObjectLayout.objectKey(for: path))")
+            }
+            if file.rawSize < 0 || file.compressedSize < 0 { problems.append("\(file.path): negative size") }
+            if !Hex.isSHA256(file.rawSHA256) || !Hex.isSHA256(file.compressedSHA256) {
+                problems.append("\(file.path): a sha256 is not 64 lowercase hex digits")
+            }
+            if file.kind == .sqlite, file.sqlite == nil { problems.append("\(file.path): sqlite file without sqlite facts") }
+        }
+        return problems
+    }
+}
+
+/// Hex text for digests.
+public enum Hex {
+    /// Lowercase hex of `bytes`.
+    public static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xF)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Whether `text` is 64 lowercase hex digits.
+    public static func isSHA256(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+}

@@ -1,0 +1,200 @@
+import DeltaSealCore
+import DeltaSealSQLite
+import DeltaSealStore
+import DeltaSealSystem
+import DeltaSealZstd
+import Foundation
+
+/// Checks one shipped delta: manifest, every object's checksums, decompression under a hard cap,
+/// and every SQLite file opened hardened and checked. Writes only inside its own temporary
+/// directory, which it removes.
+public struct DeltaVerifier: Sendable {
+    /// `integrity_check` when true, `quick_check` when false.
+    public var fullCheck: Bool
+    /// Where the private temporary directory is made.
+    public var temporaryRoot: String
+
+    public init(fullCheck: Bool = true, temporaryRoot: String = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") {
+        self.fullCheck = fullCheck
+        self.temporaryRoot = temporaryRoot
+    }
+
+    /// Verifies the delta at the store's location. With `restoreInto`, the verified files are moved
+    /// into that directory (created, must not exist or be empty) instead of being deleted.
+    public func verify(_ store: any ObjectStore, restoreInto: String? = nil) -> VerificationReport {
+        var report = VerificationReport(location: store.location.description)
+        let manifest: Manifest
+        do {
+            let bytes = try store.getBytes(key: ObjectLayout.manifestKey)
+            do {
+                manifest = try StableJSON.decode(Manifest.self, from: bytes)
+            } catch {
+                report.status = .couldNotCheck
+                report.problems.append(.init(file: ObjectLayout.manifestKey, reason: "unreadable manifest: \(error)"))
+                return report
+            }
+        } catch let error as StoreError where error.code == .notFound {
+            report.status = .couldNotCheck
+            report.problems.append(.init(file: ObjectLayout.manifestKey, reason: "delta not found: no manifest at \(store.location)"))
+            return report
+        } catch {
+            report.status = .couldNotCheck
+            report.problems.append(.init(file: ObjectLayout.manifestKey, reason: "cannot read manifest: \(error)"))
+            return report
+        }
+        report.deltaID = manifest.deltaID.rawValue
+        report.records = manifest.recordCount
+        let structural = manifest.structuralProblems()
+        guard structural.isEmpty else {
+            report.status = .invalid
+            report.problems += structural.map { .init(file: ObjectLayout.manifestKey, reason: $0) }
+            return report
+        }
+
+        let workspace: String
+        do {
+            workspace = try makeTemporaryDirectory()
+        } catch {
+            report.status = .couldNotCheck
+            report.problems.append(.init(file: nil, reason: "cannot make a temporary directory: \(error)"))
+            return report
+        }
+        defer { try? Files.removeTree(workspace) }
+
+        for entry in manifest.files {
+            let outcome = check(entry, store: store, workspace: workspace)
+            report.files += 1
+            report.rawBytes += entry.rawSize
+            report.compressedBytes += entry.compressedSize
+            switch outcome {
+            case .ok: continue
+            case .invalid(let reason):
+                report.problems.append(.init(file: entry.path, reason: reason))
+                if report.status == .valid { report.status = .invalid }
+            case .couldNotCheck(let reason):
+                report.problems.append(.init(file: entry.path, reason: reason))
+                report.status = .couldNotCheck
+                return report
+            }
+        }
+        if report.status == .valid, let destination = restoreInto {
+            do {
+                try restore(manifest, from: workspace, into: destination)
+            } catch {
+                report.status = .couldNotCheck
+                report.problems.append(.init(file: nil, reason: "cannot restore into \(destination): \(error)"))
+            }
+        }
+        return report
+    }
+
+    private enum FileOutcome { case ok, invalid(String), couldNotCheck(String) }
+
+    /// Content problems found while streaming, kept apart from store failures.
+    private struct ContentProblem: Error { var reason: String }
+
+    private func check(_ entry: Manifest.FileEntry, store: any ObjectStore, workspace: String) -> FileOutcome {
+        let target = workspace + "/" + entry.path
+        do {
+            try Files.makeDirectories(PathName.directory(of: target), mode: 0o700)
+            let output = try PosixFile.create(target, mode: 0o600, exclusive: true)
+            var compressedHash = SHA256Stream()
+            var rawHash = SHA256Stream()
+            let decompressor = try ZstdDecompressor(limit: entry.rawSize)
+            var decompressionError: String?
+            try store.get(key: entry.objectKey) { chunk in
+                compressedHash.update(chunk)
+                if compressedHash.count > entry.compressedSize {
+                    throw ContentProblem(reason: "object is larger than the manifest's compressed_size \(entry.compressedSize)")
+                }
+                guard decompressionError == nil else { return }
+                do {
+                    try decompressor.decompress(chunk) { raw in
+                        rawHash.update(raw)
+                        try output.write(raw)
+                    }
+                } catch let error as ZstdError {
+                    decompressionError = error.message
+                }
+            }
+            if compressedHash.count != entry.compressedSize {
+                return .invalid("object is \(compressedHash.count) bytes, manifest says \(entry.compressedSize) (truncated)")
+            }
+            if compressedHash.hex() != entry.compressedSHA256 {
+                return .invalid("compressed sha256 is \(compressedHash.hex()), manifest says \(entry.compressedSHA256)")
+            }
+            if let decompressionError { return .invalid("decompression failed: \(decompressionError)") }
+            do { try decompressor.finish() } catch let error as ZstdError { return .invalid("decompression failed: \(error.message)") }
+            if rawHash.count != entry.rawSize {
+                return .invalid("decompressed to \(rawHash.count) bytes, manifest says \(entry.rawSize)")
+            }
+            if rawHash.hex() != entry.rawSHA256 {
+                return .invalid("raw sha256 is \(rawHash.hex()), manifest says \(entry.rawSHA256)")
+            }
+            try output.close()
+        } catch let problem as ContentProblem {
+            return .invalid(problem.reason)
+        } catch let error as StoreError where error.code == .notFound {
+            return .invalid("object \(entry.objectKey) is missing")
+        } catch let error as StoreError {
+            return .couldNotCheck("cannot read object \(entry.objectKey): \(error)")
+        } catch {
+            return .couldNotCheck("local failure while checking: \(error)")
+        }
+        guard entry.kind == .sqlite, let expected = entry.sqlite else { return .ok }
+        return checkSQLite(at: target, expected: expected)
+    }
+
+    private func checkSQLite(at path: String, expected: Manifest.SQLiteInfo) -> FileOutcome {
+        do {
+            let db = try Database(path: path, mode: .untrustedImmutable)
+            defer { try? db.close() }
+            let problems = try SQLiteFile.check(db, full: fullCheck)
+            if !problems.isEmpty {
+                return .invalid("\(fullCheck ? "integrity_check" : "quick_check") failed: " + problems.prefix(5).joined(separator: "; "))
+            }
+            let actual = try SQLiteFile.describe(db)
+            if actual.pageSize != expected.pageSize || actual.pageCount != expected.pageCount {
+                return .invalid("page size/count \(actual.pageSize)/\(actual.pageCount), manifest says \(expected.pageSize)/\(expected.pageCount)")
+            }
+            if actual.rowCounts != expected.rowCounts {
+                let tables = Set(actual.rowCounts.keys).union(expected.rowCounts.keys).sorted()
+                let diffs = tables.filter { actual.rowCounts[$0] != expected.rowCounts[$0] }.map {
+                    "\($0): \(actual.rowCounts[$0].map(String.init) ?? "absent") rows, manifest says \(expected.rowCounts[$0].map(String.init) ?? "absent")"
+                }
+                return .invalid("row counts differ: " + diffs.joined(separator: "; "))
+            }
+            return .ok
+        } catch let error as SQLiteError {
+            return .invalid("not a sound SQLite database: \(error.message)")
+        } catch {
+            return .couldNotCheck("\(error)")
+        }
+    }
+
+    private func makeTemporaryDirectory() throws -> String {
+        var template = Array((temporaryRoot + "/deltaseal-verify-XXXXXX").utf8CString)
+        guard let result = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw SystemError("mkdtemp", temporaryRoot, errno: errno)
+        }
+        return String(cString: result)
+    }
+
+    private func restore(_ manifest: Manifest, from workspace: String, into destination: String) throws {
+        try Files.makeDirectories(destination)
+        guard try Files.list(destination).isEmpty else {
+            throw SystemError("restore", destination, errno: EEXIST)
+        }
+        for entry in manifest.files {
+            let target = destination + "/" + entry.path
+            try Files.makeDirectories(PathName.directory(of: target))
+            let staged = workspace + "/" + entry.path
+            _ = chmod(staged, 0o644)
+            do {
+                try Files.rename(staged, target)
+            } catch let error as SystemError where error.errno == EXDEV {
+                try FileManager.default.copyItem(atPath: staged, toPath: target)
+            }
+        }
+    }
+}

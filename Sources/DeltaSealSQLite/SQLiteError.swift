@@ -1,0 +1,32 @@
+import CSQLite
+
+/// A failed SQLite call: the result code, SQLite's message and the file.
+public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+    /// The extended result code.
+    public let code: Int32
+    /// SQLite's message.
+    public let message: String
+    /// The database file.
+    public let path: String
+
+    public init(code: Int32, message: String, path: String) {
+        self.code = code
+        self.message = message
+        self.path = path
+    }
+
+    /// Whether the file itself is damaged or not a database (never helped by a retry).
+    public var isCorruption: Bool {
+        let primary = code & 0xff
+        return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB
+    }
+
+    /// Whether trying again may help (another connection held a lock, a transient I/O fault).
+    public var isRetryable: Bool {
+        let primary = code & 0xff
+        return primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_IOERR
+            || primary == SQLITE_NOMEM || primary == SQLITE_FULL
+    }
+
+    public var description: String { "sqlite \(path): \(message) (code \(code))" }
+}

@@ -1,0 +1,146 @@
+import DeltaSealCore
+import DeltaSealSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The filesystem store: objects are files under a root directory (local disk or NFS).
+///
+/// Every object appears whole: it is written under a temporary name in its final directory,
+/// checked against its checksum, fsynced and renamed, and the directory is fsynced.
+public struct FileStore: ObjectStore {
+    public let location: StoreURL
+    private var root: String { location.root }
+
+    /// A store rooted at `location` (scheme `file`). The root is created on first write.
+    public init(location: StoreURL) {
+        precondition(location.scheme == .file)
+        self.location = location
+    }
+
+    /// Temporary files carry this marker; `list` hides them.
+    static let temporaryMarker = ".tmp-"
+
+    private func path(for key: String) throws -> String {
+        guard let relative = RelativePath(key), !relative.components.contains(where: { $0.hasPrefix(".") && $0.contains(Self.temporaryMarker) }) else {
+            throw StoreError(.invalidRequest, key: key, "not a valid object key")
+        }
+        return root + "/" + relative.rawValue
+    }
+
+    private func temporaryPath(for path: String) -> String {
+        let directory = PathName.directory(of: path)
+        let name = PathName.lastComponent(of: path)
+        return "\(directory)/.\(name)\(Self.temporaryMarker)\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    }
+
+    private func mapLocal<T>(_ key: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as SystemError {
+            switch error.errno {
+            case ENOENT: throw StoreError(.notFound, key: key, error.description)
+            case EACCES, EPERM, EROFS: throw StoreError(.accessDenied, key: key, error.description)
+            default: throw StoreError(error.isRetryable ? .transient : .local, key: key, error.description, retryable: error.isRetryable)
+            }
+        }
+    }
+
+    public func put(key: String, file source: String, sha256: String) throws {
+        let destination = try path(for: key)
+        try mapLocal(key) {
+            try Files.makeDirectories(PathName.directory(of: destination))
+            let temporary = temporaryPath(for: destination)
+            do {
+                let input = try PosixFile.openForReading(source)
+                let output = try PosixFile.create(temporary, mode: 0o644, exclusive: true)
+                var hash = SHA256Stream()
+                try input.forEachChunk { chunk in
+                    hash.update(chunk)
+                    try output.write(chunk)
+                }
+                guard hash.hex() == sha256 else {
+                    throw StoreError(.checksumMismatch, key: key, "received bytes hash to \(hash.hex()), expected \(sha256)")
+                }
+                try output.sync()
+                try output.close()
+                try Files.rename(temporary, destination)
+            } catch {
+                unlink(temporary)
+                throw error
+            }
+            try Files.syncDirectory(PathName.directory(of: destination))
+        }
+    }
+
+    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
+        let destination = try path(for: key)
+        try mapLocal(key) {
+            let directory = PathName.directory(of: destination)
+            try Files.makeDirectories(directory)
+            let temporary = temporaryPath(for: destination)
+            do {
+                let output = try PosixFile.create(temporary, mode: 0o644, exclusive: true)
+                try output.write(bytes)
+                try output.sync()
+                try output.close()
+                if ifAbsent {
+                    // link() fails with EEXIST instead of replacing: create-if-absent, atomically.
+                    if link(temporary, destination) == -1 {
+                        let code = errno
+                        if code == EEXIST { throw StoreError(.alreadyExists, key: key, "object exists") }
+                        throw SystemError("link", destination, errno: code)
+                    }
+                    unlink(temporary)
+                } else {
+                    try Files.rename(temporary, destination)
+                }
+            } catch {
+                unlink(temporary)
+                throw error
+            }
+            try Files.syncDirectory(directory)
+        }
+    }
+
+    public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let source = try path(for: key)
+        let file = try mapLocal(key) { try PosixFile.openForReading(source) }
+        try file.forEachChunk(sink)
+    }
+
+    public func head(key: String) throws -> ObjectInfo? {
+        let source = try path(for: key)
+        var st = stat()
+        if stat(source, &st) == -1 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw StoreError(.local, key: key, SystemError("stat", source, errno: errno).description)
+        }
+        return ObjectInfo(key: key, size: Int64(st.st_size), modifiedMs: Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000)
+    }
+
+    public func delete(keys: [String]) throws {
+        var directories = Set<String>()
+        for key in keys {
+            let target = try path(for: key)
+            if unlink(target) == -1 && errno != ENOENT && errno != ENOTDIR {
+                throw StoreError(.local, key: key, SystemError("unlink", target, errno: errno).description)
+            }
+            directories.insert(PathName.directory(of: target))
+        }
+        // Remove directories left empty, up to the root, so deleted deltas leave nothing behind.
+        for directory in directories.sorted(by: { $0.count > $1.count }) {
+            var current = directory
+            while current.count > root.count, current.hasPrefix(root + "/"), rmdir(current) == 0 {
+                current = PathName.directory(of: current)
+            }
+        }
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        guard Files.isDirectory(root) else { return [] }
+        let walked = try mapLocal(prefix) { try Files.walk(root) }
+        return try walked.files
+            .filter { $0.hasPrefix(prefix) && !$0.split(separator: "/").contains(where: { $0.hasPrefix(".") && $0.contains(Self.temporaryMarker) }) }
+            .compactMap { try head(key: $0) }
+    }
+}
+

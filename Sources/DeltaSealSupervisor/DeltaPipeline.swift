@@ -1,0 +1,454 @@
+import DeltaSealCore
+import DeltaSealPack
+import DeltaSealStore
+import DeltaSealSystem
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Moves one delta from its claimed batch to a verified delta in the store, recording each state
+/// durably before the step that depends on it, retrying failed attempts with backoff.
+struct DeltaPipeline: Sendable {
+    let config: SupervisorConfig
+    let spool: Spool
+    let store: any ObjectStore
+    let logger: Logger
+    let writers: AsyncSemaphore
+    let uploads: AsyncSemaphore
+    let verifications: AsyncSemaphore
+
+    /// Runs the delta to an outcome, resuming from whatever state its record holds.
+    func run(_ initial: DeltaRecord) async -> DeltaOutcome {
+        var record = initial
+        var log = logger
+        log[metadataKey: "delta"] = "\(record.id)"
+        while true {
+            do {
+                switch record.state {
+                case .verified: return try finishShipped(record, log)
+                case .rejected: return try finishRejected(record, log)
+                case .failed: return try finishFailed(record, log)
+                default: break
+                }
+                if let notBefore = record.notBeforeMs {
+                    let wait = notBefore - WallClock.nowMilliseconds()
+                    if wait > 0 { try? await Task.sleep(for: .milliseconds(wait)) }
+                }
+                return try await attempt(&record, log)
+            } catch let failure as AttemptFailure {
+                if let outcome = handle(failure, &record, log) { return outcome }
+            } catch {
+                // Local failures (disk full, permissions) are retried like any other attempt.
+                let retryable = (error as? SystemError)?.isRetryable ?? true
+                if let outcome = handle(AttemptFailure(reason: "\(error)", retryable: retryable), &record, log) { return outcome }
+            }
+        }
+    }
+
+    /// Records a failed attempt; returns an outcome when the delta is done (failed), nil to retry.
+    private func handle(_ failure: AttemptFailure, _ record: inout DeltaRecord, _ log: Logger) -> DeltaOutcome? {
+        record.lastError = failure.reason
+        if record.state.mayHaveObjects {
+            do {
+                try removeObjects(of: record)
+                record.state = .claimed
+            } catch {
+                // Left in its state: the next attempt (or restart) removes them first.
+                log.warning("cannot remove the objects of the failed attempt", metadata: ["error": "\(error)"])
+            }
+        } else {
+            record.state = .claimed
+        }
+        if failure.retryable && config.retry.allowsAttempt(after: record.attempt) {
+            let delay = config.retry.delay(afterAttempt: record.attempt, jitter: Double.random(in: 0..<1))
+            log.warning("attempt failed, retrying", metadata: [
+                "attempt": "\(record.attempt)", "retry_in_s": "\(String(format: "%.2f", delay))", "error": "\(failure.reason)",
+            ])
+            record.attempt += 1
+            record.notBeforeMs = WallClock.nowMilliseconds() + Int64(delay * 1000)
+            do { try spool.save(record) } catch { log.error("cannot save state", metadata: ["error": "\(error)"]) }
+            return nil
+        }
+        log.error("delta failed", metadata: ["attempt": "\(record.attempt)", "error": "\(failure.reason)"])
+        record.state = .failed
+        do {
+            try spool.save(record)
+            return try finishFailed(record, log)
+        } catch {
+            log.critical("cannot move the delta to failed/; it stays in work/", metadata: ["error": "\(error)"])
+            return .failed(reason: failure.reason)
+        }
+    }
+
+    // MARK: - One attempt
+
+    private func attempt(_ record: inout DeltaRecord, _ log: Logger) async throws -> DeltaOutcome {
+        let directory = spool.directory(of: record.id)
+        if record.state == .uploading, try uploadedManifestMatchesLocal(record) {
+            // A crash after the manifest's upload but before the state was saved.
+            record.state = .uploaded
+            try spool.save(record)
+        }
+        if record.state == .uploaded {
+            try await verify(record, log)
+            return try markShipped(&record, log)
+        }
+        if record.state.mayHaveObjects {
+            try removeObjects(of: record)
+        }
+        record.state = .claimed
+        record.notBeforeMs = nil
+        try spool.save(record)
+        for stale in ["out", "packed", "tmp", "writer.log", "verify.log", "verify.err"] {
+            try Files.removeTree(directory + "/" + stale)
+        }
+        let out = directory + "/out"
+        try Files.makeDirectories(out, mode: 0o700)
+        try Files.makeDirectories(directory + "/tmp", mode: 0o700)
+
+        let current = record
+        let written = try await writers.withPermit { try await runWriter(current, out: out, log) }
+        switch written.outcome {
+        case .complete: break
+        case .badInput: return try reject(&record, log)
+        case .failed(let reason):
+            written.process.signalGroup(SIGKILL)
+            throw AttemptFailure(reason: reason + logSuffix(directory + "/writer.log"), retryable: true)
+        }
+        record.state = .written
+        try spool.save(record)
+
+        let inputs: [Packer.Input]
+        do {
+            inputs = try await Blocking.run { try Sealer().seal(out) }
+        } catch let failure as Sealer.Failure {
+            if written.process.groupIsAlive {
+                log.warning("killing what is left of the writer's process group", metadata: ["pgid": "\(written.process.pid)"])
+            }
+            written.process.signalGroup(SIGKILL)
+            throw AttemptFailure(reason: "not sealed: \(failure.reason)", retryable: true)
+        }
+        if written.process.groupIsAlive {
+            log.warning("the writer left processes behind; killing its process group", metadata: ["pgid": "\(written.process.pid)"])
+            written.process.signalGroup(SIGKILL)
+        }
+        record.state = .sealed
+        try spool.save(record)
+
+        let manifest = try await Blocking.run { [config, spool] in
+            try Self.pack(record: current, inputs: inputs, writtenMs: written.durationMs, config: config, spool: spool)
+        }
+        record.state = .packed
+        try spool.save(record)
+
+        record.state = .uploading
+        try spool.save(record)
+        try await uploads.withPermit { try await Blocking.run { [self] in try upload(manifest, record: current) } }
+        record.state = .uploaded
+        try spool.save(record)
+
+        try await verifications.withPermit { try await verify(current, log) }
+        return try markShipped(&record, log)
+    }
+
+    private struct WriterRun: Sendable {
+        var process: ChildProcess
+        var outcome: WriterContract.Outcome
+        var durationMs: Int64
+    }
+
+    private func runWriter(_ record: DeltaRecord, out: String, _ log: Logger) async throws -> WriterRun {
+        let directory = spool.directory(of: record.id)
+        let batches = record.batches.map { directory + "/batches/" + $0 }
+        let arguments = config.writerCommand + ["--input"] + batches + ["--out", out]
+        let started = WallClock.monotonicNanoseconds()
+        let process: ChildProcess
+        do {
+            process = try ChildProcess.spawn(arguments: arguments, environment: writerEnvironment(record),
+                                             workingDirectory: directory, outputPath: directory + "/writer.log",
+                                             limits: config.writerLimits)
+        } catch {
+            throw AttemptFailure(reason: "cannot start the writer \(config.writerCommand[0]): \(error)", retryable: true)
+        }
+        log.debug("writer started", metadata: ["pid": "\(process.pid)", "attempt": "\(record.attempt)"])
+        let termination = await process.wait(timeout: config.writerTimeout, grace: config.killGrace)
+        let durationMs = Int64((WallClock.monotonicNanoseconds() - started) / 1_000_000)
+        for line in tail(directory + "/writer.log", bytes: 4096).split(separator: "\n") where !line.isEmpty {
+            log.info("writer: \(line)")
+        }
+        var outcome = WriterContract.outcome(exitStatus: termination.exitStatus, signal: termination.signal)
+        if termination.timedOut {
+            outcome = .failed("writer timed out after \(config.writerTimeout) and was killed with its process group")
+        }
+        log.info("writer exited", metadata: [
+            "status": "\(termination.exitStatus.map(String.init) ?? "signal \(termination.signal ?? 0)")",
+            "duration_ms": "\(durationMs)",
+        ])
+        return WriterRun(process: process, outcome: outcome, durationMs: durationMs)
+    }
+
+    /// The writer's whole environment: a fixed clean set plus what the configuration passes
+    /// through. Credentials of the object store are never passed.
+    private func writerEnvironment(_ record: DeltaRecord) -> [String: String] {
+        let inherited = ProcessInfo.processInfo.environment
+        let directory = spool.directory(of: record.id)
+        var environment: [String: String] = [
+            "PATH": inherited["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+            "HOME": directory + "/tmp",
+            "TMPDIR": directory + "/tmp",
+            "LANG": "C.UTF-8",
+            "DELTASEAL_DELTA_ID": record.id.rawValue,
+            "DELTASEAL_ATTEMPT": "\(record.attempt)",
+        ]
+        for name in config.writerEnvironmentPassthrough where !SecretNames.isSecret(name) {
+            if let value = inherited[name] { environment[name] = value }
+        }
+        return environment
+    }
+
+    // MARK: - Pack, upload, verify
+
+    private static func pack(record: DeltaRecord, inputs: [Packer.Input], writtenMs: Int64, config: SupervisorConfig,
+                             spool: Spool) throws -> Manifest {
+        let directory = spool.directory(of: record.id)
+        let packed = directory + "/packed"
+        try Files.makeDirectories(packed, mode: 0o700)
+        let files = try Packer(level: config.zstdLevel, workers: config.zstdWorkers).pack(inputs, from: directory + "/out", into: packed)
+        let sources = try record.batches.map { name in try describeBatch(directory + "/batches/" + name, name: name) }
+        let manifest = Manifest(
+            deltaID: record.id, host: config.host, createdAt: CivilTime.rfc3339(unixMilliseconds: record.claimedAtMs),
+            sources: sources,
+            writer: .init(command: config.writerCommand, exitStatus: 0, durationMs: writtenMs),
+            compression: .init(level: config.zstdLevel), files: files)
+        try Files.writeAtomically(try StableJSON.encode(manifest), to: packed + "/" + ObjectLayout.manifestKey, mode: 0o600)
+        return manifest
+    }
+
+    /// Name, record count (non-blank lines), size and SHA-256 of one batch file.
+    static func describeBatch(_ path: String, name: String) throws -> Manifest.Source {
+        let file = try PosixFile.openForReading(path)
+        var hash = SHA256Stream()
+        var records = 0
+        var lineHasContent = false
+        try file.forEachChunk { chunk in
+            hash.update(chunk)
+            for byte in chunk {
+                if byte == 10 {
+                    if lineHasContent { records += 1 }
+                    lineHasContent = false
+                } else if byte != 32 && byte != 9 && byte != 13 {
+                    lineHasContent = true
+                }
+            }
+        }
+        if lineHasContent { records += 1 }
+        return Manifest.Source(name: name, records: records, bytes: hash.count, sha256: hash.hex())
+    }
+
+    private func deltaKey(_ record: DeltaRecord, _ key: String) -> String {
+        ObjectLayout.join(config.host, record.id.rawValue, key)
+    }
+
+    /// Objects first, each with its checksum; the manifest last, only if absent.
+    private func upload(_ manifest: Manifest, record: DeltaRecord) throws {
+        let packed = spool.directory(of: record.id) + "/packed"
+        do {
+            for file in manifest.files {
+                try store.put(key: deltaKey(record, file.objectKey), file: packed + "/" + file.objectKey, sha256: file.compressedSHA256)
+            }
+            let bytes = try Files.readAll(packed + "/" + ObjectLayout.manifestKey)
+            try store.put(key: deltaKey(record, ObjectLayout.manifestKey), bytes: bytes, ifAbsent: true)
+        } catch let error as StoreError where error.code == .alreadyExists {
+            throw AttemptFailure(reason: "a manifest for \(record.id) already exists in \(store.location); refusing to overwrite it", retryable: false)
+        } catch let error as StoreError {
+            throw AttemptFailure(reason: "upload failed: \(error)", retryable: error.isRetryable)
+        }
+    }
+
+    private func uploadedManifestMatchesLocal(_ record: DeltaRecord) throws -> Bool {
+        let local = spool.directory(of: record.id) + "/packed/" + ObjectLayout.manifestKey
+        guard Files.exists(local) else { return false }
+        do {
+            return try store.getBytes(key: deltaKey(record, ObjectLayout.manifestKey)) == Files.readAll(local)
+        } catch let error as StoreError where error.code == .notFound {
+            return false
+        } catch let error as StoreError {
+            throw AttemptFailure(reason: "cannot read the uploaded manifest: \(error)", retryable: error.isRetryable)
+        }
+    }
+
+    /// Removes what an attempt uploaded: the keys its local manifest names, or, without one, every
+    /// object under the delta's location.
+    private func removeObjects(of record: DeltaRecord) throws {
+        let local = spool.directory(of: record.id) + "/packed/" + ObjectLayout.manifestKey
+        var keys: [String]
+        if let bytes = try? Files.readAll(local), let manifest = try? StableJSON.decode(Manifest.self, from: bytes) {
+            keys = manifest.files.map { deltaKey(record, $0.objectKey) }
+        } else {
+            keys = try store.list(prefix: deltaKey(record, "") + "/").map(\.key)
+        }
+        // The manifest goes first: without it no reader treats the rest as a delta.
+        keys.insert(deltaKey(record, ObjectLayout.manifestKey), at: 0)
+        do {
+            try store.delete(keys: [keys[0]])
+            try store.delete(keys: Array(keys.dropFirst()))
+        } catch let error as StoreError {
+            throw AttemptFailure(reason: "cannot remove the objects of the failed attempt: \(error)", retryable: error.isRetryable)
+        }
+    }
+
+    /// Runs the verifier process on the uploaded delta; returns only if it said valid.
+    private func verify(_ record: DeltaRecord, _ log: Logger) async throws {
+        let directory = spool.directory(of: record.id)
+        let url = config.store.appending(ObjectLayout.join(config.host, record.id.rawValue))
+        let arguments = [config.verifierPath, url.description, "--json"] + (config.quickVerify ? ["--quick"] : ["--full"])
+        for stale in ["verify.log", "verify.err"] { try Files.removeTree(directory + "/" + stale) }
+        let process: ChildProcess
+        do {
+            process = try ChildProcess.spawn(arguments: arguments, environment: ProcessInfo.processInfo.environment,
+                                             workingDirectory: directory, outputPath: directory + "/verify.log",
+                                             errorPath: directory + "/verify.err")
+        } catch {
+            throw AttemptFailure(reason: "cannot start the verifier \(config.verifierPath): \(error)", retryable: true)
+        }
+        let termination = await process.wait(timeout: config.verifierTimeout, grace: config.killGrace)
+        if termination.exitStatus == VerifierExit.valid {
+            log.info("verified")
+            return
+        }
+        var reason = termination.timedOut ? "verifier timed out" : "verifier exit \(termination.exitStatus.map(String.init) ?? "by signal \(termination.signal ?? 0)")"
+        if let bytes = try? Files.readAll(directory + "/verify.log"),
+           let report = try? StableJSON.decode(VerificationReport.self, from: bytes) {
+            reason += ": " + report.status.rawValue + " " + report.problems.map { "\($0.file ?? "-"): \($0.reason)" }.joined(separator: "; ")
+        } else {
+            reason += logSuffix(directory + "/verify.err")
+        }
+        log.warning("verification failed", metadata: ["reason": "\(reason)"])
+        throw AttemptFailure(reason: reason, retryable: true)
+    }
+
+    // MARK: - Endings
+
+    private func markShipped(_ record: inout DeltaRecord, _ log: Logger) throws -> DeltaOutcome {
+        record.state = .verified
+        record.lastError = nil
+        try spool.save(record)
+        return try finishShipped(record, log)
+    }
+
+    /// Removes the local delta and its batch, now that the verifier said valid.
+    private func finishShipped(_ record: DeltaRecord, _ log: Logger) throws -> DeltaOutcome {
+        let directory = spool.directory(of: record.id)
+        let manifestPath = directory + "/packed/" + ObjectLayout.manifestKey
+        let manifest = (try? Files.readAll(manifestPath)).flatMap { try? StableJSON.decode(Manifest.self, from: $0) }
+        try Files.removeTree(directory)
+        try Files.syncDirectory(spool.work)
+        log.notice("shipped", metadata: [
+            "records": "\(manifest?.recordCount ?? 0)", "raw_bytes": "\(manifest?.rawBytes ?? 0)",
+            "compressed_bytes": "\(manifest?.compressedBytes ?? 0)", "attempt": "\(record.attempt)",
+        ])
+        return .shipped(records: manifest?.recordCount ?? 0, rawBytes: manifest?.rawBytes ?? 0,
+                        compressedBytes: manifest?.compressedBytes ?? 0)
+    }
+
+    private func reject(_ record: inout DeltaRecord, _ log: Logger) throws -> DeltaOutcome {
+        let directory = spool.directory(of: record.id)
+        let stderr = tail(directory + "/writer.log", bytes: 16 << 10)
+        let rejection = WriterContract.parseRejection(stderr: stderr)
+        record.state = .rejected
+        record.lastError = WriterContract.format(rejection)
+        try spool.save(record)
+        return try finishRejected(record, log)
+    }
+
+    /// A rejection report, beside the rejected batch.
+    struct RejectionReport: Codable {
+        var batch: String
+        var deltaID: String
+        var file: String?
+        var line: Int?
+        var reason: String
+        var writerCommand: [String]
+        var writerOutput: String
+        var rejectedAt: String
+        enum CodingKeys: String, CodingKey {
+            case batch, deltaID = "delta_id", file, line, reason, writerCommand = "writer_command"
+            case writerOutput = "writer_output", rejectedAt = "rejected_at"
+        }
+    }
+
+    /// Moves the batches to `rejected/` beside their reports; safe to repeat after a crash.
+    private func finishRejected(_ record: DeltaRecord, _ log: Logger) throws -> DeltaOutcome {
+        let directory = spool.directory(of: record.id)
+        let output = tail(directory + "/writer.log", bytes: 16 << 10)
+        let rejection = WriterContract.parseRejection(stderr: output)
+        for batch in record.batches where Files.exists(directory + "/batches/" + batch) {
+            var name = batch
+            if Files.exists(spool.rejected + "/" + name) { name = record.id.rawValue + "." + batch }
+            let file = rejection.file.map { PathName.lastComponent(of: $0) }
+            let report = RejectionReport(
+                batch: name, deltaID: record.id.rawValue, file: file, line: rejection.line, reason: rejection.reason,
+                writerCommand: config.writerCommand, writerOutput: output,
+                rejectedAt: CivilTime.rfc3339(unixMilliseconds: WallClock.nowMilliseconds()))
+            try Files.writeAtomically(try StableJSON.encode(report), to: spool.rejected + "/" + name + ".report.json")
+            try Files.rename(directory + "/batches/" + batch, spool.rejected + "/" + name)
+        }
+        try Files.syncDirectory(spool.rejected)
+        try Files.removeTree(directory)
+        log.warning("batch rejected", metadata: ["reason": "\(WriterContract.format(rejection))"])
+        return .rejected(reason: WriterContract.format(rejection))
+    }
+
+    /// A failure report, inside the failed delta's directory.
+    struct FailureReport: Codable {
+        var deltaID: String
+        var batches: [String]
+        var attempts: Int
+        var reason: String
+        var failedAt: String
+        var objectsMayRemain: Bool
+        enum CodingKeys: String, CodingKey {
+            case deltaID = "delta_id", batches, attempts, reason, failedAt = "failed_at", objectsMayRemain = "objects_may_remain"
+        }
+    }
+
+    /// Moves the whole work directory (batches, logs, report) to `failed/`; safe to repeat.
+    private func finishFailed(_ record: DeltaRecord, _ log: Logger) throws -> DeltaOutcome {
+        let directory = spool.directory(of: record.id)
+        let reason = record.lastError ?? "unknown"
+        if Files.exists(directory) {
+            let report = FailureReport(
+                deltaID: record.id.rawValue, batches: record.batches, attempts: record.attempt, reason: reason,
+                failedAt: CivilTime.rfc3339(unixMilliseconds: WallClock.nowMilliseconds()),
+                objectsMayRemain: Files.exists(directory + "/packed/" + ObjectLayout.manifestKey) && record.state.mayHaveObjects)
+            try Files.writeAtomically(try StableJSON.encode(report), to: directory + "/report.json")
+            for bulky in ["out", "packed", "tmp"] { try Files.removeTree(directory + "/" + bulky) }
+            try Files.rename(directory, spool.failed + "/" + record.id.rawValue)
+            try Files.syncDirectory(spool.failed)
+            try Files.syncDirectory(spool.work)
+        }
+        return .failed(reason: reason)
+    }
+
+    /// The last `bytes` of a log file.
+    private func tail(_ path: String, bytes: Int) -> String {
+        guard let data = try? Files.readAll(path, limit: 64 << 20) else { return "" }
+        return String(decoding: data.suffix(bytes), as: UTF8.self)
+    }
+
+    /// The end of a log file as a suffix for an error message (empty if the log is).
+    private func logSuffix(_ path: String) -> String {
+        let text = tail(path, bytes: 1024).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? "" : " — " + text
+    }
+}
+
+/// Names of environment variables that carry credentials.
+enum SecretNames {
+    static func isSecret(_ name: String) -> Bool {
+        name.hasPrefix("AWS_") || name.hasPrefix("DELTASEAL_S3_") || name.contains("SECRET") || name.contains("TOKEN")
+            || name.contains("PASSWORD")
+    }
+}

@@ -1,0 +1,42 @@
+import DeltaSealCore
+
+/// How one delta ended in this run.
+public enum DeltaOutcome: Sendable, Equatable {
+    /// Verified in the store.
+    case shipped(records: Int, rawBytes: Int64, compressedBytes: Int64)
+    /// The writer rejected the batch; it is in `rejected/`.
+    case rejected(reason: String)
+    /// Attempts exhausted or a permanent failure; it is in `failed/`.
+    case failed(reason: String)
+}
+
+/// Totals of a run, for `--once` and the demo.
+public struct RunSummary: Sendable, Equatable {
+    public var shipped = 0
+    public var rejected = 0
+    public var failed = 0
+    public var records = 0
+    public var rawBytes: Int64 = 0
+    public var compressedBytes: Int64 = 0
+
+    public init() {}
+
+    mutating func add(_ outcome: DeltaOutcome) {
+        switch outcome {
+        case let .shipped(records, raw, compressed):
+            shipped += 1; self.records += records; rawBytes += raw; compressedBytes += compressed
+        case .rejected: rejected += 1
+        case .failed: failed += 1
+        }
+    }
+
+    /// Whether everything shipped.
+    public var allShipped: Bool { rejected == 0 && failed == 0 }
+}
+
+/// One failed attempt: why, and whether another attempt can help.
+struct AttemptFailure: Error, CustomStringConvertible {
+    var reason: String
+    var retryable: Bool
+    var description: String { reason }
+}

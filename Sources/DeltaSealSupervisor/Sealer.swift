@@ -1,0 +1,115 @@
+import DeltaSealCore
+import DeltaSealPack
+import DeltaSealSQLite
+import DeltaSealSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Proves a delta directory is closed before a byte of it is read: no process holds any file in
+/// it, no journal or WAL with content remains, every SQLite file passes `quick_check`; then fsyncs
+/// the files and makes them read-only.
+public struct Sealer: Sendable {
+    public init() {}
+
+    /// Why a delta cannot be sealed.
+    public struct Failure: Error, CustomStringConvertible {
+        public var reason: String
+        /// Processes still holding files, if that was the reason.
+        public var holders: [OpenFileScan.Holder] = []
+        public var description: String { reason }
+    }
+
+    /// Seals `directory` and returns its files with what SQLite said about them.
+    public func seal(_ directory: String) throws -> [Packer.Input] {
+        let canonical = try Files.realPath(directory)
+        let scan = OpenFileScan.scan(directory: canonical)
+        if !scan.holders.isEmpty {
+            let lines = scan.holders.map { "pid \($0.pid) (\($0.command)) holds \($0.path) [\($0.how)]" }
+            throw Failure(reason: "files still open: " + lines.joined(separator: "; "), holders: scan.holders)
+        }
+        try settleJournals(canonical)
+        let walked = try Files.walk(canonical)
+        if let other = walked.others.first {
+            throw Failure(reason: "\(other) is not a regular file (symlinks, sockets and devices are not shipped)")
+        }
+        guard !walked.files.isEmpty else { throw Failure(reason: "the writer produced no files") }
+        var inputs: [Packer.Input] = []
+        for name in walked.files {
+            guard let path = RelativePath(name) else { throw Failure(reason: "\(name) is not a shippable path") }
+            let full = canonical + "/" + name
+            var info: Manifest.SQLiteInfo?
+            if try isSQLite(full) {
+                info = try check(full, name: name)
+            }
+            let file = try PosixFile.openForReading(full)
+            try file.sync()
+            try file.close()
+            try Files.makeReadOnly(full)
+            inputs.append(Packer.Input(path: path, sqlite: info))
+        }
+        for directory in Set(walked.files.map { PathName.directory(of: canonical + "/" + $0) }) {
+            try Files.syncDirectory(directory)
+        }
+        return inputs
+    }
+
+    /// Empty journals are removed; a hot rollback journal fails the seal (the writer died inside a
+    /// transaction yet reported success); a WAL with committed frames is checkpointed into its
+    /// database and the database switched to rollback mode, so the delta is one self-contained file.
+    private func settleJournals(_ root: String) throws {
+        for name in try Files.walk(root).files {
+            let full = root + "/" + name
+            for suffix in ["-journal", "-wal"] where name.hasSuffix(suffix) {
+                let database = String(full.dropLast(suffix.count))
+                guard Files.exists(database) else { continue }
+                let size = try Files.size(full)
+                if size == 0 {
+                    unlink(full)
+                } else if suffix == "-journal" {
+                    throw Failure(reason: "\(name) is a hot journal (\(size) bytes): the writer stopped inside a transaction")
+                } else {
+                    do {
+                        let db = try Database(path: database, mode: .readWrite)
+                        try db.execute("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+                        try db.close()
+                    } catch let error as SQLiteError {
+                        throw Failure(reason: "cannot checkpoint \(name): \(error.message)")
+                    }
+                    if Files.exists(full), try Files.size(full) > 0 {
+                        throw Failure(reason: "\(name) still holds frames after a checkpoint")
+                    }
+                    unlink(full)
+                }
+            }
+        }
+        // Shared-memory index files mean nothing once no WAL remains.
+        for name in try Files.walk(root).files where name.hasSuffix("-shm") {
+            let database = String((root + "/" + name).dropLast(4))
+            if Files.exists(database), !Files.exists(database + "-wal") { unlink(root + "/" + name) }
+        }
+    }
+
+    private func isSQLite(_ path: String) throws -> Bool {
+        let file = try PosixFile.openForReading(path)
+        var header = [UInt8](repeating: 0, count: 16)
+        let n = try header.withUnsafeMutableBytes { try file.readFully(into: $0) }
+        return n == 16 && SQLiteFile.isDatabaseHeader(header)
+    }
+
+    private func check(_ path: String, name: String) throws -> Manifest.SQLiteInfo {
+        do {
+            let db = try Database(path: path, mode: .untrustedImmutable)
+            defer { try? db.close() }
+            let problems = try SQLiteFile.check(db, full: false)
+            guard problems.isEmpty else {
+                throw Failure(reason: "\(name) fails quick_check: " + problems.prefix(3).joined(separator: "; "))
+            }
+            let description = try SQLiteFile.describe(db)
+            return Manifest.SQLiteInfo(pageSize: description.pageSize, pageCount: description.pageCount,
+                                       rowCounts: description.rowCounts)
+        } catch let error as SQLiteError {
+            throw Failure(reason: "\(name) does not open as SQLite: \(error.message)")
+        }
+    }
+}

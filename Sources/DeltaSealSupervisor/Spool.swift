@@ -1,0 +1,76 @@
+import DeltaSealCore
+import DeltaSealPack
+import DeltaSealSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The spool directory: where batches wait, where deltas are worked on, where the rejected and
+/// failed ones are kept. A batch is in exactly one place at any moment: every move is a rename.
+public struct Spool: Sendable {
+    public let root: String
+    public var incoming: String { root + "/incoming" }
+    public var work: String { root + "/work" }
+    public var rejected: String { root + "/rejected" }
+    public var failed: String { root + "/failed" }
+
+    public init(root: String) { self.root = root }
+
+    /// Creates the directories.
+    public func prepare() throws {
+        for directory in [incoming, work, rejected, failed] { try Files.makeDirectories(directory) }
+        _ = chmod(work, 0o700)
+    }
+
+    /// Batches ready to claim: `*.ndjson` regular files not under a temporary (dot) name, oldest name first.
+    public func readyBatches() throws -> [String] {
+        try Files.list(incoming).filter { name in
+            name.hasSuffix(".ndjson") && !name.hasPrefix(".") && {
+                var st = stat()
+                return lstat(incoming + "/" + name, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+            }()
+        }
+    }
+
+    /// Deltas left in `work/` by an earlier run, by id.
+    public func workInProgress() throws -> [DeltaID] {
+        try Files.list(work).compactMap(DeltaID.init)
+    }
+
+    /// The work directory of a delta.
+    public func directory(of id: DeltaID) -> String { work + "/" + id.rawValue }
+
+    /// Claims `batch` from `incoming/` into a new delta's work directory: one rename, so a crash
+    /// leaves the batch in exactly one of the two places. Returns `nil` if another claimer won.
+    public func claim(_ batch: String, as id: DeltaID) throws -> DeltaRecord? {
+        let directory = self.directory(of: id)
+        try Files.makeDirectories(directory + "/batches", mode: 0o700)
+        do {
+            try Files.rename(incoming + "/" + batch, directory + "/batches/" + batch)
+        } catch let error as SystemError where error.errno == ENOENT {
+            try Files.removeTree(directory)
+            return nil
+        }
+        let record = DeltaRecord(id: id, batches: [batch], claimedAtMs: WallClock.nowMilliseconds())
+        try save(record)
+        try Files.syncDirectory(incoming)
+        return record
+    }
+
+    /// Persists a delta's record atomically.
+    public func save(_ record: DeltaRecord) throws {
+        try Files.writeAtomically(try StableJSON.encode(record), to: directory(of: record.id) + "/state.json", mode: 0o600)
+    }
+
+    /// Loads a delta's record; a directory without one (a crash between claim and first save) is
+    /// reconstructed from its batches, and one without batches is not a delta at all (`nil`).
+    public func load(_ id: DeltaID) throws -> DeltaRecord? {
+        let directory = self.directory(of: id)
+        if Files.exists(directory + "/state.json") {
+            return try StableJSON.decode(DeltaRecord.self, from: Files.readAll(directory + "/state.json"))
+        }
+        let batches = (try? Files.list(directory + "/batches")) ?? []
+        guard !batches.isEmpty else { return nil }
+        return DeltaRecord(id: id, batches: batches, claimedAtMs: WallClock.nowMilliseconds())
+    }
+}

@@ -1,0 +1,36 @@
+import DeltaSealSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An exclusive lock on a spool, held for the life of the process: a second supervisor on the
+/// same spool is refused instead of racing the first.
+public final class SpoolLock: Sendable {
+    private let fd: Int32
+
+    /// Another process holds the lock.
+    public struct Held: Error, CustomStringConvertible {
+        public let spool: String
+        public let holder: String
+        public var description: String { "another supervisor (\(holder)) is running on spool \(spool)" }
+    }
+
+    /// Takes the lock or throws ``Held``.
+    public init(spool: String) throws {
+        let path = spool + "/supervisor.lock"
+        let fd = try syscallRetrying("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+        if flock(fd, LOCK_EX | LOCK_NB) == -1 {
+            let holder = (try? Files.readAll(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            close(fd)
+            throw Held(spool: spool, holder: holder.isEmpty ? "pid unknown" : holder.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        ftruncate(fd, 0)
+        let text = Array("pid \(getpid())\n".utf8)
+        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
+
+import Foundation

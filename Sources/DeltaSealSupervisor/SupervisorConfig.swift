@@ -1,0 +1,80 @@
+import DeltaSealCore
+import DeltaSealStore
+import DeltaSealSystem
+
+/// Everything the supervisor needs to run; every field has a default that works with no file.
+public struct SupervisorConfig: Sendable {
+    /// The spool directory (`incoming/`, `work/`, `rejected/`, `failed/`).
+    public var spool: String
+    /// Where deltas are shipped.
+    public var store: StoreURL
+    /// This host's id in object keys.
+    public var host: String
+    /// The writer command; the supervisor appends `--input FILE... --out DIR`.
+    public var writerCommand: [String]
+    /// How long a writer may run before its process group is terminated.
+    public var writerTimeout: Duration = .seconds(300)
+    /// Between SIGTERM and SIGKILL.
+    public var killGrace: Duration = .seconds(5)
+    /// Resource limits for each writer.
+    public var writerLimits = ChildProcess.Limits()
+    /// Environment variables passed through to writers (besides the fixed clean set).
+    public var writerEnvironmentPassthrough: [String] = []
+    /// The verifier executable.
+    public var verifierPath: String
+    /// How long a verification may take.
+    public var verifierTimeout: Duration = .seconds(600)
+    /// `quick_check` instead of `integrity_check` during verification.
+    public var quickVerify = false
+    /// Deltas in the pipeline at once.
+    public var maxInFlight = 4
+    /// Writers running at once.
+    public var maxWriters = 2
+    /// Deltas uploading at once.
+    public var maxUploads = 2
+    /// Verifications at once.
+    public var maxVerifications = 2
+    /// Retry policy per delta.
+    public var retry = RetryPolicy()
+    /// zstd level and worker threads.
+    public var zstdLevel = 3
+    public var zstdWorkers = 2
+    /// How often `incoming/` is scanned.
+    public var pollInterval: Duration = .seconds(1)
+
+    /// Defaults relative to `workingDirectory`: spool `./var/spool`, store `./var/store`, the
+    /// `writer` and `verifier` executables beside `executableDirectory`.
+    public init(workingDirectory: String, executableDirectory: String) {
+        spool = workingDirectory + "/var/spool"
+        store = StoreURL(scheme: .file, root: workingDirectory + "/var/store", prefix: "")
+        host = Self.defaultHost()
+        writerCommand = [executableDirectory + "/writer"]
+        verifierPath = executableDirectory + "/verifier"
+    }
+
+    /// The host name, reduced to the characters an object key allows.
+    public static func defaultHost() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let cleaned = String(name.map { ObjectLayout.isValidHost(String($0)) ? $0 : "-" })
+        return cleaned.isEmpty ? "localhost" : cleaned
+    }
+
+    /// Problems with the settings; empty when usable.
+    public func problems() -> [String] {
+        var out: [String] = []
+        if !ObjectLayout.isValidHost(host) { out.append("host \(String(reflecting: host)) must be 1-128 of [A-Za-z0-9._-]") }
+        if writerCommand.isEmpty { out.append("writer command is empty") }
+        if maxInFlight < 1 || maxWriters < 1 || maxUploads < 1 || maxVerifications < 1 {
+            out.append("concurrency limits must be at least 1")
+        }
+        if retry.maxAttempts < 1 { out.append("retry attempts must be at least 1") }
+        if !(1...22).contains(zstdLevel) { out.append("zstd level must be 1...22") }
+        return out
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An owned file descriptor, opened close-on-exec so no writer inherits it.
+public final class PosixFile: @unchecked Sendable {
+    /// The descriptor, valid until ``close()``.
+    public private(set) var fd: Int32
+    /// The path it was opened from, for error messages.
+    public let path: String
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    /// Opens for reading.
+    public static func openForReading(_ path: String) throws -> PosixFile {
+        let fd = try syscallRetrying("open", path) { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
+        return PosixFile(fd: fd, path: path)
+    }
+
+    /// Creates (or truncates) for writing with `mode`.
+    public static func create(_ path: String, mode: mode_t = 0o644, exclusive: Bool = false) throws -> PosixFile {
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC)
+        let fd = try syscallRetrying("open", path) { Glibc.open(path, flags, mode) }
+        return PosixFile(fd: fd, path: path)
+    }
+
+    /// Reads up to `buffer.count` bytes; 0 at end of file.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try syscallRetrying("read", path) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Reads until `buffer` is full or the file ends; returns the count read.
+    public func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var total = 0
+        while total < buffer.count {
+            let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...]))
+            if n == 0 { break }
+            total += n
+        }
+        return total
+    }
+
+    /// Writes all of `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = try syscallRetrying("write", path) {
+                Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            }
+            offset += n
+        }
+    }
+
+    /// Writes all of `bytes`.
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Flushes data and metadata to stable storage.
+    public func sync() throws {
+        try syscallRetrying("fsync", path) { Glibc.fsync(fd) }
+    }
+
+    /// The file's size in bytes.
+    public func size() throws -> Int64 {
+        var st = stat()
+        try syscallRetrying("fstat", path) { Glibc.fstat(fd, &st) }
+        return Int64(st.st_size)
+    }
+
+    /// Closes the descriptor; reports a failed close (which can mean lost writes on NFS).
+    public func close() throws {
+        guard fd >= 0 else { return }
+        let result = Glibc.close(fd)
+        let code = Glibc.errno
+        fd = -1
+        if result == -1 && code != EINTR { throw SystemError("close", path, errno: code) }
+    }
+
+    /// Calls `body` with each chunk of the file, in order, using one buffer of `chunkSize` bytes.
+    public func forEachChunk(chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = try read(into: buffer)
+            if n == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+        }
+    }
+}

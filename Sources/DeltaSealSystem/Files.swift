@@ -1,0 +1,146 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// File-system operations with the durability discipline a storage system needs.
+public enum Files {
+    /// Whether anything exists at `path` (without following a final symlink).
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// Whether `path` is a directory.
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Size of the file at `path`.
+    public static func size(_ path: String) throws -> Int64 {
+        var st = stat()
+        try syscallRetrying("stat", path) { stat(path, &st) }
+        return Int64(st.st_size)
+    }
+
+    /// Creates `path` and its parents with `mode`; succeeds if it is already a directory.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        if isDirectory(path) { return }
+        let parent = PathName.directory(of: path)
+        if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) == -1, Glibc.errno != EEXIST { throw SystemError("mkdir", path, errno: Glibc.errno) }
+    }
+
+    /// Names in a directory, sorted, without `.` and `..`.
+    public static func list(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw SystemError("opendir", path, errno: Glibc.errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Regular files below `root`, as relative paths, sorted; symlinks and other types are reported
+    /// in `others` so a caller can refuse them.
+    public static func walk(_ root: String) throws -> (files: [String], others: [String]) {
+        var files: [String] = []
+        var others: [String] = []
+        func visit(_ relative: String) throws {
+            let full = relative.isEmpty ? root : root + "/" + relative
+            for name in try list(full) {
+                let rel = relative.isEmpty ? name : relative + "/" + name
+                var st = stat()
+                try syscallRetrying("lstat", root + "/" + rel) { lstat(root + "/" + rel, &st) }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: try visit(rel)
+                case S_IFREG: files.append(rel)
+                default: others.append(rel)
+                }
+            }
+        }
+        try visit("")
+        return (files.sorted(), others.sorted())
+    }
+
+    /// Removes `path` and everything below it; no error if it does not exist.
+    public static func removeTree(_ path: String) throws {
+        guard exists(path) else { return }
+        do {
+            try FileManager.default.removeItem(atPath: path)
+        } catch {
+            // Read-only (sealed) files need write permission on their directory only; make sure.
+            _ = chmod(path, 0o700)
+            try FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    /// Renames atomically; both paths must be on one file system.
+    public static func rename(_ from: String, _ to: String) throws {
+        try syscallRetrying("rename", "\(from) -> \(to)") { Glibc.rename(from, to) }
+    }
+
+    /// Renames only if `to` does not exist (renameat2 RENAME_NOREPLACE semantics via link+unlink).
+    public static func renameNoReplace(_ from: String, _ to: String) throws {
+        try syscallRetrying("link", "\(from) -> \(to)") { Glibc.link(from, to) }
+        try syscallRetrying("unlink", from) { Glibc.unlink(from) }
+    }
+
+    /// Flushes a directory's entries (after creating, renaming or removing in it).
+    public static func syncDirectory(_ path: String) throws {
+        let fd = try syscallRetrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        try syscallRetrying("fsync", path) { fsync(fd) }
+    }
+
+    /// Writes `bytes` so the file appears whole or not at all: temporary name, fsync, rename, fsync dir.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
+        let directory = PathName.directory(of: path)
+        let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        do {
+            let file = try PosixFile.create(temporary, mode: mode, exclusive: true)
+            try file.write(bytes)
+            try file.sync()
+            try file.close()
+            try rename(temporary, path)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try syncDirectory(directory.isEmpty ? "." : directory)
+    }
+
+    /// Reads a whole small file (state, manifests, reports).
+    public static func readAll(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
+        let file = try PosixFile.openForReading(path)
+        var out: [UInt8] = []
+        try file.forEachChunk(chunkSize: 64 << 10) { chunk in
+            guard out.count + chunk.count <= limit else { throw SystemError("read", path, errno: EFBIG) }
+            out.append(contentsOf: chunk)
+        }
+        return out
+    }
+
+    /// The canonical absolute path (symlinks resolved).
+    public static func realPath(_ path: String) throws -> String {
+        guard let resolved = realpath(path, nil) else { throw SystemError("realpath", path, errno: Glibc.errno) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Makes a regular file read-only for everyone.
+    public static func makeReadOnly(_ path: String) throws {
+        try syscallRetrying("chmod", path) { chmod(path, 0o444) }
+    }
+
+    /// Absolute form of `path` against the working directory, without resolving symlinks.
+    public static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
+        return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path) as NSString).standardizingPath
+    }
+}

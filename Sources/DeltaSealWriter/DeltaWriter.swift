@@ -1,0 +1,148 @@
+import DeltaSealCore
+import DeltaSealSQLite
+import DeltaSealSystem
+
+/// The built-in writer: NDJSON batches into one SQLite file, in one transaction, or nothing at all.
+///
+/// Schema (docs/formats.md): `collections(id, name, dimension)` and
+/// `records(collection_id, id, embedding BLOB of little-endian float32, document, metadata JSON)`.
+public struct DeltaWriter {
+    /// The database file's name inside `--out`.
+    public static let databaseName = "delta.sqlite3"
+
+    /// Longest accepted line, in bytes.
+    public var maxLineBytes: Int
+
+    public init(maxLineBytes: Int = 16 << 20) { self.maxLineBytes = maxLineBytes }
+
+    /// Bad input: which file, which line (if one), and why. The writer exits 2 with this.
+    public struct BadInput: Error, CustomStringConvertible {
+        public var rejection: WriterContract.Rejection
+        public var description: String { WriterContract.format(rejection) }
+    }
+
+    /// What was written.
+    public struct Summary: Sendable {
+        public var records: Int
+        public var collections: Int
+    }
+
+    static let schema = """
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            dimension INTEGER NOT NULL CHECK (dimension > 0)
+        );
+        CREATE TABLE records (
+            collection_id INTEGER NOT NULL REFERENCES collections(id),
+            id TEXT NOT NULL,
+            embedding BLOB NOT NULL,
+            document TEXT,
+            metadata TEXT,
+            PRIMARY KEY (collection_id, id)
+        ) WITHOUT ROWID;
+        """
+
+    /// Writes `inputs` into `outputDirectory/delta.sqlite3`. On any error the file is removed.
+    public func write(inputs: [String], outputDirectory: String) throws -> Summary {
+        try Files.makeDirectories(outputDirectory)
+        let path = outputDirectory + "/" + Self.databaseName
+        guard !Files.exists(path) else {
+            throw BadInput(rejection: .init(file: path, line: nil, reason: "output already exists; --out must not hold a delta"))
+        }
+        do {
+            let summary = try writeDatabase(inputs: inputs, path: path)
+            return summary
+        } catch {
+            try? Files.removeTree(path)
+            try? Files.removeTree(path + "-journal")
+            throw error
+        }
+    }
+
+    private func writeDatabase(inputs: [String], path: String) throws -> Summary {
+        let db = try Database(path: path, mode: .create)
+        // Rollback journal: after commit nothing but the database file remains. No fsync here:
+        // the supervisor fsyncs when it seals, and a crash before that rewrites the batch.
+        try db.execute("PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF; PRAGMA foreign_keys=ON;")
+        try db.execute("BEGIN")
+        try db.execute(Self.schema)
+        let summary = try insertAll(inputs: inputs, into: db)
+        try db.execute("COMMIT")
+        try db.close()
+        return summary
+    }
+
+    /// Inserts every record; the statements are finalized when this returns, so the database can close.
+    private func insertAll(inputs: [String], into db: Database) throws -> Summary {
+        let insertCollection = try db.prepare("INSERT INTO collections (name, dimension) VALUES (?, ?)")
+        let insertRecord = try db.prepare("INSERT INTO records (collection_id, id, embedding, document, metadata) VALUES (?, ?, ?, ?, ?)")
+        var collections: [String: (id: Int64, dimension: Int)] = [:]
+        var seen: [Int64: Set<String>] = [:]
+        var records = 0
+        let parser = RecordParser()
+        for input in inputs {
+            let file: PosixFile
+            do { file = try PosixFile.openForReading(input) } catch {
+                throw BadInput(rejection: .init(file: input, line: nil, reason: "cannot read: \(error)"))
+            }
+            var reader = LineReader(file: file, maxLineBytes: maxLineBytes)
+            while true {
+                let line: ArraySlice<UInt8>
+                do {
+                    guard let next = try reader.next() else { break }
+                    line = next
+                } catch let error as LineReader.LineTooLong {
+                    throw BadInput(rejection: .init(file: input, line: error.line, reason: "line is longer than \(maxLineBytes) bytes"))
+                }
+                if line.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
+                let record: Record
+                do { record = try parser.parse(line) } catch let invalid as RecordParser.Invalid {
+                    throw BadInput(rejection: .init(file: input, line: reader.lineNumber, reason: invalid.reason))
+                }
+                let collection: (id: Int64, dimension: Int)
+                if let known = collections[record.collection] {
+                    guard known.dimension == record.embedding.count else {
+                        throw BadInput(rejection: .init(file: input, line: reader.lineNumber,
+                            reason: "embedding has dimension \(record.embedding.count), collection \"\(record.collection)\" has \(known.dimension)"))
+                    }
+                    collection = known
+                } else {
+                    insertCollection.reset()
+                    try insertCollection.bind(1, text: record.collection)
+                    try insertCollection.bind(2, int: Int64(record.embedding.count))
+                    _ = try insertCollection.step()
+                    collection = (Int64(collections.count + 1), record.embedding.count)
+                    collections[record.collection] = collection
+                }
+                guard seen[collection.id, default: []].insert(record.id).inserted else {
+                    throw BadInput(rejection: .init(file: input, line: reader.lineNumber,
+                        reason: "duplicate id \"\(record.id)\" in collection \"\(record.collection)\""))
+                }
+                insertRecord.reset()
+                try insertRecord.bind(1, int: collection.id)
+                try insertRecord.bind(2, text: record.id)
+                try Self.littleEndian(record.embedding).withUnsafeBytes { try insertRecord.bind(3, blob: $0) }
+                try insertRecord.bind(4, text: record.document)
+                try insertRecord.bind(5, text: record.metadataJSON)
+                _ = try insertRecord.step()
+                records += 1
+            }
+        }
+        guard records > 0 else {
+            throw BadInput(rejection: .init(file: inputs.first ?? "-", line: nil, reason: "batch has no records"))
+        }
+        return Summary(records: records, collections: collections.count)
+    }
+
+    /// Float32 values as little-endian bytes, whatever the host's byte order.
+    static func littleEndian(_ values: [Float]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 4)
+        for value in values {
+            let bits = value.bitPattern.littleEndian
+            withUnsafeBytes(of: bits) { bytes.append(contentsOf: $0) }
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `supervisor`: the DeltaSeal daemon and its operator commands.
+@main
+struct SupervisorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "supervisor",
+        abstract: "Seal, ship and verify SQLite deltas written by short-lived writer processes.",
+        subcommands: [StartCommand.self, DemoCommand.self]
+    )
+}

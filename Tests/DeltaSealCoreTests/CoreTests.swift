@@ -1,0 +1,122 @@
+import DeltaSealCore
+import Testing
+
+@Suite struct DeltaIDTests {
+    @Test func formatsUTCToTheMillisecond() {
+        // 2026-11-25T14:05:09.123Z
+        let id = DeltaID(unixMilliseconds: 1_795_615_509_123, random: 0x3fa9c01b7e)
+        #expect(id.rawValue == "20261125T140509123Z-3fa9c01b7e")
+        #expect(DeltaID(id.rawValue) == id)
+    }
+
+    @Test func sortsByCreationTime() {
+        let earlier = DeltaID(unixMilliseconds: 1_000_000_000_000, random: .max)
+        let later = DeltaID(unixMilliseconds: 1_000_000_000_001, random: 0)
+        #expect(earlier < later)
+        #expect(earlier.rawValue.count == 30)
+    }
+
+    @Test(arguments: ["", "20261125T140509123Z", "20261125T140509123Z-3FA9C01B7E", "20261125X140509123Z-3fa9c01b7e",
+                      "../1125T140509123Z-3fa9c01b7e", "20261125T140509123Z-3fa9c01b7"])
+    func rejectsOtherShapes(_ text: String) {
+        #expect(DeltaID(text) == nil)
+    }
+
+    @Test func civilTimeHandlesLeapYearsAndEpoch() {
+        #expect(CivilTime.rfc3339(unixMilliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(CivilTime.rfc3339(unixMilliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
+        #expect(CivilTime.rfc3339(unixMilliseconds: -1) == "1969-12-31T23:59:59.999Z")
+    }
+}
+
+@Suite struct RelativePathTests {
+    @Test(arguments: ["a", "a/b.sqlite3", "index/seg-1/data.bin", "..hidden", "a..b"])
+    func acceptsRelativePaths(_ text: String) {
+        #expect(RelativePath(text)?.rawValue == text)
+    }
+
+    @Test(arguments: ["", "/etc/passwd", "../x", "a/../b", "a/./b", "a//b", "a/", ".", "..", "a\\b", "a\u{0}b"])
+    func rejectsEscapes(_ text: String) {
+        #expect(RelativePath(text) == nil)
+    }
+}
+
+@Suite struct RetryPolicyTests {
+    @Test func backoffDoublesWithinJitterBoundsAndCaps() {
+        let policy = RetryPolicy(maxAttempts: 10, baseDelay: 1, maxDelay: 8)
+        #expect(policy.delay(afterAttempt: 1, jitter: 0) == 0.5)
+        #expect(policy.delay(afterAttempt: 1, jitter: 1) == 1)
+        #expect(policy.delay(afterAttempt: 3, jitter: 0) == 2)
+        #expect(policy.delay(afterAttempt: 3, jitter: 1) == 4)
+        #expect(policy.delay(afterAttempt: 9, jitter: 1) == 8)
+        #expect(policy.delay(afterAttempt: 200, jitter: 0.5) == 6)
+    }
+
+    @Test func countsAttempts() {
+        let policy = RetryPolicy(maxAttempts: 3)
+        #expect(policy.allowsAttempt(after: 1))
+        #expect(policy.allowsAttempt(after: 2))
+        #expect(!policy.allowsAttempt(after: 3))
+    }
+}
+
+@Suite struct CommandWordsTests {
+    @Test func splitsLikeAShell() throws {
+        #expect(try CommandWords.split("python3 -u 'my writer.py' --flag \"a b\" c\\ d") ==
+            ["python3", "-u", "my writer.py", "--flag", "a b", "c d"])
+        #expect(try CommandWords.split("  ") == [])
+        #expect(try CommandWords.split("''") == [""])
+    }
+
+    @Test func refusesUnterminatedQuotes() {
+        #expect(throws: CommandWords.Unterminated.self) { try CommandWords.split("python3 'x") }
+    }
+}
+
+@Suite struct WriterContractTests {
+    @Test func mapsExitsToOutcomes() {
+        #expect(WriterContract.outcome(exitStatus: 0, signal: nil) == .complete)
+        #expect(WriterContract.outcome(exitStatus: 2, signal: nil) == .badInput)
+        #expect(WriterContract.outcome(exitStatus: 1, signal: nil) == .failed("writer exited with status 1"))
+        #expect(WriterContract.outcome(exitStatus: nil, signal: 9) == .failed("writer killed by signal 9"))
+    }
+
+    @Test func parsesTheRejectionLine() {
+        let parsed = WriterContract.parseRejection(stderr: "starting\nerror: /spool/b.ndjson:7: missing field \"id\"\n")
+        #expect(parsed == .init(file: "/spool/b.ndjson", line: 7, reason: "missing field \"id\""))
+        #expect(WriterContract.parseRejection(stderr: "Traceback...\nValueError: bad\n").reason == "ValueError: bad")
+        #expect(WriterContract.format(parsed) == "error: /spool/b.ndjson:7: missing field \"id\"")
+    }
+}
+
+@Suite struct ManifestTests {
+    func manifest(path: String, key: String? = nil) -> Manifest {
+        let sha = String(repeating: "a", count: 64)
+        return Manifest(
+            deltaID: DeltaID(unixMilliseconds: 0, random: 1), host: "h", createdAt: "1970-01-01T00:00:00.000Z",
+            sources: [.init(name: "b.ndjson", records: 2, bytes: 10, sha256: sha)],
+            writer: .init(command: ["writer"], exitStatus: 0, durationMs: 1), compression: .init(level: 3),
+            files: [.init(path: path, kind: .other, rawSize: 1, rawSHA256: sha,
+                          objectKey: key ?? (RelativePath(path).map(ObjectLayout.objectKey(for:)) ?? "files/x.zst"),
+                          compressedSize: 1, compressedSHA256: sha, sqlite: nil)])
+    }
+
+    @Test func soundManifestHasNoProblems() {
+        #expect(manifest(path: "index/a.bin").structuralProblems().isEmpty)
+    }
+
+    @Test func pathEscapesAndForeignKeysAreProblems() {
+        #expect(!manifest(path: "../evil").structuralProblems().isEmpty)
+        #expect(!manifest(path: "/etc/passwd").structuralProblems().isEmpty)
+        #expect(!manifest(path: "a.bin", key: "../../other/delta/files/a.bin.zst").structuralProblems().isEmpty)
+    }
+
+    @Test func layoutJoinsKeys() {
+        let id = DeltaID(unixMilliseconds: 0, random: 1)
+        #expect(ObjectLayout.deltaLocation(prefix: "/deltas/", host: "ingest-1", id: id) == "deltas/ingest-1/\(id)")
+        #expect(ObjectLayout.deltaLocation(prefix: "", host: "ingest-1", id: id) == "ingest-1/\(id)")
+        #expect(ObjectLayout.isValidHost("ingest-1.eu_west"))
+        #expect(!ObjectLayout.isValidHost("a/b"))
+        #expect(!ObjectLayout.isValidHost(".."))
+    }
+}

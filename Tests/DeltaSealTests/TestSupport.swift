@@ -1,0 +1,99 @@
+import DeltaSealCore
+import DeltaSealSystem
+import Foundation
+import Testing
+
+/// Paths and helpers shared by the integration tests: real executables, real files, real processes.
+enum TestSupport {
+    /// Where the built executables are: `DELTASEAL_BIN_DIR` (set by bin/test) or `.build/debug`.
+    static let binDirectory: String = {
+        if let dir = ProcessInfo.processInfo.environment["DELTASEAL_BIN_DIR"], !dir.isEmpty { return dir }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug").path
+    }()
+
+    static var writer: String { binDirectory + "/writer" }
+    static var verifier: String { binDirectory + "/verifier" }
+    static var supervisor: String { binDirectory + "/supervisor" }
+
+    /// A fresh directory, removed by the caller's `defer`.
+    static func temporaryDirectory(_ label: String = #function) throws -> String {
+        let safe = label.filter { $0.isLetter || $0.isNumber }
+        var template = Array((NSTemporaryDirectory() + "/deltaseal-\(safe.prefix(40))-XXXXXX").utf8CString)
+        let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        return String(cString: path!)
+    }
+
+    /// The output of a finished process.
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `arguments` to completion and captures its output (files, not pipes, so no deadlock).
+    static func run(_ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> Result {
+        let scratch = try temporaryDirectory("run")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        FileManager.default.createFile(atPath: scratch + "/out", contents: nil)
+        FileManager.default.createFile(atPath: scratch + "/err", contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        if let environment { process.environment = environment }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + "/out"))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + "/err"))
+        try process.run()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: (try? String(contentsOfFile: scratch + "/out", encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: scratch + "/err", encoding: .utf8)) ?? "")
+    }
+
+    /// One valid NDJSON record.
+    static func record(_ id: String, collection: String = "docs", dimension: Int = 4, document: String? = "text") -> String {
+        let embedding = (0..<dimension).map { "\(Double($0) / 10 + 0.5)" }.joined(separator: ",")
+        let doc = document.map { ",\"document\":\"\($0)\"" } ?? ""
+        return "{\"collection\":\"\(collection)\",\"id\":\"\(id)\",\"embedding\":[\(embedding)]\(doc),\"metadata\":{\"n\":1,\"ok\":true,\"tag\":\"x\"}}"
+    }
+
+    /// A batch of `count` valid records as NDJSON text.
+    static func batch(records count: Int, prefix: String = "r") -> String {
+        (0..<count).map { record("\(prefix)\($0)") }.joined(separator: "\n") + "\n"
+    }
+
+    /// Writes `text` to `path`, creating parent directories.
+    static func write(_ text: String, to path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Writes an executable shell script.
+    static func script(_ body: String, at path: String) throws -> String {
+        try write("#!/usr/bin/env bash\nset -u\n" + body + "\n", to: path)
+        chmod(path, 0o755)
+        return path
+    }
+
+    /// Drops a batch into a spool's `incoming/` the way producers must: temporary name, then rename.
+    static func dropBatch(_ text: String, named name: String, spool: String) throws {
+        try FileManager.default.createDirectory(atPath: spool + "/incoming", withIntermediateDirectories: true)
+        try write(text, to: spool + "/incoming/." + name + ".tmp")
+        try FileManager.default.moveItem(atPath: spool + "/incoming/." + name + ".tmp", toPath: spool + "/incoming/" + name)
+    }
+
+    /// Files below `root`, relative, sorted.
+    static func files(under root: String) -> [String] {
+        (try? Files.walk(root).files) ?? []
+    }
+
+    /// Whether `pid` is gone (or a zombie nobody has reaped yet).
+    static func processIsGone(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 else { return true }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        guard let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+}
