@@ -1,0 +1,91 @@
+import DeltaSealCore
+import DeltaSealPack
+import DeltaSealStore
+import DeltaSealSupervisor
+import DeltaSealSystem
+import Foundation
+import Logging
+
+/// A spool, a filesystem store and a supervisor configuration in one temporary directory.
+struct PipelineHarness {
+    let root: String
+    var config: SupervisorConfig
+    var spool: Spool { Spool(root: config.spool) }
+    var storeRoot: String { config.store.root }
+
+    init(_ label: String = #function) throws {
+        root = try TestSupport.temporaryDirectory(label)
+        config = SupervisorConfig(workingDirectory: root, executableDirectory: TestSupport.binDirectory)
+        config.host = "test-host"
+        config.retry = RetryPolicy(maxAttempts: 3, baseDelay: 0.05, maxDelay: 0.2)
+        config.pollInterval = .milliseconds(50)
+        config.killGrace = .milliseconds(500)
+    }
+
+    func remove() { try? Files.removeTree(root) }
+
+    /// A logger that keeps quiet unless something is badly wrong.
+    static let logger: Logger = {
+        var logger = Logger(label: "test", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    /// Runs `supervisor start --once` in-process over this harness.
+    func runOnce(store: (any ObjectStore)? = nil) async throws -> RunSummary {
+        try await Supervisor(config: config, logger: Self.logger).run(once: true, store: store)
+    }
+
+    /// Delta ids shipped into the store.
+    func shippedDeltas() throws -> [String] {
+        let hostDirectory = storeRoot + "/" + config.host
+        guard Files.isDirectory(hostDirectory) else { return [] }
+        return try Files.list(hostDirectory)
+    }
+
+    /// The store URL of a shipped delta.
+    func deltaURL(_ id: String) -> String { "file://" + storeRoot + "/" + config.host + "/" + id }
+
+    /// The manifest of a shipped delta.
+    func manifest(_ id: String) throws -> Manifest {
+        try StableJSON.decode(Manifest.self, from: Files.readAll(storeRoot + "/" + config.host + "/" + id + "/manifest.json"))
+    }
+
+    /// Runs the verifier binary on a shipped delta.
+    func verify(_ id: String, extra: [String] = []) throws -> TestSupport.Result {
+        try TestSupport.run([TestSupport.verifier, deltaURL(id)] + extra)
+    }
+}
+
+/// A real store with injected faults at the seam: the first `failPuts` object uploads fail as a
+/// flaky network would, everything else reaches the real store.
+final class FaultInjectingStore: ObjectStore, @unchecked Sendable {
+    let inner: any ObjectStore
+    private let lock = PThreadMutex()
+    private var putsToFail: Int
+    private(set) var failedPuts = 0
+
+    init(_ inner: any ObjectStore, failPuts: Int) {
+        self.inner = inner
+        self.putsToFail = failPuts
+    }
+
+    var location: StoreURL { inner.location }
+
+    func put(key: String, file path: String, sha256: String) throws {
+        let fail = lock.withLock { () -> Bool in
+            guard putsToFail > 0 else { return false }
+            putsToFail -= 1
+            failedPuts += 1
+            return true
+        }
+        if fail { throw StoreError(.transient, key: key, "injected: connection reset by peer") }
+        try inner.put(key: key, file: path, sha256: sha256)
+    }
+
+    func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws { try inner.put(key: key, bytes: bytes, ifAbsent: ifAbsent) }
+    func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws { try inner.get(key: key, into: sink) }
+    func head(key: String) throws -> ObjectInfo? { try inner.head(key: key) }
+    func delete(keys: [String]) throws { try inner.delete(keys: keys) }
+    func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
+}

@@ -1,0 +1,248 @@
+import DeltaSealCore
+import DeltaSealPack
+import DeltaSealStore
+import DeltaSealSupervisor
+import DeltaSealSystem
+import Foundation
+import Testing
+
+/// The supervisor's pipeline with real writer processes, a real filesystem store and the real
+/// verifier process; every test checks where each batch ended up.
+@Suite struct SupervisorTests {
+    /// Batch names in a spool directory (`rejected/`, `incoming/`, ...).
+    func names(_ path: String) -> [String] { (try? Files.list(path)) ?? [] }
+
+    /// The failure reports in `failed/`.
+    func failureReports(_ harness: PipelineHarness) throws -> [[String: Any]] {
+        try names(harness.spool.failed).map { id in
+            let data = try Data(contentsOf: URL(fileURLWithPath: harness.spool.failed + "/" + id + "/report.json"))
+            return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        }
+    }
+
+    @Test func shipsEveryBatchAndLeavesNothingBehind() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.config.maxInFlight = 3
+        for n in 0..<5 {
+            try TestSupport.dropBatch(TestSupport.batch(records: 10 + n), named: "b\(n).ndjson", spool: harness.config.spool)
+        }
+        // Not batches: another extension, and a batch still being written under a temporary name.
+        try TestSupport.write("x", to: harness.config.spool + "/incoming/notes.txt")
+        try TestSupport.write("{", to: harness.config.spool + "/incoming/.b9.ndjson.tmp")
+        let summary = try await harness.runOnce()
+        #expect(summary.shipped == 5)
+        #expect(summary.records == 10 + 11 + 12 + 13 + 14)
+        let ids = try harness.shippedDeltas()
+        #expect(ids.count == 5)
+        #expect(Set(try ids.map { try harness.manifest($0).sources[0].name }) == Set((0..<5).map { "b\($0).ndjson" }))
+        for id in ids { #expect(try harness.verify(id).status == 0) }
+        #expect(names(harness.spool.work) == [])
+        #expect(names(harness.spool.incoming) == [".b9.ndjson.tmp", "notes.txt"])
+    }
+
+    @Test func rejectedBatchGoesToRejectedWithAReportNamingTheLine() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let text = TestSupport.record("a") + "\n" + TestSupport.record("b") + "\n{\"collection\":\"docs\",\"id\":\"c\"}\n"
+        try TestSupport.dropBatch(text, named: "bad.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.rejected == 1 && summary.shipped == 0)
+        #expect(names(harness.spool.rejected) == ["bad.ndjson", "bad.ndjson.report.json"])
+        #expect(try String(contentsOfFile: harness.spool.rejected + "/bad.ndjson", encoding: .utf8) == text)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: harness.spool.rejected + "/bad.ndjson.report.json"))) as! [String: Any]
+        #expect(report["line"] as? Int == 3)
+        #expect(report["file"] as? String == "bad.ndjson")
+        #expect(report["reason"] as? String == "missing field \"embedding\"")
+        #expect(try harness.shippedDeltas() == [])
+        #expect(names(harness.spool.work) == [])
+    }
+
+    @Test func crashingWriterIsRetried() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        // Crashes (SIGSEGV) on its first run, works on the second.
+        let marker = harness.root + "/crashed-once"
+        harness.config.writerCommand = [try TestSupport.script("""
+            if [ ! -e \(marker) ]; then touch \(marker); kill -SEGV $$; fi
+            exec \(TestSupport.writer) "$@"
+            """, at: harness.root + "/crashy.sh")]
+        try TestSupport.dropBatch(TestSupport.batch(records: 7), named: "b.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.shipped == 1)
+        #expect(Files.exists(marker))
+        let ids = try harness.shippedDeltas()
+        #expect(ids.count == 1)
+        #expect(try harness.verify(ids[0]).status == 0)
+    }
+
+    @Test func injectedUploadFailuresAreRetriedThenSucceed() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        try TestSupport.dropBatch(TestSupport.batch(records: 9), named: "b.ndjson", spool: harness.config.spool)
+        let store = FaultInjectingStore(FileStore(location: harness.config.store), failPuts: 2)
+        let summary = try await harness.runOnce(store: store)
+        #expect(store.failedPuts == 2)
+        #expect(summary.shipped == 1)
+        let ids = try harness.shippedDeltas()
+        #expect(ids.count == 1)
+        #expect(try harness.manifest(ids[0]).recordCount == 9)
+        #expect(try harness.verify(ids[0]).status == 0)
+    }
+
+    @Test func deltaThatExhaustsItsAttemptsEndsInFailedWithItsBatch() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.config.retry.maxAttempts = 2
+        harness.config.writerCommand = [try TestSupport.script("echo 'disk on fire' >&2; exit 1", at: harness.root + "/fail.sh")]
+        let text = TestSupport.batch(records: 4)
+        try TestSupport.dropBatch(text, named: "b.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.failed == 1)
+        let failed = names(harness.spool.failed)
+        try #require(failed.count == 1)
+        #expect(try String(contentsOfFile: harness.spool.failed + "/" + failed[0] + "/batches/b.ndjson", encoding: .utf8) == text)
+        let report = try #require(try failureReports(harness).first)
+        #expect(report["attempts"] as? Int == 2)
+        #expect((report["reason"] as? String)?.contains("writer exited with status 1 — disk on fire") == true)
+        #expect(names(harness.spool.work) == [])
+        #expect(try harness.shippedDeltas() == [])
+    }
+
+    @Test func grandchildHoldingAFileIsNotSealedAndIsNamed() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.config.retry.maxAttempts = 1
+        let pidFile = harness.root + "/holder.pid"
+        // Writes a good delta, then leaves a grandchild that keeps the database open.
+        harness.config.writerCommand = [try TestSupport.script("""
+            \(TestSupport.writer) "$@" || exit $?
+            out="${@: -1}"
+            ( exec 3<"$out/delta.sqlite3"; exec sleep 300 ) &
+            echo $! > \(pidFile)
+            exit 0
+            """, at: harness.root + "/leaky.sh")]
+        try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.failed == 1)
+        let pid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let reason = try #require(try failureReports(harness).first?["reason"] as? String)
+        #expect(reason.contains("not sealed: files still open: pid \(pid) (sleep 300) holds"), "\(reason)")
+        #expect(reason.contains("delta.sqlite3 [fd 3]"))
+        #expect(try harness.shippedDeltas() == [])
+        // The supervisor killed what was left of the writer's process group.
+        try await waitUntil { TestSupport.processIsGone(pid) }
+    }
+
+    @Test func hangingWriterIsKilledWithItsProcessGroupAtTheTimeout() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.config.retry.maxAttempts = 1
+        harness.config.writerTimeout = .milliseconds(300)
+        let pids = harness.root + "/pids"
+        // The writer and a child of its own both ignore nothing and just hang.
+        harness.config.writerCommand = [try TestSupport.script("""
+            sleep 300 &
+            echo $! >> \(pids)
+            echo $$ >> \(pids)
+            wait
+            """, at: harness.root + "/hang.sh")]
+        try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.failed == 1)
+        let reason = try #require(try failureReports(harness).first?["reason"] as? String)
+        #expect(reason.contains("writer timed out"), "\(reason)")
+        let killed = try String(contentsOfFile: pids, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+        #expect(killed.count == 2)
+        for pid in killed { try await waitUntil { TestSupport.processIsGone(pid) } }
+        #expect(names(harness.spool.failed).count == 1)
+    }
+
+    @Test func multiFileDeltaFromAnExternalWriterShipsAndVerifies() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        // Like ChromaDB: a SQLite file plus index files in subdirectories.
+        harness.config.writerCommand = [try TestSupport.script("""
+            \(TestSupport.writer) "$@" || exit $?
+            out="${@: -1}"
+            mkdir -p "$out/index/segment-1"
+            head -c 300000 /dev/urandom > "$out/index/segment-1/data_level0.bin"
+            echo '{"dimension": 4}' > "$out/index/segment-1/header.json"
+            """, at: harness.root + "/chroma-like.sh")]
+        try TestSupport.dropBatch(TestSupport.batch(records: 25), named: "b.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.shipped == 1)
+        let id = try #require(try harness.shippedDeltas().first)
+        let manifest = try harness.manifest(id)
+        #expect(manifest.files.map(\.path) == ["delta.sqlite3", "index/segment-1/data_level0.bin", "index/segment-1/header.json"])
+        #expect(manifest.files.map(\.kind) == [.sqlite, .other, .other])
+        #expect(manifest.files[0].sqlite?.rowCounts == ["collections": 1, "records": 25])
+        #expect(manifest.files[1].rawSize == 300_000)
+        #expect(try harness.verify(id).status == 0)
+    }
+
+    @Test func onceExitsNonZeroWhenABatchIsRejectedAndWritersNeverSeeSecrets() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let envDump = harness.root + "/writer-env"
+        let writer = try TestSupport.script("""
+            env > \(envDump)
+            exec \(TestSupport.writer) "$@"
+            """, at: harness.root + "/env.sh")
+        try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "good.ndjson", spool: harness.config.spool)
+        try TestSupport.dropBatch("not json\n", named: "bad.ndjson", spool: harness.config.spool)
+        var environment = ProcessInfo.processInfo.environment
+        environment["AWS_SECRET_ACCESS_KEY"] = "s3cr3t-value"
+        environment["AWS_ACCESS_KEY_ID"] = "AKIDEXAMPLE"
+        let result = try TestSupport.run(
+            [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
+             "--host", "test-host", "--writer", writer, "--log-level", "warning"],
+            cwd: harness.root, environment: environment)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stdout.contains("shipped 1, rejected 1, failed 0"))
+        #expect(names(harness.spool.rejected) == ["bad.ndjson", "bad.ndjson.report.json"])
+        #expect(try harness.shippedDeltas().count == 1)
+        let env = try String(contentsOfFile: envDump, encoding: .utf8)
+        #expect(!env.contains("AWS_"))
+        #expect(!env.contains("s3cr3t-value"))
+        #expect(env.contains("DELTASEAL_DELTA_ID="))
+    }
+
+    @Test func secondSupervisorOnTheSameSpoolIsRefused() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        try harness.spool.prepare()
+        let lock = try SpoolLock(spool: harness.config.spool)
+        defer { withExtendedLifetime(lock) {} }
+        let result = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
+                                          "--store", harness.storeRoot], cwd: harness.root)
+        #expect(result.status == 75)
+        #expect(result.stderr.contains("another supervisor (pid \(getpid())) is running on spool \(harness.config.spool)"), "\(result.stderr)")
+    }
+
+    @Test func badWriterCommandIsAConfigurationError() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: harness.config.spool)
+        let result = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
+                                          "--writer", "/nonexistent/writer --flag"], cwd: harness.root)
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("writer command /nonexistent/writer is not an executable file"))
+        // Nothing was claimed.
+        #expect(names(harness.spool.incoming) == ["b.ndjson"])
+    }
+}
+
+/// Polls `condition` until it holds, failing the test after `timeout`.
+func waitUntil(timeout: Duration = .seconds(10), _ condition: () -> Bool,
+               sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while !condition() {
+        if clock.now > deadline {
+            Issue.record("condition not met within \(timeout)", sourceLocation: sourceLocation)
+            return
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}

@@ -1,0 +1,141 @@
+import DeltaSealCore
+import DeltaSealPack
+import DeltaSealStore
+import DeltaSealSystem
+import DeltaSealZstd
+import Foundation
+import Testing
+
+/// The verifier binary against deltas shipped by the real pipeline and then damaged in the store.
+@Suite struct VerifierTests {
+    /// Ships one delta and returns the harness and its id.
+    func shipOne(_ label: String = #function) async throws -> (PipelineHarness, String) {
+        let harness = try PipelineHarness(label)
+        try TestSupport.dropBatch(TestSupport.batch(records: 200), named: "b.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.shipped == 1)
+        let ids = try harness.shippedDeltas()
+        try #require(ids.count == 1)
+        return (harness, ids[0])
+    }
+
+    func objectPath(_ harness: PipelineHarness, _ id: String) -> String {
+        harness.storeRoot + "/" + harness.config.host + "/" + id + "/files/delta.sqlite3.zst"
+    }
+
+    @Test func validDeltaIsExitZeroWithAJSONReport() async throws {
+        let (harness, id) = try await shipOne()
+        defer { harness.remove() }
+        let scratch = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(scratch) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = scratch
+        let result = try TestSupport.run([TestSupport.verifier, harness.deltaURL(id), "--json"], environment: environment)
+        #expect(result.status == 0, "\(result.stdout)")
+        let report = try StableJSON.decode(VerificationReport.self, from: Array(result.stdout.utf8))
+        #expect(report.status == .valid)
+        #expect(report.records == 200)
+        #expect(report.files == 1)
+        // It wrote only inside its own temporary directory, and removed that.
+        #expect(try Files.list(scratch) == [])
+        #expect(try harness.verify(id, extra: ["--quick"]).status == 0)
+    }
+
+    @Test func corruptedObjectIsInvalid() async throws {
+        let (harness, id) = try await shipOne()
+        defer { harness.remove() }
+        var bytes = try Files.readAll(objectPath(harness, id))
+        bytes[bytes.count / 2] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: objectPath(harness, id)))
+        let result = try harness.verify(id)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("delta.sqlite3: compressed sha256 is"), "\(result.stdout)")
+    }
+
+    @Test func truncatedObjectIsInvalid() async throws {
+        let (harness, id) = try await shipOne()
+        defer { harness.remove() }
+        let bytes = try Files.readAll(objectPath(harness, id))
+        try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: objectPath(harness, id)))
+        let result = try harness.verify(id)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("(truncated)"), "\(result.stdout)")
+    }
+
+    @Test func missingObjectIsInvalid() async throws {
+        let (harness, id) = try await shipOne()
+        defer { harness.remove() }
+        try Files.removeTree(objectPath(harness, id))
+        let result = try harness.verify(id)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("object files/delta.sqlite3.zst is missing"), "\(result.stdout)")
+    }
+
+    @Test func manifestPathWithDotDotIsInvalid() async throws {
+        let (harness, id) = try await shipOne()
+        defer { harness.remove() }
+        var manifest = try harness.manifest(id)
+        manifest.files[0].path = "../../escape.sqlite3"
+        let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
+        try Data(StableJSON.encode(manifest)).write(to: URL(fileURLWithPath: manifestPath))
+        let result = try harness.verify(id)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("contains '..'"), "\(result.stdout)")
+        #expect(!Files.exists(harness.storeRoot + "/" + harness.config.host + "/escape.sqlite3"))
+    }
+
+    @Test func decompressionBombStopsAtTheManifestSize() async throws {
+        let (harness, id) = try await shipOne()
+        defer { harness.remove() }
+        // 64 MiB of zeros compress to a few KiB; the manifest still promises the real raw size.
+        let compressor = try ZstdCompressor(level: 3)
+        var bomb: [UInt8] = []
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        for _ in 0..<64 {
+            try zeros.withUnsafeBytes { try compressor.compress($0) { bomb.append(contentsOf: $0) } }
+        }
+        try compressor.finish { bomb.append(contentsOf: $0) }
+        try Data(bomb).write(to: URL(fileURLWithPath: objectPath(harness, id)))
+        var manifest = try harness.manifest(id)
+        manifest.files[0].compressedSize = Int64(bomb.count)
+        manifest.files[0].compressedSHA256 = SHA256Stream.hex(of: bomb)
+        let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
+        try Data(StableJSON.encode(manifest)).write(to: URL(fileURLWithPath: manifestPath))
+        let result = try harness.verify(id)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("decompression bomb"), "\(result.stdout)")
+    }
+
+    @Test func rowCountsThatDisagreeAreInvalid() async throws {
+        let (harness, id) = try await shipOne()
+        defer { harness.remove() }
+        var manifest = try harness.manifest(id)
+        manifest.files[0].sqlite?.rowCounts["records"] = 199
+        let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
+        try Data(StableJSON.encode(manifest)).write(to: URL(fileURLWithPath: manifestPath))
+        let result = try harness.verify(id)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("records: 200 rows, manifest says 199"), "\(result.stdout)")
+    }
+
+    @Test func missingDeltaCannotBeChecked() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let result = try TestSupport.run([TestSupport.verifier, "file://" + dir + "/host/20261125T140509123Z-3fa9c01b7e"])
+        #expect(result.status == 2)
+        #expect(result.stdout.contains("delta not found"))
+        let garbage = try TestSupport.run([TestSupport.verifier, "ftp://nowhere/x"])
+        #expect(garbage.status == 2)
+        #expect(garbage.stdout.contains("unsupported scheme"))
+    }
+
+    @Test func unreadableManifestCannotBeChecked() async throws {
+        let (harness, id) = try await shipOne()
+        defer { harness.remove() }
+        let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
+        try Data("{ not json".utf8).write(to: URL(fileURLWithPath: manifestPath))
+        let result = try harness.verify(id)
+        #expect(result.status == 2)
+        #expect(result.stdout.contains("unreadable manifest"))
+    }
+}

@@ -1,0 +1,82 @@
+import DeltaSealSQLite
+import DeltaSealSystem
+import Foundation
+import Testing
+
+/// The built-in writer, run as the supervisor runs it: a separate process.
+@Suite struct WriterTests {
+    @Test func writesEveryRecordInOneFile() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        try TestSupport.write(TestSupport.batch(records: 5) + TestSupport.record("other-1", collection: "other", dimension: 2) + "\n",
+                              to: dir + "/a.ndjson")
+        try TestSupport.write(TestSupport.batch(records: 3, prefix: "s"), to: dir + "/b.ndjson")
+        let result = try TestSupport.run([TestSupport.writer, "--input", dir + "/a.ndjson", dir + "/b.ndjson", "--out", dir + "/out"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(TestSupport.files(under: dir + "/out") == ["delta.sqlite3"])
+        let db = try Database(path: dir + "/out/delta.sqlite3", mode: .readOnly)
+        #expect(try db.scalarInt("SELECT count(*) FROM records") == 9)
+        #expect(try db.rows("SELECT name, dimension FROM collections ORDER BY name") == [["docs", "4"], ["other", "2"]])
+        // Embeddings are little-endian float32: 4 dimensions, 16 bytes; the first value is 0.5.
+        #expect(try db.scalarInt("SELECT length(embedding) FROM records WHERE id = 'r0'") == 16)
+        #expect(try db.rows("SELECT hex(substr(embedding, 1, 4)) FROM records WHERE id = 'r0'") == [["0000003F"]])
+        #expect(try db.rows("SELECT metadata FROM records WHERE id = 'r0'") == [["{\"n\":1,\"ok\":true,\"tag\":\"x\"}"]])
+        #expect(try db.rows("PRAGMA journal_mode") == [["delete"]])
+    }
+
+    struct BadCase: CustomTestStringConvertible, Sendable {
+        var name: String
+        var lines: [String]
+        var raw: [UInt8]?
+        var line: Int?
+        var reason: String
+        var testDescription: String { name }
+    }
+
+    static let badCases: [BadCase] = [
+        .init(name: "malformed JSON", lines: [TestSupport.record("a"), "{\"collection\": \"docs\", \"id\": "], line: 2, reason: "malformed JSON"),
+        .init(name: "missing field", lines: [TestSupport.record("a"), "{\"collection\":\"docs\",\"embedding\":[1,2,3,4]}"], line: 2,
+              reason: "missing field \"id\""),
+        .init(name: "mistyped field", lines: ["{\"collection\":\"docs\",\"id\":7,\"embedding\":[1,2,3,4]}"], line: 1,
+              reason: "field \"id\" must be a string, not number"),
+        .init(name: "boolean in embedding", lines: ["{\"collection\":\"docs\",\"id\":\"a\",\"embedding\":[1,true]}"], line: 1,
+              reason: "embedding[1] must be a number, not boolean"),
+        .init(name: "nested metadata", lines: ["{\"collection\":\"docs\",\"id\":\"a\",\"embedding\":[1],\"metadata\":{\"x\":{\"y\":1}}}"],
+              line: 1, reason: "metadata \"x\" must be a string, number or boolean, not object"),
+        .init(name: "dimension mismatch", lines: [TestSupport.record("a"), TestSupport.record("b", dimension: 3)], line: 2,
+              reason: "embedding has dimension 3, collection \"docs\" has 4"),
+        .init(name: "duplicate id", lines: [TestSupport.record("a"), TestSupport.record("b"), TestSupport.record("a")], line: 3,
+              reason: "duplicate id \"a\" in collection \"docs\""),
+        .init(name: "invalid UTF-8", lines: [], raw: Array((TestSupport.record("a") + "\n").utf8) + [0x7B, 0xC3, 0x28, 0x7D, 0x0A],
+              line: 2, reason: "line is not valid UTF-8"),
+        .init(name: "line too long", lines: [TestSupport.record("a"), TestSupport.record("b", document: String(repeating: "x", count: 5000))],
+              line: 2, reason: "line is longer than 1024 bytes"),
+        .init(name: "empty batch", lines: ["", "   "], line: nil, reason: "batch has no records"),
+        .init(name: "not an object", lines: ["[1,2,3]"], line: 1, reason: "record must be a JSON object"),
+    ]
+
+    @Test(arguments: badCases)
+    func rejectsBadInputNamingFileAndLine(_ bad: BadCase) throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let input = dir + "/batch.ndjson"
+        let bytes = bad.raw ?? Array((bad.lines.joined(separator: "\n") + "\n").utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: input))
+        let result = try TestSupport.run([TestSupport.writer, "--input", input, "--out", dir + "/out", "--max-line-bytes", "1024"])
+        #expect(result.status == 2)
+        let location = bad.line.map { "\(input):\($0)" } ?? input
+        #expect(result.stderr.contains("error: \(location): \(bad.reason)"), "stderr: \(result.stderr)")
+        // No partial output: the database and its journal are gone.
+        #expect(TestSupport.files(under: dir + "/out") == [])
+        // The input is untouched.
+        #expect(try Files.readAll(input) == bytes)
+    }
+
+    @Test func missingInputFileIsBadInput() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let result = try TestSupport.run([TestSupport.writer, "--input", dir + "/nope.ndjson", "--out", dir + "/out"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("nope.ndjson"))
+    }
+}
