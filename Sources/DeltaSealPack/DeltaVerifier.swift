@@ -22,6 +22,12 @@ public struct DeltaVerifier: Sendable {
     /// Verifies the delta at the store's location. With `restoreInto`, the verified files are moved
     /// into that directory (created, must not exist or be empty) instead of being deleted.
     public func verify(_ store: any ObjectStore, restoreInto: String? = nil) -> VerificationReport {
+        var report = check(store, restoreInto: restoreInto)
+        report.requests = store.requestCounts
+        return report
+    }
+
+    private func check(_ store: any ObjectStore, restoreInto: String?) -> VerificationReport {
         var report = VerificationReport(location: store.location.description)
         let manifest: Manifest
         do {

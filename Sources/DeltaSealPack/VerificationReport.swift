@@ -32,12 +32,27 @@ public struct VerificationReport: Codable, Sendable {
     public var rawBytes: Int64 = 0
     public var compressedBytes: Int64 = 0
     public var problems: [Problem] = []
+    /// Store requests the verification made, by verb.
+    public var requests: [String: Int] = [:]
 
     public init(location: String) { self.location = location }
 
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        location = try c.decode(String.self, forKey: .location)
+        status = try c.decode(Status.self, forKey: .status)
+        deltaID = try c.decodeIfPresent(String.self, forKey: .deltaID)
+        files = try c.decode(Int.self, forKey: .files)
+        records = try c.decode(Int.self, forKey: .records)
+        rawBytes = try c.decode(Int64.self, forKey: .rawBytes)
+        compressedBytes = try c.decode(Int64.self, forKey: .compressedBytes)
+        problems = try c.decode([Problem].self, forKey: .problems)
+        requests = try c.decodeIfPresent([String: Int].self, forKey: .requests) ?? [:]
+    }
+
     enum CodingKeys: String, CodingKey {
         case location, status, deltaID = "delta_id", files, records, rawBytes = "raw_bytes"
-        case compressedBytes = "compressed_bytes", problems
+        case compressedBytes = "compressed_bytes", problems, requests
     }
 
     /// One line per finding, first the verdict.

@@ -11,12 +11,18 @@ import Glibc
 public struct FileStore: ObjectStore {
     public let location: StoreURL
     private var root: String { location.root }
+    private let counters = RequestCounters()
 
     /// A store rooted at `location` (scheme `file`). The root is created on first write.
     public init(location: StoreURL) {
         precondition(location.scheme == .file)
         self.location = location
     }
+
+    public func session() -> any ObjectStore { FileStore(location: location) }
+
+    /// Operations by the S3 verb they stand for, so both stores report alike.
+    public var requestCounts: [String: Int] { counters.snapshot() }
 
     /// Temporary files carry this marker; `list` hides them.
     static let temporaryMarker = ".tmp-"
@@ -45,6 +51,7 @@ public struct FileStore: ObjectStore {
     }
 
     public func put(key: String, file source: String, sha256: String) throws {
+        counters.count("PUT")
         let destination = try path(for: key)
         try mapLocal(key) {
             try Files.makeDirectories(PathName.directory(of: destination))
@@ -72,6 +79,7 @@ public struct FileStore: ObjectStore {
     }
 
     public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
+        counters.count("PUT")
         let destination = try path(for: key)
         try mapLocal(key) {
             let directory = PathName.directory(of: destination)
@@ -102,12 +110,18 @@ public struct FileStore: ObjectStore {
     }
 
     public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        counters.count("GET")
         let source = try path(for: key)
         let file = try mapLocal(key) { try PosixFile.openForReading(source) }
         try file.forEachChunk(sink)
     }
 
     public func head(key: String) throws -> ObjectInfo? {
+        counters.count("HEAD")
+        return try info(key: key)
+    }
+
+    private func info(key: String) throws -> ObjectInfo? {
         let source = try path(for: key)
         var st = stat()
         if stat(source, &st) == -1 {
@@ -118,6 +132,7 @@ public struct FileStore: ObjectStore {
     }
 
     public func delete(keys: [String]) throws {
+        counters.count("DELETE")
         var directories = Set<String>()
         for key in keys {
             let target = try path(for: key)
@@ -136,11 +151,12 @@ public struct FileStore: ObjectStore {
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {
+        counters.count("LIST")
         guard Files.isDirectory(root) else { return [] }
         let walked = try mapLocal(prefix) { try Files.walk(root) }
         return try walked.files
             .filter { $0.hasPrefix(prefix) && !$0.split(separator: "/").contains(where: { $0.hasPrefix(".") && $0.contains(Self.temporaryMarker) }) }
-            .compactMap { try head(key: $0) }
+            .compactMap { try info(key: $0) }
     }
 }
 

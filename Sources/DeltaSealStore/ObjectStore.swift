@@ -25,6 +25,13 @@ public protocol ObjectStore: Sendable {
 
     /// Objects whose keys start with `prefix` (used by garbage collection only, never to ship or verify).
     func list(prefix: String) throws -> [ObjectInfo]
+
+    /// A store on the same location with its own connections and request counts, for the requests
+    /// of one delta.
+    func session() -> any ObjectStore
+
+    /// Requests made through this store (or session), by verb: `PUT`, `GET`, `HEAD`, `DELETE`, `POST`, `LIST`.
+    var requestCounts: [String: Int] { get }
 }
 
 /// What a store knows of an object.

@@ -145,9 +145,15 @@ struct DeltaPipeline: Sendable {
 
         record.state = .uploading
         try spool.save(record)
-        try await uploads.withPermit { try await Blocking.run { [self] in try upload(manifest, record: current) } }
+        let requests = try await uploads.withPermit {
+            try await Blocking.run { [self] in try upload(manifest, record: current) }
+        }
         record.state = .uploaded
         try spool.save(record)
+        log.info("uploaded", metadata: [
+            "objects": "\(manifest.files.count + 1)",
+            "requests": "\(requests.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+        ])
 
         try await verifications.withPermit { try await verify(current, log) }
         return try markShipped(&record, log)
@@ -251,15 +257,18 @@ struct DeltaPipeline: Sendable {
         ObjectLayout.join(config.host, record.id.rawValue, key)
     }
 
-    /// Objects first, each with its checksum; the manifest last, only if absent.
-    private func upload(_ manifest: Manifest, record: DeltaRecord) throws {
+    /// Objects first, each with its checksum; the manifest last, only if absent. Returns the
+    /// requests it took, by verb (one session: its connections are reused across the delta).
+    private func upload(_ manifest: Manifest, record: DeltaRecord) throws -> [String: Int] {
         let packed = spool.directory(of: record.id) + "/packed"
+        let store = self.store.session()
         do {
             for file in manifest.files {
                 try store.put(key: deltaKey(record, file.objectKey), file: packed + "/" + file.objectKey, sha256: file.compressedSHA256)
             }
             let bytes = try Files.readAll(packed + "/" + ObjectLayout.manifestKey)
             try store.put(key: deltaKey(record, ObjectLayout.manifestKey), bytes: bytes, ifAbsent: true)
+            return store.requestCounts
         } catch let error as StoreError where error.code == .alreadyExists {
             throw AttemptFailure(reason: "a manifest for \(record.id) already exists in \(store.location); refusing to overwrite it", retryable: false)
         } catch let error as StoreError {
@@ -304,6 +313,7 @@ struct DeltaPipeline: Sendable {
         let directory = spool.directory(of: record.id)
         let url = config.store.appending(ObjectLayout.join(config.host, record.id.rawValue))
         let arguments = [config.verifierPath, url.description, "--json"] + (config.quickVerify ? ["--quick"] : ["--full"])
+            + (config.store.scheme == .s3 ? config.s3.arguments : [])
         for stale in ["verify.log", "verify.err"] { try Files.removeTree(directory + "/" + stale) }
         let process: ChildProcess
         do {

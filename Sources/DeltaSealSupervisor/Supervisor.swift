@@ -1,4 +1,5 @@
 import DeltaSealCore
+import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
 import Logging
@@ -37,7 +38,7 @@ public struct Supervisor: Sendable {
         try spool.prepare()
         let lock = try SpoolLock(spool: spool.root)
         defer { withExtendedLifetime(lock) {} }
-        let store = try store ?? StoreOpener.open(config.store)
+        let store = try store ?? StoreOpener.open(config.store, s3: config.s3, environment: ProcessInfo.processInfo.environment)
         let pipeline = DeltaPipeline(
             config: config, spool: spool, store: store, logger: logger,
             writers: AsyncSemaphore(config.maxWriters), uploads: AsyncSemaphore(config.maxUploads),

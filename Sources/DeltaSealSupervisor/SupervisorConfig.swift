@@ -1,4 +1,5 @@
 import DeltaSealCore
+import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
 
@@ -8,6 +9,8 @@ public struct SupervisorConfig: Sendable {
     public var spool: String
     /// Where deltas are shipped.
     public var store: StoreURL
+    /// How to reach the store when it is S3.
+    public var s3 = S3Options()
     /// This host's id in object keys.
     public var host: String
     /// The writer command; the supervisor appends `--input FILE... --out DIR`.

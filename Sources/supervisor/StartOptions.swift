@@ -1,5 +1,6 @@
 import ArgumentParser
 import DeltaSealCore
+import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSupervisor
 import Foundation
@@ -28,6 +29,21 @@ struct StartOptions: ParsableArguments {
     @Option(name: .customLong("retry-base-delay"), help: "Seconds before the first retry; doubles after each.")
     var retryBaseDelay: Double?
 
+    @Option(help: "S3 endpoint (https://host[:port]); overrides AWS_ENDPOINT_URL.")
+    var endpoint: String?
+
+    @Option(help: "S3 signing region; overrides AWS_REGION and AWS_DEFAULT_REGION.")
+    var region: String?
+
+    @Option(help: "S3 bucket addressing: auto, path or virtual.")
+    var addressing: String?
+
+    @Option(name: .customLong("multipart-threshold"), help: "Bytes from which an object is uploaded in parts (S3).")
+    var multipartThreshold: Int64?
+
+    @Option(name: .customLong("part-size"), help: "Bytes per multipart part (S3; at least 5 MiB).")
+    var partSize: Int64?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -46,6 +62,19 @@ struct StartOptions: ParsableArguments {
         if let writerTimeout { config.writerTimeout = .milliseconds(Int64(writerTimeout * 1000)) }
         if let maxAttempts { config.retry.maxAttempts = maxAttempts }
         if let retryBaseDelay { config.retry.baseDelay = retryBaseDelay }
+        if let endpoint { config.s3.endpoint = endpoint }
+        if let region { config.s3.region = region }
+        if let addressing {
+            guard let style = S3Options.Addressing(rawValue: addressing) else {
+                throw ValidationError("--addressing must be auto, path or virtual, not \(addressing)")
+            }
+            config.s3.addressing = style
+        }
+        if let multipartThreshold { config.s3.multipartThreshold = multipartThreshold }
+        if let partSize {
+            guard partSize >= 5 << 20 else { throw ValidationError("--part-size must be at least 5242880 (5 MiB), S3's minimum") }
+            config.s3.partSize = partSize
+        }
         return config
     }
 

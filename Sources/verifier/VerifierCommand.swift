@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeltaSealCore
 import DeltaSealPack
+import DeltaSealS3
 import DeltaSealStore
 import Foundation
 
@@ -25,6 +26,8 @@ struct VerifierCommand: ParsableCommand {
     @Flag(name: .customLong("json"), help: "Print the report as JSON.")
     var json = false
 
+    @OptionGroup var s3: S3Arguments
+
     func validate() throws {
         if quick && full { throw ValidationError("--quick and --full exclude each other") }
     }
@@ -33,7 +36,7 @@ struct VerifierCommand: ParsableCommand {
         let report: VerificationReport
         do {
             let location = try StoreURL(parsing: url, workingDirectory: FileManager.default.currentDirectoryPath)
-            let store = try StoreOpener.open(location)
+            let store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment)
             report = DeltaVerifier(fullCheck: !quick).verify(store)
         } catch {
             var failed = VerificationReport(location: url)

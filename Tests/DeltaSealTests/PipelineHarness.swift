@@ -88,4 +88,6 @@ final class FaultInjectingStore: ObjectStore, @unchecked Sendable {
     func head(key: String) throws -> ObjectInfo? { try inner.head(key: key) }
     func delete(keys: [String]) throws { try inner.delete(keys: keys) }
     func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
+    func session() -> any ObjectStore { self }
+    var requestCounts: [String: Int] { inner.requestCounts }
 }

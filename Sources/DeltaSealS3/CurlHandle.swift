@@ -1,0 +1,220 @@
+import CCurl
+import DeltaSealSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One HTTP request as DeltaSeal sends it.
+struct HTTPRequest {
+    enum Body {
+        case none
+        case bytes([UInt8])
+        /// `length` bytes of `file` from `offset`, streamed (never read whole).
+        case file(PosixFile, offset: Int64, length: Int64)
+    }
+
+    var method: String
+    var url: String
+    var headers: [(String, String)]
+    var body: Body = .none
+}
+
+/// The status, headers and (for errors and small answers) body of a response.
+struct HTTPResponse {
+    var status: Int
+    /// Lowercased names.
+    var headers: [String: String]
+    var body: [UInt8]
+    var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A transport failure: no HTTP status (connection refused, reset, timeout, TLS).
+struct TransportError: Error, CustomStringConvertible {
+    let code: CURLcode
+    let message: String
+    var isRetryable: Bool {
+        switch code {
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_OPERATION_TIMEDOUT,
+             CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM,
+             CURLE_SEND_FAIL_REWIND, CURLE_AGAIN:
+            return true
+        default:
+            return false
+        }
+    }
+    var description: String { "\(message) (curl \(code.rawValue))" }
+}
+
+/// Timeouts for every request of a store.
+struct TransferLimits: Sendable {
+    var connectTimeoutSeconds: Int = 10
+    /// A transfer slower than 1 byte/s for this long is abandoned (a stalled server).
+    var stallTimeoutSeconds: Int = 30
+    /// A CA bundle to trust instead of the system's.
+    var caBundle: String?
+}
+
+/// One libcurl easy handle. It keeps its connections open between requests, so a store reuses
+/// connections by reusing handles. Not thread-safe: one request at a time.
+final class CurlHandle {
+    private let handle: UnsafeMutableRawPointer
+
+    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+
+    init() {
+        _ = Self.globalInit
+        handle = curl_easy_init()
+    }
+
+    deinit { curl_easy_cleanup(handle) }
+
+    /// Sends `request`. A 2xx body goes to `sink` when one is given; any other body is collected
+    /// (up to 1 MiB) into the response. Errors thrown by `sink` are rethrown as they are.
+    /// The sink is used only during the call (callers pass non-escaping closures through
+    /// `withoutActuallyEscaping`).
+    func perform(_ request: HTTPRequest, limits: TransferLimits,
+                 sink: ((UnsafeRawBufferPointer) throws -> Void)?) throws -> HTTPResponse {
+        curl_easy_reset(handle)
+        let context = TransferContext(handle: handle, body: request.body, sink: sink)
+        let unmanaged = Unmanaged.passRetained(context)
+        defer { unmanaged.release() }
+        let pointer = unmanaged.toOpaque()
+
+        var list: UnsafeMutablePointer<curl_slist>?
+        for (name, value) in request.headers {
+            list = curl_slist_append(list, "\(name): \(value)")
+        }
+        defer { curl_slist_free_all(list) }
+
+        dsc_setopt_string(handle, CURLOPT_URL, request.url)
+        dsc_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        dsc_setopt_long(handle, CURLOPT_CONNECTTIMEOUT, limits.connectTimeoutSeconds)
+        dsc_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+        dsc_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, limits.stallTimeoutSeconds)
+        dsc_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+        if let bundle = limits.caBundle { dsc_setopt_string(handle, CURLOPT_CAINFO, bundle) }
+        dsc_setopt_list(handle, CURLOPT_HTTPHEADER, list)
+        dsc_setopt_callback(handle, CURLOPT_WRITEFUNCTION, writeCallback)
+        dsc_setopt_pointer(handle, CURLOPT_WRITEDATA, pointer)
+        dsc_setopt_callback(handle, CURLOPT_HEADERFUNCTION, headerCallback)
+        dsc_setopt_pointer(handle, CURLOPT_HEADERDATA, pointer)
+
+        switch request.method {
+        case "HEAD": dsc_setopt_long(handle, CURLOPT_NOBODY, 1)
+        case "GET": dsc_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        default:
+            dsc_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        if context.bodyLength > 0 || request.method == "PUT" || request.method == "POST" {
+            dsc_setopt_long(handle, CURLOPT_UPLOAD, 1)
+            dsc_setopt_off(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(context.bodyLength))
+            dsc_setopt_callback(handle, CURLOPT_READFUNCTION, readCallback)
+            dsc_setopt_pointer(handle, CURLOPT_READDATA, pointer)
+            dsc_setopt_seek(handle, seekCallback)
+            dsc_setopt_pointer(handle, CURLOPT_SEEKDATA, pointer)
+        }
+
+        let code = curl_easy_perform(handle)
+        if let error = context.sinkError { throw error }
+        if let error = context.readError { throw error }
+        guard code == CURLE_OK else {
+            throw TransportError(code: code, message: String(cString: curl_easy_strerror(code)))
+        }
+        var status = 0
+        dsc_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResponse(status: status, headers: context.headers, body: context.collected)
+    }
+}
+
+/// State shared with libcurl's callbacks for one transfer.
+private final class TransferContext {
+    let handle: UnsafeMutableRawPointer
+    let body: HTTPRequest.Body
+    let sink: ((UnsafeRawBufferPointer) throws -> Void)?
+    var position: Int64 = 0
+    var headers: [String: String] = [:]
+    var collected: [UInt8] = []
+    var sinkError: (any Error)?
+    var readError: (any Error)?
+
+    init(handle: UnsafeMutableRawPointer, body: HTTPRequest.Body, sink: ((UnsafeRawBufferPointer) throws -> Void)?) {
+        self.handle = handle
+        self.body = body
+        self.sink = sink
+    }
+
+    var bodyLength: Int64 {
+        switch body {
+        case .none: return 0
+        case .bytes(let bytes): return Int64(bytes.count)
+        case .file(_, _, let length): return length
+        }
+    }
+
+    var status: Int {
+        var status = 0
+        dsc_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return status
+    }
+}
+
+private let writeCallback: dsc_data_callback = { buffer, size, count, pointer in
+    let context = Unmanaged<TransferContext>.fromOpaque(pointer!).takeUnretainedValue()
+    let bytes = UnsafeRawBufferPointer(start: buffer, count: size * count)
+    if let sink = context.sink, (200..<300).contains(context.status) {
+        do { try sink(bytes) } catch {
+            context.sinkError = error
+            return 0
+        }
+    } else if context.collected.count < 1 << 20 {
+        context.collected.append(contentsOf: bytes)
+    }
+    return size * count
+}
+
+private let headerCallback: dsc_data_callback = { buffer, size, count, pointer in
+    let context = Unmanaged<TransferContext>.fromOpaque(pointer!).takeUnretainedValue()
+    let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: size * count), as: UTF8.self)
+    if line.hasPrefix("HTTP/") {
+        context.headers = [:]  // a new response (after 100 Continue or a redirect)
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        context.headers[name] = value
+    }
+    return size * count
+}
+
+private let readCallback: dsc_data_callback = { buffer, size, count, pointer in
+    let context = Unmanaged<TransferContext>.fromOpaque(pointer!).takeUnretainedValue()
+    let wanted = Int64(size * count)
+    let remaining = context.bodyLength - context.position
+    let n = Int(min(wanted, remaining))
+    guard n > 0 else { return 0 }
+    switch context.body {
+    case .none: return 0
+    case .bytes(let bytes):
+        bytes.withUnsafeBytes { source in
+            UnsafeMutableRawPointer(buffer!).copyMemory(from: source.baseAddress! + Int(context.position), byteCount: n)
+        }
+    case .file(let file, let offset, _):
+        let got = pread(file.fd, buffer, n, off_t(offset + context.position))
+        if got <= 0 {
+            context.readError = SystemError("pread", file.path, errno: got == 0 ? EIO : errno)
+            return dsc_read_abort()
+        }
+        context.position += Int64(got)
+        return got
+    }
+    context.position += Int64(n)
+    return n
+}
+
+private let seekCallback: dsc_seek_callback = { pointer, offset, origin in
+    let context = Unmanaged<TransferContext>.fromOpaque(pointer!).takeUnretainedValue()
+    guard origin == SEEK_SET, offset >= 0, Int64(offset) <= context.bodyLength else { return 1 /* CURL_SEEKFUNC_FAIL */ }
+    context.position = Int64(offset)
+    return 0
+}
+
+import Foundation

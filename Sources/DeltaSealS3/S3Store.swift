@@ -1,0 +1,428 @@
+import Crypto
+import DeltaSealCore
+import DeltaSealStore
+import DeltaSealSystem
+import Foundation
+
+/// The S3 store: objects under `s3://bucket/prefix`, over libcurl, signed with SigV4.
+///
+/// Every PUT carries `x-amz-checksum-sha256`, so the server refuses bytes that changed on the way;
+/// bodies stream from files; large objects go up in parallel parts, and a failed multipart upload
+/// is aborted. Connections are kept open and reused by the store's pool of curl handles.
+public final class S3Store: ObjectStore, @unchecked Sendable {
+    public let location: StoreURL
+    let options: S3Options
+    let signer: SigV4
+    private let endpoint: Endpoint
+    private let limits: TransferLimits
+    private let pool = HandlePool()
+    private let counters = RequestCounters()
+
+    /// Opens a store at `location` (scheme `s3`) with `credentials`.
+    public init(location: StoreURL, options: S3Options, credentials: S3Credentials, environment: [String: String]) throws {
+        precondition(location.scheme == .s3)
+        self.location = location
+        self.options = options
+        let region = options.region ?? "us-east-1"
+        signer = SigV4(credentials: credentials, region: region)
+        endpoint = try Endpoint(options.endpoint ?? "https://s3.\(region).amazonaws.com", bucket: location.root,
+                                addressing: options.addressing, isAWS: options.endpoint == nil)
+        limits = TransferLimits(connectTimeoutSeconds: options.connectTimeoutSeconds,
+                                stallTimeoutSeconds: options.stallTimeoutSeconds, caBundle: environment["AWS_CA_BUNDLE"])
+    }
+
+    private init(copying other: S3Store) {
+        location = other.location
+        options = other.options
+        signer = other.signer
+        endpoint = other.endpoint
+        limits = other.limits
+    }
+
+    /// A store with its own connections and request counts (one per delta).
+    public func session() -> any ObjectStore { S3Store(copying: self) }
+
+    /// Requests sent so far, by verb (`PUT`, `GET`, `HEAD`, `DELETE`, `POST`, `LIST`).
+    public var requestCounts: [String: Int] { counters.snapshot() }
+
+    // MARK: - ObjectStore
+
+    public func put(key: String, file path: String, sha256: String) throws {
+        let file = try local(key) { try PosixFile.openForReading(path) }
+        let size = try local(key) { try file.size() }
+        if size >= options.multipartThreshold {
+            try putMultipart(key: key, file: file, size: size)
+            return
+        }
+        let checksum = try base64Digest(hex: sha256, key: key)
+        let response = try send("PUT", key: key, headers: [("x-amz-checksum-sha256", checksum)],
+                                body: .file(file, offset: 0, length: size), payloadHash: sha256)
+        try expectSuccess(response, key: key)
+    }
+
+    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
+        let digest = SHA256.hash(data: bytes)
+        var headers = [("x-amz-checksum-sha256", Data(digest).base64EncodedString())]
+        if ifAbsent { headers.append(("If-None-Match", "*")) }
+        let response = try send("PUT", key: key, headers: headers, body: .bytes(bytes), payloadHash: Hex.encode(digest))
+        if response.status == 412 { throw StoreError(.alreadyExists, key: key, "object exists (If-None-Match: *)") }
+        try expectSuccess(response, key: key)
+    }
+
+    public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try withoutActuallyEscaping(sink) { sink in
+            let response = try send("GET", key: key, sink: sink)
+            try expectSuccess(response, key: key)
+        }
+    }
+
+    public func head(key: String) throws -> ObjectInfo? {
+        let response = try send("HEAD", key: key)
+        if response.status == 404 { return nil }
+        try expectSuccess(response, key: key)
+        let size = Int64(response.headers["content-length"] ?? "") ?? 0
+        let modified = response.headers["last-modified"].flatMap(HTTPDate.parse)
+        return ObjectInfo(key: key, size: size, modifiedMs: modified)
+    }
+
+    public func delete(keys: [String]) throws {
+        if keys.count == 1 {
+            let response = try send("DELETE", key: keys[0])
+            if response.status == 404 { return }
+            try expectSuccess(response, key: keys[0])
+            return
+        }
+        for chunk in stride(from: 0, to: keys.count, by: 1000).map({ Array(keys[$0..<min($0 + 1000, keys.count)]) }) {
+            let xml = "<Delete><Quiet>true</Quiet>" + chunk.map { "<Object><Key>\(XMLText.escape(fullKey($0)))</Key></Object>" }.joined() + "</Delete>"
+            let body = Array(xml.utf8)
+            let md5 = Data(Insecure.MD5.hash(data: body)).base64EncodedString()
+            let response = try send("POST", key: nil, query: [("delete", "")], headers: [("Content-MD5", md5)],
+                                    body: .bytes(body), payloadHash: Hex.encode(SHA256.hash(data: body)))
+            try expectSuccess(response, key: chunk.first)
+            let errors = XMLText.blocks("Error", in: response.bodyText)
+            if let first = errors.first {
+                let code = XMLText.value(of: "Code", in: first) ?? "?"
+                throw classify(status: code == "AccessDenied" ? 403 : 500, code: code,
+                               message: "\(errors.count) of \(chunk.count) deletes failed, first: \(XMLText.value(of: "Key", in: first) ?? "?"): \(code)",
+                               key: chunk.first)
+            }
+        }
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        var out: [ObjectInfo] = []
+        var token: String?
+        let base = location.prefix.isEmpty ? "" : location.prefix + "/"
+        repeat {
+            var query = [("list-type", "2"), ("prefix", base + prefix)]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try send("GET", key: nil, query: query, verb: "LIST")
+            try expectSuccess(response, key: prefix)
+            let text = response.bodyText
+            for block in XMLText.blocks("Contents", in: text) {
+                guard let key = XMLText.value(of: "Key", in: block), key.hasPrefix(base) else { continue }
+                out.append(ObjectInfo(key: String(key.dropFirst(base.count)), size: Int64(XMLText.value(of: "Size", in: block) ?? "") ?? 0,
+                                      modifiedMs: XMLText.value(of: "LastModified", in: block).flatMap(ISODate.parse)))
+            }
+            token = XMLText.value(of: "IsTruncated", in: text) == "true" ? XMLText.value(of: "NextContinuationToken", in: text) : nil
+        } while token != nil
+        return out
+    }
+
+    // MARK: - Multipart
+
+    private struct Part {
+        var number: Int
+        var offset: Int64
+        var length: Int64
+        var etag = ""
+        var checksum = ""
+    }
+
+    private func putMultipart(key: String, file: PosixFile, size: Int64) throws {
+        let created = try send("POST", key: key, query: [("uploads", "")], headers: [("x-amz-checksum-algorithm", "SHA256")],
+                               body: .bytes([]), payloadHash: SigV4.emptyPayloadHash)
+        try expectSuccess(created, key: key)
+        guard let uploadID = XMLText.value(of: "UploadId", in: created.bodyText) else {
+            throw StoreError(.invalidRequest, key: key, "CreateMultipartUpload answered without an UploadId")
+        }
+        do {
+            var parts: [Part] = []
+            var offset: Int64 = 0
+            while offset < size {
+                let length = min(options.partSize, size - offset)
+                parts.append(Part(number: parts.count + 1, offset: offset, length: length))
+                offset += length
+            }
+            try uploadParts(&parts, key: key, uploadID: uploadID, file: file)
+            let xml = "<CompleteMultipartUpload>" + parts.map {
+                "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag><ChecksumSHA256>\($0.checksum)</ChecksumSHA256></Part>"
+            }.joined() + "</CompleteMultipartUpload>"
+            let body = Array(xml.utf8)
+            let completed = try send("POST", key: key, query: [("uploadId", uploadID)], body: .bytes(body),
+                                     payloadHash: Hex.encode(SHA256.hash(data: body)))
+            try expectSuccess(completed, key: key)
+            // S3 may answer 200 and put the error in the body.
+            if let code = XMLText.value(of: "Code", in: completed.bodyText), completed.bodyText.contains("<Error>") {
+                throw classify(status: 500, code: code, message: XMLText.value(of: "Message", in: completed.bodyText) ?? code, key: key)
+            }
+        } catch {
+            abortMultipart(key: key, uploadID: uploadID)
+            throw error
+        }
+    }
+
+    /// Uploads parts on up to `partConcurrency` threads, each with its own connection.
+    private func uploadParts(_ parts: inout [Part], key: String, uploadID: String, file: PosixFile) throws {
+        let progress = PartProgress(parts)
+        let workers = max(1, min(options.partConcurrency, parts.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let part = progress.next() {
+                do {
+                    progress.finished(try uploadPart(part, key: key, uploadID: uploadID, file: file))
+                } catch {
+                    progress.failed(error)
+                    return
+                }
+            }
+        }
+        parts = try progress.result()
+    }
+
+    /// Hands out parts to upload threads and collects what they did; stops at the first failure.
+    private final class PartProgress: @unchecked Sendable {
+        private let lock = PThreadMutex()
+        private var parts: [Part]
+        private var nextIndex = 0
+        private var failure: (any Error)?
+
+        init(_ parts: [Part]) { self.parts = parts }
+
+        func next() -> Part? {
+            lock.withLock {
+                guard failure == nil, nextIndex < parts.count else { return nil }
+                defer { nextIndex += 1 }
+                return parts[nextIndex]
+            }
+        }
+
+        func finished(_ part: Part) { lock.withLock { parts[part.number - 1] = part } }
+
+        func failed(_ error: any Error) { lock.withLock { if failure == nil { failure = error } } }
+
+        func result() throws -> [Part] {
+            try lock.withLock {
+                if let failure { throw failure }
+                return parts
+            }
+        }
+    }
+
+    private func uploadPart(_ part: Part, key: String, uploadID: String, file: PosixFile) throws -> Part {
+        // Hash the part first: its digest signs the request and is checked by the server.
+        var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        var done: Int64 = 0
+        while done < part.length {
+            let want = Int(min(Int64(buffer.count), part.length - done))
+            let n = pread(file.fd, buffer.baseAddress, want, off_t(part.offset + done))
+            guard n > 0 else { throw StoreError(.local, key: key, SystemError("pread", file.path, errno: n == 0 ? EIO : errno).description) }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+            done += Int64(n)
+        }
+        let digest = hasher.finalize()
+        let checksum = Data(digest).base64EncodedString()
+        let response = try send("PUT", key: key, query: [("partNumber", "\(part.number)"), ("uploadId", uploadID)],
+                                headers: [("x-amz-checksum-sha256", checksum)],
+                                body: .file(file, offset: part.offset, length: part.length), payloadHash: Hex.encode(digest))
+        try expectSuccess(response, key: key)
+        guard let etag = response.headers["etag"] else {
+            throw StoreError(.invalidRequest, key: key, "UploadPart \(part.number) answered without an ETag")
+        }
+        var uploaded = part
+        uploaded.etag = etag
+        uploaded.checksum = checksum
+        return uploaded
+    }
+
+    private func abortMultipart(key: String, uploadID: String) {
+        _ = try? send("DELETE", key: key, query: [("uploadId", uploadID)])
+    }
+
+    /// Multipart uploads in progress under `prefix` (relative), for garbage collection.
+    public func listMultipartUploads(prefix: String) throws -> [(key: String, uploadID: String, initiatedMs: Int64?)] {
+        let base = location.prefix.isEmpty ? "" : location.prefix + "/"
+        let response = try send("GET", key: nil, query: [("uploads", ""), ("prefix", base + prefix)], verb: "LIST")
+        try expectSuccess(response, key: prefix)
+        return XMLText.blocks("Upload", in: response.bodyText).compactMap { block in
+            guard let key = XMLText.value(of: "Key", in: block), key.hasPrefix(base),
+                  let id = XMLText.value(of: "UploadId", in: block) else { return nil }
+            return (String(key.dropFirst(base.count)), id, XMLText.value(of: "Initiated", in: block).flatMap(ISODate.parse))
+        }
+    }
+
+    /// Aborts one multipart upload.
+    public func abortUpload(key: String, uploadID: String) throws {
+        let response = try send("DELETE", key: key, query: [("uploadId", uploadID)])
+        if response.status == 404 { return }
+        try expectSuccess(response, key: key)
+    }
+
+    // MARK: - Requests
+
+    private func fullKey(_ key: String) -> String {
+        location.prefix.isEmpty ? key : location.prefix + "/" + key
+    }
+
+    private func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
+                      body: HTTPRequest.Body = .none, payloadHash: String = SigV4.emptyPayloadHash, verb: String? = nil,
+                      sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPResponse {
+        if let key, RelativePath(key) == nil {
+            throw StoreError(.invalidRequest, key: key, "not a valid object key")
+        }
+        let target = endpoint.target(key: key.map(fullKey))
+        // Sub-resources (`?uploads`, `?delete`) go without `=`; signing treats them as `name=`.
+        let queryText = query.map {
+            SigV4.encode($0.0, keepSlash: false) + ($0.1.isEmpty ? "" : "=" + SigV4.encode($0.1, keepSlash: false))
+        }.joined(separator: "&")
+        var all = headers + [("Host", target.host)]
+        all += signer.sign(method: method, path: target.path, query: query, headers: headers + [("host", target.host)],
+                           payloadHash: payloadHash, amzDate: SigV4.amzDate(unixMilliseconds: WallClock.nowMilliseconds()))
+        let request = HTTPRequest(method: method, url: target.base + target.path + (queryText.isEmpty ? "" : "?" + queryText),
+                                  headers: all, body: body)
+        counters.count(verb ?? method)
+        let handle = pool.take()
+        defer { pool.give(handle) }
+        do {
+            return try handle.perform(request, limits: limits, sink: sink)
+        } catch let error as TransportError {
+            throw StoreError(error.isRetryable ? .transient : .invalidRequest, key: key,
+                             "\(method) \(endpoint.display): \(error.description)", retryable: error.isRetryable)
+        }
+    }
+
+    private func expectSuccess(_ response: HTTPResponse, key: String?) throws {
+        guard !(200..<300).contains(response.status) else { return }
+        let text = response.bodyText
+        let code = XMLText.value(of: "Code", in: text) ?? ""
+        let message = XMLText.value(of: "Message", in: text) ?? ""
+        throw classify(status: response.status, code: code, message: message, key: key)
+    }
+
+    /// Maps an S3 answer to a store error that says whether a retry can help.
+    func classify(status: Int, code: String, message: String, key: String?) -> StoreError {
+        let detail = "HTTP \(status)" + (code.isEmpty ? "" : " \(code)") + (message.isEmpty ? "" : ": \(message)")
+        switch (status, code) {
+        case (_, "NoSuchBucket"):
+            return StoreError(.noSuchBucket, key: key, "bucket \(location.root) does not exist (\(detail))")
+        case (404, _), (_, "NoSuchKey"), (_, "NoSuchUpload"):
+            return StoreError(.notFound, key: key, detail)
+        case (_, "InvalidAccessKeyId"), (_, "SignatureDoesNotMatch"), (401, _), (_, "ExpiredToken"), (_, "InvalidToken"):
+            return StoreError(.unauthorized, key: key,
+                              "the server refused the credentials (\(signer.credentials)): \(detail)")
+        case (403, _):
+            return StoreError(.accessDenied, key: key, "access denied for \(signer.credentials.accessKeyID): \(detail)")
+        case (412, _):
+            return StoreError(.alreadyExists, key: key, detail)
+        case (_, "BadDigest"), (_, "XAmzContentSHA256Mismatch"), (_, "InvalidDigest"):
+            return StoreError(.checksumMismatch, key: key, "the server received different bytes: \(detail)")
+        case (429, _), (500..<600, _), (_, "SlowDown"), (_, "RequestTimeout"), (_, "InternalError"), (_, "ServiceUnavailable"):
+            return StoreError(.transient, key: key, detail)
+        default:
+            return StoreError(.invalidRequest, key: key, detail)
+        }
+    }
+
+    private func base64Digest(hex: String, key: String) throws -> String {
+        guard Hex.isSHA256(hex) else { throw StoreError(.invalidRequest, key: key, "not a sha256: \(hex)") }
+        var bytes: [UInt8] = []
+        var iterator = hex.utf8.makeIterator()
+        while let high = iterator.next(), let low = iterator.next() {
+            func value(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : c - 87 }
+            bytes.append(value(high) << 4 | value(low))
+        }
+        return Data(bytes).base64EncodedString()
+    }
+
+    private func local<T>(_ key: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as SystemError {
+            throw StoreError(.local, key: key, error.description, retryable: error.isRetryable)
+        }
+    }
+}
+
+/// The server's address and how a key becomes a URL.
+struct Endpoint: Sendable {
+    let scheme: String
+    let hostPort: String
+    let bucket: String
+    let virtual: Bool
+
+    init(_ text: String, bucket: String, addressing: S3Options.Addressing, isAWS: Bool) throws {
+        guard let separator = text.range(of: "://") else {
+            throw StoreError(.invalidRequest, key: nil, "endpoint \(text) needs a scheme (https://host[:port])")
+        }
+        scheme = String(text[..<separator.lowerBound]).lowercased()
+        guard scheme == "http" || scheme == "https" else {
+            throw StoreError(.invalidRequest, key: nil, "endpoint \(text): scheme must be http or https")
+        }
+        let rest = text[separator.upperBound...]
+        let hostPart = rest.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+        guard !hostPart.isEmpty else { throw StoreError(.invalidRequest, key: nil, "endpoint \(text) names no host") }
+        // Default ports are left out: the Host header must be what the server reconstructs.
+        if hostPart.hasSuffix(":443") && scheme == "https" { hostPort = String(hostPart.dropLast(4)) }
+        else if hostPart.hasSuffix(":80") && scheme == "http" { hostPort = String(hostPart.dropLast(3)) }
+        else { hostPort = hostPart }
+        self.bucket = bucket
+        switch addressing {
+        case .path: virtual = false
+        case .virtual: virtual = true
+        case .auto: virtual = isAWS && !bucket.contains(".")
+        }
+    }
+
+    /// Base URL, host header and encoded path for a key (or the bucket itself).
+    func target(key: String?) -> (base: String, host: String, path: String) {
+        let encodedKey = key.map { SigV4.encode($0, keepSlash: true) } ?? ""
+        if virtual {
+            let host = bucket + "." + hostPort
+            return (scheme + "://" + host, host, "/" + encodedKey)
+        }
+        return (scheme + "://" + hostPort, hostPort, "/" + SigV4.encode(bucket, keepSlash: false) + (key == nil ? "" : "/" + encodedKey))
+    }
+
+    var display: String { scheme + "://" + hostPort }
+}
+
+/// Reusable curl handles: each keeps its connections alive between requests.
+final class HandlePool: @unchecked Sendable {
+    private let lock = PThreadMutex()
+    private var idle: [CurlHandle] = []
+
+    func take() -> CurlHandle { lock.withLock { idle.popLast() } ?? CurlHandle() }
+    func give(_ handle: CurlHandle) { lock.withLock { if idle.count < 16 { idle.append(handle) } } }
+}
+
+
+/// `2026-11-25T14:05:09.000Z` (S3 listings) to Unix milliseconds.
+enum ISODate {
+    static func parse(_ text: String) -> Int64? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1000) }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text).map { Int64($0.timeIntervalSince1970 * 1000) }
+    }
+}
+
+/// `Wed, 25 Nov 2026 14:05:09 GMT` (HTTP headers) to Unix milliseconds.
+enum HTTPDate {
+    static func parse(_ text: String) -> Int64? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text).map { Int64($0.timeIntervalSince1970 * 1000) }
+    }
+}

@@ -1,0 +1,31 @@
+import DeltaSealStore
+import DeltaSealSystem
+
+/// Opens the store a URL names, with credentials from the standard AWS sources for `s3://`.
+public enum StoreOpener {
+    /// The store at `location`.
+    public static func open(_ location: StoreURL, s3 options: S3Options = S3Options(),
+                            environment: [String: String]) throws -> any ObjectStore {
+        switch location.scheme {
+        case .file:
+            return FileStore(location: location)
+        case .s3:
+            let readFile: (String) -> String? = { path in
+                (try? Files.readAll(path, limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
+            }
+            let credentials: S3Credentials
+            do {
+                credentials = try S3Credentials.resolve(environment: environment, readFile: readFile)
+            } catch let error as S3Credentials.NotFound {
+                throw StoreError(.unauthorized, key: nil, error.description)
+            }
+            var resolved = options
+            if resolved.region == nil { resolved.region = S3Credentials.region(environment: environment, readFile: readFile) }
+            if resolved.endpoint == nil {
+                resolved.endpoint = [environment["AWS_ENDPOINT_URL_S3"], environment["AWS_ENDPOINT_URL"]]
+                    .compactMap { $0 }.first { !$0.isEmpty }
+            }
+            return try S3Store(location: location, options: resolved, credentials: credentials, environment: environment)
+        }
+    }
+}

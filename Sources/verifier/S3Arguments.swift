@@ -1,0 +1,25 @@
+import ArgumentParser
+import DeltaSealS3
+
+/// How to reach an S3 server; the same flags as `supervisor start`.
+struct S3Arguments: ParsableArguments {
+    @Option(help: "S3 endpoint (https://host[:port]); overrides AWS_ENDPOINT_URL.")
+    var endpoint: String?
+
+    @Option(help: "S3 signing region; overrides AWS_REGION and AWS_DEFAULT_REGION.")
+    var region: String?
+
+    @Option(help: "Bucket addressing: auto, path or virtual.")
+    var addressing: String = "auto"
+
+    func options() throws -> S3Options {
+        var options = S3Options()
+        options.endpoint = endpoint
+        options.region = region
+        guard let style = S3Options.Addressing(rawValue: addressing) else {
+            throw ValidationError("--addressing must be auto, path or virtual, not \(addressing)")
+        }
+        options.addressing = style
+        return options
+    }
+}
