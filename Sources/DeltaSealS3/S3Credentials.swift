@@ -1,6 +1,6 @@
 /// Access key, secret and optional session token. Never printed: `description` shows only the
 /// access key id.
-public struct S3Credentials: Sendable, Equatable, CustomStringConvertible {
+public struct S3Credentials: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     public let accessKeyID: String
     public let secretAccessKey: String
     public let sessionToken: String?
@@ -15,6 +15,7 @@ public struct S3Credentials: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "access key \(accessKeyID) from \(source) (secret redacted)" }
+    public var debugDescription: String { description }
 
     /// No credentials in any of the standard places.
     public struct NotFound: Error, CustomStringConvertible {

@@ -51,7 +51,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         let file = try local(key) { try PosixFile.openForReading(path) }
         let size = try local(key) { try file.size() }
         if size >= options.multipartThreshold {
-            try putMultipart(key: key, file: file, size: size)
+            try putMultipart(key: key, file: file, size: size, sha256: sha256)
             return
         }
         let checksum = try base64Digest(hex: sha256, key: key)
@@ -135,11 +135,50 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         var number: Int
         var offset: Int64
         var length: Int64
-        var etag = ""
+        /// SHA-256 of the part: hex (signs the request) and base64 (the server checks it).
+        var sha256 = ""
         var checksum = ""
+        var etag = ""
     }
 
-    private func putMultipart(key: String, file: PosixFile, size: Int64) throws {
+    /// Splits the file into parts and hashes each in one sequential pass, which also checks the
+    /// whole file against `sha256` before a request is made.
+    private func plan(file: PosixFile, size: Int64, sha256: String, key: String) throws -> [Part] {
+        var parts: [Part] = []
+        var whole = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        var offset: Int64 = 0
+        while offset < size {
+            var part = Part(number: parts.count + 1, offset: offset, length: min(options.partSize, size - offset))
+            var hasher = SHA256()
+            var done: Int64 = 0
+            while done < part.length {
+                let want = Int(min(Int64(buffer.count), part.length - done))
+                let n = pread(file.fd, buffer.baseAddress, want, off_t(part.offset + done))
+                guard n > 0 else {
+                    throw StoreError(.local, key: key, SystemError("pread", file.path, errno: n == 0 ? EIO : errno).description)
+                }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+                hasher.update(bufferPointer: chunk)
+                whole.update(bufferPointer: chunk)
+                done += Int64(n)
+            }
+            let digest = hasher.finalize()
+            part.sha256 = Hex.encode(digest)
+            part.checksum = Data(digest).base64EncodedString()
+            parts.append(part)
+            offset += part.length
+        }
+        let actual = Hex.encode(whole.finalize())
+        guard actual == sha256 else {
+            throw StoreError(.checksumMismatch, key: key, "the file hashes to \(actual), expected \(sha256)")
+        }
+        return parts
+    }
+
+    private func putMultipart(key: String, file: PosixFile, size: Int64, sha256: String) throws {
+        var parts = try plan(file: file, size: size, sha256: sha256, key: key)
         let created = try send("POST", key: key, query: [("uploads", "")], headers: [("x-amz-checksum-algorithm", "SHA256")],
                                body: .bytes([]), payloadHash: SigV4.emptyPayloadHash)
         try expectSuccess(created, key: key)
@@ -147,13 +186,6 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
             throw StoreError(.invalidRequest, key: key, "CreateMultipartUpload answered without an UploadId")
         }
         do {
-            var parts: [Part] = []
-            var offset: Int64 = 0
-            while offset < size {
-                let length = min(options.partSize, size - offset)
-                parts.append(Part(number: parts.count + 1, offset: offset, length: length))
-                offset += length
-            }
             try uploadParts(&parts, key: key, uploadID: uploadID, file: file)
             let xml = "<CompleteMultipartUpload>" + parts.map {
                 "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag><ChecksumSHA256>\($0.checksum)</ChecksumSHA256></Part>"
@@ -219,30 +251,15 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     }
 
     private func uploadPart(_ part: Part, key: String, uploadID: String, file: PosixFile) throws -> Part {
-        // Hash the part first: its digest signs the request and is checked by the server.
-        var hasher = SHA256()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        var done: Int64 = 0
-        while done < part.length {
-            let want = Int(min(Int64(buffer.count), part.length - done))
-            let n = pread(file.fd, buffer.baseAddress, want, off_t(part.offset + done))
-            guard n > 0 else { throw StoreError(.local, key: key, SystemError("pread", file.path, errno: n == 0 ? EIO : errno).description) }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-            done += Int64(n)
-        }
-        let digest = hasher.finalize()
-        let checksum = Data(digest).base64EncodedString()
         let response = try send("PUT", key: key, query: [("partNumber", "\(part.number)"), ("uploadId", uploadID)],
-                                headers: [("x-amz-checksum-sha256", checksum)],
-                                body: .file(file, offset: part.offset, length: part.length), payloadHash: Hex.encode(digest))
+                                headers: [("x-amz-checksum-sha256", part.checksum)],
+                                body: .file(file, offset: part.offset, length: part.length), payloadHash: part.sha256)
         try expectSuccess(response, key: key)
         guard let etag = response.headers["etag"] else {
             throw StoreError(.invalidRequest, key: key, "UploadPart \(part.number) answered without an ETag")
         }
         var uploaded = part
         uploaded.etag = etag
-        uploaded.checksum = checksum
         return uploaded
     }
 

@@ -1,0 +1,161 @@
+import DeltaSealCore
+import DeltaSealPack
+import DeltaSealS3
+import DeltaSealStore
+import DeltaSealSupervisor
+import DeltaSealSystem
+import Foundation
+import Testing
+
+/// DeltaSeal against a real S3 server (SeaweedFS, SigV4 checked), through the built binaries.
+@Suite(.enabled(if: S3TestServer.available, "needs the SeaweedFS server bin/test starts"), .timeLimit(.minutes(2)))
+struct S3Tests {
+    let server = S3TestServer.current!
+
+    /// Runs `supervisor start --once` against `s3://bucket/prefix`.
+    func runSupervisor(_ harness: PipelineHarness, prefix: String, extra: [String] = [], secret: String? = nil,
+                       endpoint: String? = nil) throws -> TestSupport.Result {
+        try TestSupport.run(
+            [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
+             "--host", "test-host", "--endpoint", endpoint ?? server.endpoint, "--retry-base-delay", "0.05", "--log-level", "info"] + extra,
+            cwd: harness.root, environment: server.environment(secret: secret))
+    }
+
+    func deltaIDs(prefix: String) throws -> [String] {
+        let store = try server.store(prefix: prefix)
+        return Set(try store.list(prefix: "test-host/").compactMap { $0.key.split(separator: "/").dropFirst().first.map(String.init) }).sorted()
+    }
+
+    @Test func shipsToS3AndTheVerifierValidatesWithObjectsPlusOneRequests() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let prefix = S3TestServer.uniquePrefix()
+        for n in 0..<2 { try TestSupport.dropBatch(TestSupport.batch(records: 30 + n), named: "b\(n).ndjson", spool: harness.config.spool) }
+        let result = try runSupervisor(harness, prefix: prefix)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("shipped 2, rejected 0, failed 0"))
+        // One object and the manifest per delta: 2 PUTs, nothing else.
+        #expect(result.stderr.components(separatedBy: "requests=PUT=2 ").count == 3, "\(result.stderr)")
+        let ids = try deltaIDs(prefix: prefix)
+        #expect(ids.count == 2)
+        for id in ids {
+            let verify = try TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)", "--json"],
+                                             environment: server.environment())
+            #expect(verify.status == 0, "\(verify.stdout)")
+            let report = try StableJSON.decode(VerificationReport.self, from: Array(verify.stdout.utf8))
+            #expect(report.requests == ["GET": report.files + 1])
+        }
+        #expect(try Files.list(harness.spool.work) == [])
+    }
+
+    @Test func awsCLIReadsWhatDeltaSealWroteAndDeltaSealReadsWhatItWrote() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let prefix = S3TestServer.uniquePrefix()
+        try TestSupport.dropBatch(TestSupport.batch(records: 40), named: "b.ndjson", spool: harness.config.spool)
+        #expect(try runSupervisor(harness, prefix: prefix).status == 0)
+        let id = try #require(try deltaIDs(prefix: prefix).first)
+        let store = try server.store(prefix: prefix)
+        let manifest = try StableJSON.decode(Manifest.self, from: store.getBytes(key: "test-host/\(id)/manifest.json"))
+        let file = manifest.files[0]
+        let download = harness.root + "/downloaded.zst"
+        let cp = try server.aws(["s3", "cp", "s3://\(server.bucket)/\(prefix)/test-host/\(id)/\(file.objectKey)", download])
+        #expect(cp.status == 0, "\(cp.stderr)")
+        #expect(SHA256Stream.hex(of: try Files.readAll(download)) == file.compressedSHA256)
+
+        let upload = harness.root + "/from-cli.bin"
+        let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try Data(bytes).write(to: URL(fileURLWithPath: upload))
+        let put = try server.aws(["s3", "cp", upload, "s3://\(server.bucket)/\(prefix)/from-cli/object.bin"])
+        #expect(put.status == 0, "\(put.stderr)")
+        #expect(try store.getBytes(key: "from-cli/object.bin") == bytes)
+    }
+
+    @Test func wrongSecretIsAClearPermanentErrorAndTheBatchIsKept() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let prefix = S3TestServer.uniquePrefix()
+        let text = TestSupport.batch(records: 5)
+        try TestSupport.dropBatch(text, named: "b.ndjson", spool: harness.config.spool)
+        let result = try runSupervisor(harness, prefix: prefix, secret: "definitely-wrong-secret")
+        #expect(result.status == 1)
+        #expect(!result.stderr.contains("definitely-wrong-secret"))
+        let failed = try Files.list(harness.spool.failed)
+        try #require(failed.count == 1)
+        let report = try String(contentsOfFile: harness.spool.failed + "/" + failed[0] + "/report.json", encoding: .utf8)
+        #expect(report.contains("the server refused the credentials (access key \(server.accessKey) from environment (secret redacted))"), "\(report)")
+        #expect(report.contains("SignatureDoesNotMatch"))
+        #expect(report.contains("\"attempts\" : 1"), "a wrong secret is not retried: \(report)")
+        #expect(!report.contains("definitely-wrong-secret"))
+        #expect(try String(contentsOfFile: harness.spool.failed + "/" + failed[0] + "/batches/b.ndjson", encoding: .utf8) == text)
+    }
+
+    @Test func stoppedServerIsRetriedThenFailsClearlyAndTheBatchIsKept() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let text = TestSupport.batch(records: 5)
+        try TestSupport.dropBatch(text, named: "b.ndjson", spool: harness.config.spool)
+        // A port nothing listens on: what a stopped server looks like.
+        let result = try runSupervisor(harness, prefix: "x", extra: ["--max-attempts", "3"], endpoint: "http://127.0.0.1:9")
+        #expect(result.status == 1)
+        #expect(result.stderr.components(separatedBy: "attempt failed, retrying").count == 3, "\(result.stderr)")
+        let failed = try Files.list(harness.spool.failed)
+        try #require(failed.count == 1)
+        let report = try String(contentsOfFile: harness.spool.failed + "/" + failed[0] + "/report.json", encoding: .utf8)
+        #expect(report.contains("Couldn't connect to server"), "\(report)")
+        #expect(report.contains("\"attempts\" : 3"))
+        #expect(try String(contentsOfFile: harness.spool.failed + "/" + failed[0] + "/batches/b.ndjson", encoding: .utf8) == text)
+    }
+
+    @Test func deltaAboveTheMultipartThresholdShipsAndVerifies() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let prefix = S3TestServer.uniquePrefix()
+        // 12 MiB of random bytes beside the database: three parts of 5 MiB at most.
+        let writer = try TestSupport.script("""
+            \(TestSupport.writer) "$@" || exit $?
+            out="${@: -1}"
+            mkdir -p "$out/index"
+            head -c 12582912 /dev/urandom > "$out/index/vectors.bin"
+            """, at: harness.root + "/big.sh")
+        try TestSupport.dropBatch(TestSupport.batch(records: 10), named: "b.ndjson", spool: harness.config.spool)
+        let result = try runSupervisor(harness, prefix: prefix,
+                                       extra: ["--writer", writer, "--multipart-threshold", "1048576", "--part-size", "5242880"])
+        #expect(result.status == 0, "\(result.stderr)")
+        // Database object: 1 PUT; index: create + 3 parts + complete; manifest: 1 PUT.
+        #expect(result.stderr.contains("requests=POST=2,PUT=5 "), "\(result.stderr)")
+        let id = try #require(try deltaIDs(prefix: prefix).first)
+        let verify = try TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)"],
+                                         environment: server.environment())
+        #expect(verify.status == 0, "\(verify.stdout)")
+        #expect(try server.store(prefix: prefix).listMultipartUploads(prefix: "").isEmpty)
+    }
+
+    @Test func interruptedMultipartUploadIsAbortedAndLeavesNothing() throws {
+        let prefix = S3TestServer.uniquePrefix()
+        let proxy = try FaultProxy(upstream: server.endpoint)
+        try proxy.set([.init(action: "reset_body", method: "PUT", contains: "partNumber=2")])
+        var options = S3Options()
+        options.multipartThreshold = 1 << 20
+        options.partSize = 5 << 20
+        options.partConcurrency = 1
+        let store = try server.store(prefix: prefix, endpoint: proxy.endpoint, options: options)
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let bytes = (0..<(11 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/big.bin"))
+        #expect {
+            try store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: bytes))
+        } throws: { error in
+            (error as? StoreError)?.isRetryable == true
+        }
+        #expect(try proxy.injected() == ["reset_body": 1])
+        let direct = try server.store(prefix: prefix)
+        #expect(try direct.listMultipartUploads(prefix: "").isEmpty)
+        #expect(try direct.head(key: "h/d/files/big.bin.zst") == nil)
+        // The same upload goes through once the network behaves.
+        try store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: bytes))
+        #expect(try direct.getBytes(key: "h/d/files/big.bin.zst", limit: 12 << 20) == bytes)
+        try direct.delete(keys: ["h/d/files/big.bin.zst"])
+    }
+}

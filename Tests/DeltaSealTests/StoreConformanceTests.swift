@@ -1,0 +1,125 @@
+import DeltaSealS3
+import DeltaSealStore
+import DeltaSealSystem
+import Foundation
+import Testing
+
+/// One suite, every store: the filesystem store and the S3 store against SeaweedFS.
+@Suite struct StoreConformanceTests {
+    enum Kind: String, CaseIterable, Sendable { case file, s3 }
+
+    /// The kinds this run can test: S3 whenever bin/test started the server.
+    static let kinds: [Kind] = S3TestServer.available ? [.file, .s3] : [.file]
+
+    /// A fresh, empty store of `kind`, and a cleanup.
+    func makeStore(_ kind: Kind) throws -> (any ObjectStore, () -> Void) {
+        switch kind {
+        case .file:
+            let dir = try TestSupport.temporaryDirectory("store")
+            return (FileStore(location: StoreURL(scheme: .file, root: dir, prefix: "")), { try? Files.removeTree(dir) })
+        case .s3:
+            let server = try #require(S3TestServer.current)
+            let store = try server.store(prefix: S3TestServer.uniquePrefix())
+            return (store, { if let keys = try? store.list(prefix: "").map(\.key), !keys.isEmpty { try? store.delete(keys: keys) } })
+        }
+    }
+
+    func randomFile(bytes: Int, in dir: String) throws -> (path: String, sha256: String) {
+        var data = [UInt8](repeating: 0, count: bytes)
+        for i in data.indices { data[i] = UInt8.random(in: 0 ... 255) }
+        let path = dir + "/object-\(UInt32.random(in: 0 ... .max)).bin"
+        try Data(data).write(to: URL(fileURLWithPath: path))
+        return (path, SHA256Stream.hex(of: data))
+    }
+
+    func sha(of store: any ObjectStore, _ key: String) throws -> (String, Int64) {
+        var hash = SHA256Stream()
+        try store.get(key: key) { hash.update($0) }
+        return (hash.hex(), hash.count)
+    }
+
+    @Test(arguments: kinds) func streamsAFileUpAndDownWithItsChecksum(_ kind: Kind) throws {
+        let (store, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let file = try randomFile(bytes: 3 << 20 + 17, in: dir)
+        try store.put(key: "h/d/files/data.bin.zst", file: file.path, sha256: file.sha256)
+        let (digest, count) = try sha(of: store, "h/d/files/data.bin.zst")
+        #expect(digest == file.sha256)
+        #expect(count == 3 << 20 + 17)
+        #expect(try store.head(key: "h/d/files/data.bin.zst")?.size == 3 << 20 + 17)
+    }
+
+    @Test(arguments: kinds) func wrongChecksumIsRefusedAndNothingIsStored(_ kind: Kind) throws {
+        let (store, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let file = try randomFile(bytes: 1000, in: dir)
+        let wrong = String(file.sha256.reversed())
+        #expect {
+            try store.put(key: "k.zst", file: file.path, sha256: wrong)
+        } throws: { error in
+            (error as? StoreError)?.code == .checksumMismatch && (error as? StoreError)?.isRetryable == true
+        }
+        #expect(try store.head(key: "k.zst") == nil)
+    }
+
+    @Test(arguments: kinds) func createIfAbsentNeverOverwrites(_ kind: Kind) throws {
+        let (store, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        try store.put(key: "d/manifest.json", bytes: Array("first".utf8), ifAbsent: true)
+        #expect {
+            try store.put(key: "d/manifest.json", bytes: Array("second".utf8), ifAbsent: true)
+        } throws: { error in
+            (error as? StoreError)?.code == .alreadyExists && (error as? StoreError)?.isRetryable == false
+        }
+        #expect(try store.getBytes(key: "d/manifest.json") == Array("first".utf8))
+        try store.put(key: "d/manifest.json", bytes: Array("third".utf8), ifAbsent: false)
+        #expect(try store.getBytes(key: "d/manifest.json") == Array("third".utf8))
+    }
+
+    @Test(arguments: kinds) func missingObjectsAreNotFound(_ kind: Kind) throws {
+        let (store, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        #expect {
+            try store.get(key: "nope/missing.zst") { _ in }
+        } throws: { error in
+            (error as? StoreError)?.code == .notFound
+        }
+        #expect(try store.head(key: "nope/missing.zst") == nil)
+        try store.delete(keys: ["nope/missing.zst"])
+    }
+
+    @Test(arguments: kinds) func deletesManyAndListsByPrefix(_ kind: Kind) throws {
+        let (store, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        for key in ["p/a", "p/b", "p/sub/c", "q/d"] {
+            try store.put(key: key, bytes: Array(key.utf8), ifAbsent: false)
+        }
+        #expect(try store.list(prefix: "p/").map(\.key).sorted() == ["p/a", "p/b", "p/sub/c"])
+        #expect(try store.list(prefix: "p/").first { $0.key == "p/sub/c" }?.size == 7)
+        try store.delete(keys: ["p/a", "p/sub/c", "p/missing"])
+        #expect(try store.list(prefix: "").map(\.key).sorted() == ["p/b", "q/d"])
+    }
+
+    @Test(arguments: kinds) func keysWithUnusualCharactersRoundTrip(_ kind: Kind) throws {
+        let (store, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        let key = "host-1/dir with space/ü+é=&~(1).bin.zst"
+        try store.put(key: key, bytes: [1, 2, 3], ifAbsent: true)
+        #expect(try store.getBytes(key: key) == [1, 2, 3])
+        #expect(try store.list(prefix: "host-1/").map(\.key) == [key])
+    }
+
+    @Test(arguments: kinds) func keysThatEscapeAreRefused(_ kind: Kind) throws {
+        let (store, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        #expect {
+            try store.put(key: "../escape", bytes: [1], ifAbsent: false)
+        } throws: { error in
+            (error as? StoreError)?.code == .invalidRequest
+        }
+    }
+}
