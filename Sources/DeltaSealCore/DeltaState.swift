@@ -31,6 +31,10 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
     public var claimedAtMs: Int64
     /// Earliest Unix milliseconds at which the next attempt may start.
     public var notBeforeMs: Int64?
+    /// The running writer's pid (also its process group) and start time, so a restarted
+    /// supervisor can kill a writer its predecessor left behind.
+    public var writerPID: Int32?
+    public var writerStartTime: UInt64?
 
     public init(id: DeltaID, batches: [String], claimedAtMs: Int64) {
         self.id = id
@@ -42,5 +46,6 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, state, attempt, batches, lastError = "last_error", claimedAtMs = "claimed_at_ms", notBeforeMs = "not_before_ms"
+        case writerPID = "writer_pid", writerStartTime = "writer_start_time"
     }
 }

@@ -33,6 +33,7 @@ public struct S3Options: Sendable, Equatable {
         if let endpoint { out += ["--endpoint", endpoint] }
         if let region { out += ["--region", region] }
         if addressing != .auto { out += ["--addressing", addressing.rawValue] }
+        if stallTimeoutSeconds != S3Options().stallTimeoutSeconds { out += ["--stall-timeout", "\(stallTimeoutSeconds)"] }
         return out
     }
 }

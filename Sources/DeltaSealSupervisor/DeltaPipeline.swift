@@ -86,6 +86,14 @@ struct DeltaPipeline: Sendable {
 
     private func attempt(_ record: inout DeltaRecord, _ log: Logger) async throws -> DeltaOutcome {
         let directory = spool.directory(of: record.id)
+        if let pid = record.writerPID {
+            // A writer started by a supervisor that died; it must not write into the next attempt.
+            if ProcessIdentity.killLeftoverGroup(pid: pid, startTime: record.writerStartTime) {
+                log.warning("killed a writer left by an earlier run", metadata: ["pgid": "\(pid)"])
+            }
+            record.writerPID = nil
+            record.writerStartTime = nil
+        }
         if record.state == .uploading, try uploadedManifestMatchesLocal(record) {
             // A crash after the manifest's upload but before the state was saved.
             record.state = .uploaded
@@ -178,6 +186,10 @@ struct DeltaPipeline: Sendable {
         } catch {
             throw AttemptFailure(reason: "cannot start the writer \(config.writerCommand[0]): \(error)", retryable: true)
         }
+        var running = record
+        running.writerPID = process.pid
+        running.writerStartTime = ProcessIdentity.startTime(of: process.pid)
+        try spool.save(running)
         log.debug("writer started", metadata: ["pid": "\(process.pid)", "attempt": "\(record.attempt)"])
         let termination = await process.wait(timeout: config.writerTimeout, grace: config.killGrace)
         let durationMs = Int64((WallClock.monotonicNanoseconds() - started) / 1_000_000)
@@ -353,8 +365,7 @@ struct DeltaPipeline: Sendable {
         let directory = spool.directory(of: record.id)
         let manifestPath = directory + "/packed/" + ObjectLayout.manifestKey
         let manifest = (try? Files.readAll(manifestPath)).flatMap { try? StableJSON.decode(Manifest.self, from: $0) }
-        try Files.removeTree(directory)
-        try Files.syncDirectory(spool.work)
+        try spool.discard(record.id)
         log.notice("shipped", metadata: [
             "records": "\(manifest?.recordCount ?? 0)", "raw_bytes": "\(manifest?.rawBytes ?? 0)",
             "compressed_bytes": "\(manifest?.compressedBytes ?? 0)", "attempt": "\(record.attempt)",
@@ -406,7 +417,7 @@ struct DeltaPipeline: Sendable {
             try Files.rename(directory + "/batches/" + batch, spool.rejected + "/" + name)
         }
         try Files.syncDirectory(spool.rejected)
-        try Files.removeTree(directory)
+        try spool.discard(record.id)
         log.warning("batch rejected", metadata: ["reason": "\(WriterContract.format(rejection))"])
         return .rejected(reason: WriterContract.format(rejection))
     }

@@ -32,6 +32,26 @@ public struct Spool: Sendable {
         }
     }
 
+    /// Removes a delta's work directory so that no crash can leave half of it looking like a
+    /// delta to resume: one rename out of the way, then the removal.
+    public func discard(_ id: DeltaID) throws {
+        let directory = self.directory(of: id)
+        guard Files.exists(directory) else { return }
+        let trash = work + "/" + Self.discardPrefix + id.rawValue
+        try Files.rename(directory, trash)
+        try Files.syncDirectory(work)
+        try Files.removeTree(trash)
+    }
+
+    static let discardPrefix = ".discard-"
+
+    /// Finishes removals a crash interrupted.
+    public func removeDiscarded() throws {
+        for name in try Files.list(work) where name.hasPrefix(Self.discardPrefix) {
+            try Files.removeTree(work + "/" + name)
+        }
+    }
+
     /// Deltas left in `work/` by an earlier run, by id.
     public func workInProgress() throws -> [DeltaID] {
         try Files.list(work).compactMap(DeltaID.init)
@@ -48,7 +68,7 @@ public struct Spool: Sendable {
         do {
             try Files.rename(incoming + "/" + batch, directory + "/batches/" + batch)
         } catch let error as SystemError where error.errno == ENOENT {
-            try Files.removeTree(directory)
+            try discard(id)
             return nil
         }
         let record = DeltaRecord(id: id, batches: [batch], claimedAtMs: WallClock.nowMilliseconds())

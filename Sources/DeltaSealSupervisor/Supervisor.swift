@@ -43,6 +43,7 @@ public struct Supervisor: Sendable {
             config: config, spool: spool, store: store, logger: logger,
             writers: AsyncSemaphore(config.maxWriters), uploads: AsyncSemaphore(config.maxUploads),
             verifications: AsyncSemaphore(config.maxVerifications))
+        collectGarbage(store: store, spool: spool)
         logger.info("supervisor started", metadata: [
             "spool": "\(spool.root)", "store": "\(config.store)", "host": "\(config.host)", "once": "\(once)",
         ])
@@ -57,9 +58,10 @@ public struct Supervisor: Sendable {
                 }
             }
             do {
+                try spool.removeDiscarded()
                 for id in try spool.workInProgress() {
                     guard let record = try spool.load(id) else {
-                        try Files.removeTree(spool.directory(of: id))
+                        try spool.discard(id)
                         continue
                     }
                     logger.info("resuming", metadata: ["delta": "\(id)", "state": "\(record.state.rawValue)"])
@@ -67,8 +69,8 @@ public struct Supervisor: Sendable {
                     group.addTask { await pipeline.run(record) }
                     running += 1
                 }
-                let firstListing = try spool.readyBatches()
-                var listing = firstListing
+                var listing = try spool.readyBatches()
+                var nextCollection = ContinuousClock.now + config.gcInterval
                 while !stop.isRequested {
                     for batch in listing {
                         if stop.isRequested { break }
@@ -81,6 +83,10 @@ public struct Supervisor: Sendable {
                     }
                     if once { break }
                     try await stop.sleep(for: config.pollInterval)
+                    if ContinuousClock.now >= nextCollection {
+                        collectGarbage(store: store, spool: spool)
+                        nextCollection = ContinuousClock.now + config.gcInterval
+                    }
                     listing = try spool.readyBatches()
                 }
             } catch {
@@ -93,6 +99,31 @@ public struct Supervisor: Sendable {
             "shipped": "\(summary.shipped)", "rejected": "\(summary.rejected)", "failed": "\(summary.failed)",
         ])
         return summary
+    }
+}
+
+extension Supervisor {
+    /// Runs the garbage collector; a failure is logged, never fatal (it runs again later).
+    func collectGarbage(store: any ObjectStore, spool: Spool) {
+        let collector = GarbageCollector(store: store, host: config.host, spool: spool, graceMs: config.gcGraceMs, logger: logger)
+        do {
+            let result = try collector.run()
+            logger.info("gc done", metadata: [
+                "deltas": "\(result.deltas)", "objects": "\(result.objects)", "aborted_uploads": "\(result.abortedUploads)",
+            ])
+        } catch {
+            logger.warning("gc failed; it runs again later", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// `supervisor gc`: one collection, holding the spool's lock.
+    public func collectGarbageOnce() throws -> GarbageCollector.Result {
+        let spool = Spool(root: config.spool)
+        try spool.prepare()
+        let lock = try SpoolLock(spool: spool.root)
+        defer { withExtendedLifetime(lock) {} }
+        let store = try StoreOpener.open(config.store, s3: config.s3, environment: ProcessInfo.processInfo.environment)
+        return try GarbageCollector(store: store, host: config.host, spool: spool, graceMs: config.gcGraceMs, logger: logger).run()
     }
 }
 

@@ -44,6 +44,10 @@ public struct SupervisorConfig: Sendable {
     public var zstdWorkers = 2
     /// How often `incoming/` is scanned.
     public var pollInterval: Duration = .seconds(1)
+    /// Store objects without a manifest younger than this are not garbage (milliseconds).
+    public var gcGraceMs: Int64 = 3_600_000
+    /// How often the running daemon collects garbage (it also does at start).
+    public var gcInterval: Duration = .seconds(3600)
 
     /// Defaults relative to `workingDirectory`: spool `./var/spool`, store `./var/store`, the
     /// `writer` and `verifier` executables beside `executableDirectory`.

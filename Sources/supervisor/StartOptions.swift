@@ -44,6 +44,21 @@ struct StartOptions: ParsableArguments {
     @Option(name: .customLong("part-size"), help: "Bytes per multipart part (S3; at least 5 MiB).")
     var partSize: Int64?
 
+    @Option(name: .customLong("stall-timeout"), help: "Seconds a store transfer may move no byte before it is abandoned (S3).")
+    var stallTimeout: Int?
+
+    @Option(name: .customLong("writer-max-open-files"), help: "RLIMIT_NOFILE for each writer.")
+    var writerMaxOpenFiles: UInt64?
+
+    @Option(name: .customLong("writer-max-memory"), help: "RLIMIT_AS for each writer, in bytes.")
+    var writerMaxMemory: UInt64?
+
+    @Option(name: .customLong("writer-max-cpu"), help: "RLIMIT_CPU for each writer, in seconds.")
+    var writerMaxCPU: UInt64?
+
+    @Option(name: .customLong("max-in-flight"), help: "Deltas in the pipeline at once.")
+    var maxInFlight: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -71,6 +86,11 @@ struct StartOptions: ParsableArguments {
             config.s3.addressing = style
         }
         if let multipartThreshold { config.s3.multipartThreshold = multipartThreshold }
+        if let stallTimeout { config.s3.stallTimeoutSeconds = stallTimeout }
+        if let writerMaxOpenFiles { config.writerLimits.openFiles = writerMaxOpenFiles }
+        if let writerMaxMemory { config.writerLimits.addressSpaceBytes = writerMaxMemory }
+        if let writerMaxCPU { config.writerLimits.cpuSeconds = writerMaxCPU }
+        if let maxInFlight { config.maxInFlight = maxInFlight }
         if let partSize {
             guard partSize >= 5 << 20 else { throw ValidationError("--part-size must be at least 5242880 (5 MiB), S3's minimum") }
             config.s3.partSize = partSize

@@ -12,6 +12,9 @@ struct S3Arguments: ParsableArguments {
     @Option(help: "Bucket addressing: auto, path or virtual.")
     var addressing: String = "auto"
 
+    @Option(name: .customLong("stall-timeout"), help: "Seconds a transfer may move no byte before it is abandoned.")
+    var stallTimeout: Int?
+
     func options() throws -> S3Options {
         var options = S3Options()
         options.endpoint = endpoint
@@ -20,6 +23,7 @@ struct S3Arguments: ParsableArguments {
             throw ValidationError("--addressing must be auto, path or virtual, not \(addressing)")
         }
         options.addressing = style
+        if let stallTimeout { options.stallTimeoutSeconds = stallTimeout }
         return options
     }
 }

@@ -74,7 +74,7 @@ final class FaultProxy: @unchecked Sendable {
         process.standardOutput = pipe
         process.standardInput = FileHandle.nullDevice
         let log = NSTemporaryDirectory() + "/faultproxy-\(UInt32.random(in: 0 ... .max)).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         logPath = log
         try process.run()
@@ -98,8 +98,9 @@ final class FaultProxy: @unchecked Sendable {
         var action: String
         var method: String?
         var contains: String?
-        var times = 1
+        var times: Int? = 1
         var seconds: Double?
+        var probability: Double?
     }
 
     /// Replaces the rules; returns nothing until the proxy has them.

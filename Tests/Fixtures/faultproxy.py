@@ -5,7 +5,9 @@ Usage: faultproxy.py UPSTREAM_HOST:PORT  -> prints the port it listens on (127.0
 
 Faults are rules set with `POST /__faults` (a JSON list); `GET /__faults` returns how many of
 each were injected. A rule: {"action": ..., "method": "PUT", "contains": "partNumber", "times": 1}
-(`method` and `contains`, a substring of the request target, are optional filters).
+(`method` and `contains`, a substring of the request target, are optional filters). With
+"probability": p the rule fires on that fraction of matching requests, without a count limit
+unless "times" is also given.
 Actions:
   status_503   answer 503 SlowDown without forwarding (connection closed)
   reset_body   forward the head and half the body, then reset both connections
@@ -13,6 +15,7 @@ Actions:
   flip_byte    forward; flip one byte in the middle of the response body (a rotten object)
 """
 import json
+import random
 import signal
 import socket
 import struct
@@ -28,13 +31,17 @@ lock = threading.Lock()
 def take_rule(method, target):
     with lock:
         for rule in rules:
-            if rule.get("times", 1) == 0:
+            unlimited = "probability" in rule and "times" not in rule
+            if not unlimited and rule.get("times", 1) == 0:
                 continue
             if rule.get("method") and rule["method"] != method:
                 continue
             if rule.get("contains") and rule["contains"] not in target:
                 continue
-            rule["times"] = rule.get("times", 1) - 1
+            if "probability" in rule and random.random() >= rule["probability"]:
+                continue
+            if not unlimited:
+                rule["times"] = rule.get("times", 1) - 1
             counts[rule["action"]] = counts.get(rule["action"], 0) + 1
             return dict(rule)
     return None

@@ -1,0 +1,35 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Identifies a process across a restart of its parent: pid plus start time, so a reused pid is
+/// never mistaken for the process that was recorded.
+public enum ProcessIdentity {
+    /// The start time of `pid` in clock ticks since boot (`/proc/<pid>/stat` field 22), or `nil`
+    /// if no such process exists.
+    public static func startTime(of pid: Int32) -> UInt64? {
+        guard let bytes = try? Files.readAll("/proc/\(pid)/stat", limit: 4096) else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        // The command name may contain spaces and parentheses; fields resume after the last ')'.
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state); field 22 is fields[19].
+        guard fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+
+    /// Kills what is left of a process group whose leader was `pid`, started at `startTime`:
+    /// the leader if it is still that process, and any member left behind. Returns true if
+    /// anything was signalled.
+    @discardableResult
+    public static func killLeftoverGroup(pid: Int32, startTime: UInt64?) -> Bool {
+        if let current = self.startTime(of: pid) {
+            // Linux does not reuse a pid while it names a live process group, so a different
+            // start time means our group is gone and this pid belongs to someone else.
+            guard current == startTime else { return false }
+            return kill(-pid, SIGKILL) == 0
+        }
+        // The leader is gone; members of its group may remain.
+        return kill(-pid, SIGKILL) == 0
+    }
+}
