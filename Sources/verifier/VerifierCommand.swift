@@ -5,11 +5,21 @@ import DeltaSealS3
 import DeltaSealStore
 import Foundation
 
-/// `verifier URL [--quick|--full] [--json]`: checks one shipped delta, standalone.
+/// `verifier`: check, restore and list shipped deltas, standalone.
 @main
 struct VerifierCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verifier",
+        abstract: "Check, restore and list shipped deltas.",
+        subcommands: [CheckCommand.self, RestoreCommand.self, ListCommand.self],
+        defaultSubcommand: CheckCommand.self
+    )
+}
+
+/// `verifier [check] URL [--quick|--full] [--json]`.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Check one shipped delta: manifest, checksums, decompression, SQLite integrity and row counts.",
         discussion: "Exit 0: valid. 1: invalid (the report names the file and the reason). 2: could not check."
     )
@@ -17,6 +27,41 @@ struct VerifierCommand: ParsableCommand {
     @Argument(help: "The delta's location: file:///STORE/HOST/DELTA-ID or s3://BUCKET/PREFIX/HOST/DELTA-ID.")
     var url: String
 
+    @OptionGroup var check: CheckOptions
+    @OptionGroup var s3: S3Arguments
+
+    func run() throws {
+        try check.finish(check.verify(url: url, s3: s3, restoreInto: nil))
+    }
+}
+
+/// `verifier restore URL --out DIR`: a verified download, ready to open.
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Verify a shipped delta and write its files into a directory (what a compactor needs).",
+        discussion: "Nothing is written to --out unless the whole delta verifies. Exit codes as for check."
+    )
+
+    @Argument(help: "The delta's location.")
+    var url: String
+
+    @Option(help: "Directory to restore into; must not exist or be empty.")
+    var out: String
+
+    @OptionGroup var check: CheckOptions
+    @OptionGroup var s3: S3Arguments
+
+    func run() throws {
+        let destination = out.hasPrefix("/") ? out : FileManager.default.currentDirectoryPath + "/" + out
+        let report = check.verify(url: url, s3: s3, restoreInto: destination)
+        if report.status == .valid && !check.json { print("restored \(report.files) files into \(destination)") }
+        try check.finish(report)
+    }
+}
+
+/// What check and restore share.
+struct CheckOptions: ParsableArguments {
     @Flag(name: .customLong("quick"), help: "Run PRAGMA quick_check instead of integrity_check.")
     var quick = false
 
@@ -26,24 +71,24 @@ struct VerifierCommand: ParsableCommand {
     @Flag(name: .customLong("json"), help: "Print the report as JSON.")
     var json = false
 
-    @OptionGroup var s3: S3Arguments
-
     func validate() throws {
         if quick && full { throw ValidationError("--quick and --full exclude each other") }
     }
 
-    func run() throws {
-        let report: VerificationReport
+    func verify(url: String, s3: S3Arguments, restoreInto: String?) -> VerificationReport {
         do {
             let location = try StoreURL(parsing: url, workingDirectory: FileManager.default.currentDirectoryPath)
             let store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment)
-            report = DeltaVerifier(fullCheck: !quick).verify(store)
+            return DeltaVerifier(fullCheck: !quick).verify(store, restoreInto: restoreInto)
         } catch {
             var failed = VerificationReport(location: url)
             failed.status = .couldNotCheck
             failed.problems.append(.init(file: nil, reason: "\(error)"))
-            report = failed
+            return failed
         }
+    }
+
+    func finish(_ report: VerificationReport) throws {
         if json {
             print(String(decoding: try StableJSON.encode(report), as: UTF8.self), terminator: "")
         } else {
