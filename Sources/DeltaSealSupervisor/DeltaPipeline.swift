@@ -16,6 +16,7 @@ struct DeltaPipeline: Sendable {
     let store: any ObjectStore
     let logger: Logger
     let writers: AsyncSemaphore
+    let writerGate: WriterGate
     let uploads: AsyncSemaphore
     let verifications: AsyncSemaphore
 
@@ -117,7 +118,13 @@ struct DeltaPipeline: Sendable {
         try Files.makeDirectories(directory + "/tmp", mode: 0o700)
 
         let current = record
-        let written = try await writers.withPermit { try await runWriter(current, out: out, log) }
+        let written = try await writers.withPermit { [writerGate] in
+            await writerGate.waitUntilOpen()
+            let run = try await runWriter(current, out: out, log)
+            // Bad input is the batch's fault, not a sign the writer command is broken.
+            await writerGate.record(success: run.outcome == .complete || run.outcome == .badInput)
+            return run
+        }
         switch written.outcome {
         case .complete: break
         case .badInput: return try reject(&record, log)

@@ -41,7 +41,8 @@ public struct Supervisor: Sendable {
         let store = try store ?? StoreOpener.open(config.store, s3: config.s3, environment: ProcessInfo.processInfo.environment)
         let pipeline = DeltaPipeline(
             config: config, spool: spool, store: store, logger: logger,
-            writers: AsyncSemaphore(config.maxWriters), uploads: AsyncSemaphore(config.maxUploads),
+            writers: AsyncSemaphore(config.maxWriters), writerGate: WriterGate(config.restartIntensity, logger: logger),
+            uploads: AsyncSemaphore(config.maxUploads),
             verifications: AsyncSemaphore(config.maxVerifications))
         collectGarbage(store: store, spool: spool)
         logger.info("supervisor started", metadata: [
@@ -70,11 +71,14 @@ public struct Supervisor: Sendable {
                     running += 1
                 }
                 var listing = try spool.readyBatches()
+                let intake = IntakeGate(limits: config.intake, logger: logger)
                 var nextCollection = ContinuousClock.now + config.gcInterval
                 while !stop.isRequested {
                     for batch in listing {
                         if stop.isRequested { break }
                         await admit()
+                        try await intake.waitUntilOpen(spool: spool, stop: stop, pollInterval: config.pollInterval)
+                        if stop.isRequested { break }
                         let id = DeltaID(unixMilliseconds: WallClock.nowMilliseconds(), random: UInt64.random(in: 0 ... .max))
                         guard let record = try spool.claim(batch, as: id) else { continue }
                         logger.info("claimed", metadata: ["delta": "\(id)", "batch": "\(batch)"])

@@ -39,6 +39,10 @@ public struct SupervisorConfig: Sendable {
     public var maxVerifications = 2
     /// Retry policy per delta.
     public var retry = RetryPolicy()
+    /// Crash-loop breaker across all writers.
+    public var restartIntensity = RestartIntensity()
+    /// When intake pauses for disk space.
+    public var intake = IntakeLimits()
     /// zstd level and worker threads.
     public var zstdLevel = 3
     public var zstdWorkers = 2

@@ -59,6 +59,21 @@ struct StartOptions: ParsableArguments {
     @Option(name: .customLong("max-in-flight"), help: "Deltas in the pipeline at once.")
     var maxInFlight: Int?
 
+    @Option(name: .customLong("max-work-bytes"), help: "Intake pauses while work/ holds this many bytes.")
+    var maxWorkBytes: Int64?
+
+    @Option(name: .customLong("min-free-bytes"), help: "Intake pauses while the spool's file system has less free.")
+    var minFreeBytes: Int64?
+
+    @Option(name: .customLong("crash-loop-failures"), help: "Writer failures within --crash-loop-window that pause all writers.")
+    var crashLoopFailures: Int?
+
+    @Option(name: .customLong("crash-loop-window"), help: "Seconds over which writer failures are counted.")
+    var crashLoopWindow: Double?
+
+    @Option(name: .customLong("crash-loop-pause"), help: "Seconds all writers pause after a crash loop.")
+    var crashLoopPause: Double?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -91,6 +106,11 @@ struct StartOptions: ParsableArguments {
         if let writerMaxMemory { config.writerLimits.addressSpaceBytes = writerMaxMemory }
         if let writerMaxCPU { config.writerLimits.cpuSeconds = writerMaxCPU }
         if let maxInFlight { config.maxInFlight = maxInFlight }
+        if let maxWorkBytes { config.intake.maxWorkBytes = maxWorkBytes }
+        if let minFreeBytes { config.intake.minFreeBytes = minFreeBytes }
+        if let crashLoopFailures { config.restartIntensity.maxFailures = crashLoopFailures }
+        if let crashLoopWindow { config.restartIntensity.windowMs = Int64(crashLoopWindow * 1000) }
+        if let crashLoopPause { config.restartIntensity.pauseMs = Int64(crashLoopPause * 1000) }
         if let partSize {
             guard partSize >= 5 << 20 else { throw ValidationError("--part-size must be at least 5242880 (5 MiB), S3's minimum") }
             config.s3.partSize = partSize

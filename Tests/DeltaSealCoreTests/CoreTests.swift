@@ -120,3 +120,33 @@ import Testing
         #expect(!ObjectLayout.isValidHost(".."))
     }
 }
+
+@Suite struct RestartIntensityTests {
+    @Test func tripsOnlyWhenFailuresCrowdTheWindow() {
+        var breaker = RestartIntensity(maxFailures: 3, windowMs: 1000, pauseMs: 5000)
+        // Failures at these times; only the last one is the fourth inside one second.
+        let tripped = [0, 100, 200, 1500, 1600, 1700, 1800].map { breaker.recordFailure(atMs: Int64($0)) }
+        #expect(tripped == [false, false, false, false, false, false, true])
+        #expect(breaker.waitMs(atMs: 1800) == 5000)
+        #expect(breaker.waitMs(atMs: 6000) == 800)
+        #expect(breaker.waitMs(atMs: 9000) == 0)
+    }
+
+    @Test func successEndsTheLoop() {
+        var breaker = RestartIntensity(maxFailures: 1, windowMs: 1000, pauseMs: 100)
+        let first = breaker.recordFailure(atMs: 0)
+        breaker.recordSuccess()
+        let second = breaker.recordFailure(atMs: 10)
+        let third = breaker.recordFailure(atMs: 20)
+        #expect([first, second, third] == [false, false, true])
+    }
+}
+
+@Suite struct IntakeLimitsTests {
+    @Test func pausesOnLowDiskOrFullWorkArea() {
+        let limits = IntakeLimits(maxWorkBytes: 1000, minFreeBytes: 500)
+        #expect(limits.pauseReason(workBytes: 999, freeBytes: 500) == nil)
+        #expect(limits.pauseReason(workBytes: 1000, freeBytes: 10_000) == "work area holds 1000 bytes, the limit is 1000")
+        #expect(limits.pauseReason(workBytes: 0, freeBytes: 499) == "free disk 499 bytes is below the floor of 500")
+    }
+}

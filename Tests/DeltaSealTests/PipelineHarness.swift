@@ -32,8 +32,8 @@ struct PipelineHarness {
     }()
 
     /// Runs `supervisor start --once` in-process over this harness.
-    func runOnce(store: (any ObjectStore)? = nil) async throws -> RunSummary {
-        try await Supervisor(config: config, logger: Self.logger).run(once: true, store: store)
+    func runOnce(store: (any ObjectStore)? = nil, logger: Logger = PipelineHarness.logger) async throws -> RunSummary {
+        try await Supervisor(config: config, logger: logger).run(once: true, store: store)
     }
 
     /// Delta ids shipped into the store.
@@ -90,4 +90,36 @@ final class FaultInjectingStore: ObjectStore, @unchecked Sendable {
     func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
     func session() -> any ObjectStore { self }
     var requestCounts: [String: Int] { inner.requestCounts }
+}
+
+/// Keeps every log message, for tests that assert what an operator would read.
+final class LogRecorder: @unchecked Sendable {
+    private let lock = PThreadMutex()
+    private var lines: [String] = []
+
+    var messages: [String] { lock.withLock { lines } }
+
+    func contains(_ text: String) -> Bool { messages.contains { $0.contains(text) } }
+
+    var logger: Logger {
+        var logger = Logger(label: "recorded") { _ in Handler(recorder: self) }
+        logger.logLevel = .debug
+        return logger
+    }
+
+    fileprivate func append(_ line: String) { lock.withLock { lines.append(line) } }
+
+    struct Handler: LogHandler {
+        let recorder: LogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            recorder.append("\(event.level) \(event.message) " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
+    }
 }

@@ -220,6 +220,42 @@ import Testing
         #expect(result.stderr.contains("another supervisor (pid \(getpid())) is running on spool \(harness.config.spool)"), "\(result.stderr)")
     }
 
+    @Test func intakePausesWhileTheWorkAreaIsFullAndResumesByItself() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        // Any claimed delta fills the work area: batches are taken one at a time.
+        harness.config.intake.maxWorkBytes = 1
+        for n in 0..<3 { try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b\(n).ndjson", spool: harness.config.spool) }
+        let recorder = LogRecorder()
+        let summary = try await harness.runOnce(logger: recorder.logger)
+        #expect(summary.shipped == 3)
+        #expect(recorder.messages.filter { $0.contains("intake paused") }.count == 2)
+        #expect(recorder.messages.filter { $0.contains("intake resumed") }.count == 2)
+        #expect(recorder.contains("reason=work area holds"))
+        #expect(names(harness.spool.incoming) == [])
+    }
+
+    @Test func writerCrashLoopPausesEveryWriter() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.config.retry.maxAttempts = 2
+        harness.config.restartIntensity = RestartIntensity(maxFailures: 2, windowMs: 60_000, pauseMs: 300)
+        let runs = harness.root + "/runs"
+        harness.config.writerCommand = [try TestSupport.script("date +%s%N >> \(runs); exit 1", at: harness.root + "/broken.sh")]
+        for n in 0..<3 { try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b\(n).ndjson", spool: harness.config.spool) }
+        let recorder = LogRecorder()
+        let summary = try await harness.runOnce(logger: recorder.logger)
+        #expect(summary.failed == 3)
+        #expect(names(harness.spool.failed).count == 3)
+        #expect(recorder.contains("writer crash loop: pausing every writer"))
+        // Six runs in all: the breaker held some back, it did not drop any.
+        let starts = try String(contentsOfFile: runs, encoding: .utf8).split(separator: "\n").compactMap { Int64($0) }
+        #expect(starts.count == 6)
+        // After the third failure trips it, the next run waits out the pause.
+        let gaps = zip(starts.sorted().dropFirst(), starts.sorted()).map { ($0 - $1) / 1_000_000 }
+        #expect(gaps.contains { $0 >= 250 }, "gaps in ms: \(gaps)")
+    }
+
     @Test func badWriterCommandIsAConfigurationError() throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
