@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries: one system-library target each, imported by exactly one Swift target.
@@ -60,7 +61,7 @@ let package = Package(
             name: "DeltaSealSupervisor",
             dependencies: [
                 "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealS3", "DeltaSealPack", "DeltaSealSQLite",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
             ]
         ),
 

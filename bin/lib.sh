@@ -70,16 +70,16 @@ deltaseal_free_port() {
 }
 
 # Starts SeaweedFS (master, volume, filer, S3 with SigV4 identities) on free loopback ports with
-# its data in DIR, waits until S3 answers, creates BUCKET. Sets DELTASEAL_S3_ENDPOINT,
-# DELTASEAL_S3_ACCESS_KEY, DELTASEAL_S3_SECRET_KEY, DELTASEAL_S3_BUCKET and DELTASEAL_WEED_PID.
+# its data in DIR, waits until S3 answers, creates BUCKET. Sets DELTASEAL_TEST_S3_ENDPOINT,
+# DELTASEAL_TEST_S3_ACCESS_KEY, DELTASEAL_TEST_S3_SECRET_KEY, DELTASEAL_TEST_S3_BUCKET and DELTASEAL_WEED_PID.
 deltaseal_start_seaweedfs() {
     local dir="$1" bucket="$2"
     mkdir -p "$dir/data"
-    DELTASEAL_S3_ACCESS_KEY="deltaseal-$(date +%s)"
-    DELTASEAL_S3_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_urlsafe(30))')"
-    DELTASEAL_S3_BUCKET="$bucket"
+    DELTASEAL_TEST_S3_ACCESS_KEY="deltaseal-$(date +%s)"
+    DELTASEAL_TEST_S3_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_urlsafe(30))')"
+    DELTASEAL_TEST_S3_BUCKET="$bucket"
     cat > "$dir/identities.json" <<JSON
-{"identities": [{"name": "deltaseal", "credentials": [{"accessKey": "$DELTASEAL_S3_ACCESS_KEY", "secretKey": "$DELTASEAL_S3_SECRET_KEY"}],
+{"identities": [{"name": "deltaseal", "credentials": [{"accessKey": "$DELTASEAL_TEST_S3_ACCESS_KEY", "secretKey": "$DELTASEAL_TEST_S3_SECRET_KEY"}],
   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
 JSON
     local s3 master volume filer
@@ -93,11 +93,11 @@ JSON
         -s3.config="$dir/identities.json" -iam.port=$(deltaseal_free_port) \
         -metricsPort=$(deltaseal_free_port) >"$dir/weed.log" 2>&1 &
     DELTASEAL_WEED_PID=$!
-    DELTASEAL_S3_ENDPOINT="http://127.0.0.1:$s3"
-    export DELTASEAL_S3_ENDPOINT DELTASEAL_S3_ACCESS_KEY DELTASEAL_S3_SECRET_KEY DELTASEAL_S3_BUCKET DELTASEAL_WEED_PID
+    DELTASEAL_TEST_S3_ENDPOINT="http://127.0.0.1:$s3"
+    export DELTASEAL_TEST_S3_ENDPOINT DELTASEAL_TEST_S3_ACCESS_KEY DELTASEAL_TEST_S3_SECRET_KEY DELTASEAL_TEST_S3_BUCKET DELTASEAL_WEED_PID
     local waited=0
-    until AWS_ACCESS_KEY_ID="$DELTASEAL_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$DELTASEAL_S3_SECRET_KEY" \
-        "$DELTASEAL_VENV/bin/aws" --endpoint-url "$DELTASEAL_S3_ENDPOINT" --region us-east-1 \
+    until AWS_ACCESS_KEY_ID="$DELTASEAL_TEST_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$DELTASEAL_TEST_S3_SECRET_KEY" \
+        "$DELTASEAL_VENV/bin/aws" --endpoint-url "$DELTASEAL_TEST_S3_ENDPOINT" --region us-east-1 \
         s3api create-bucket --bucket "$bucket" >/dev/null 2>&1; do
         if ! kill -0 "$DELTASEAL_WEED_PID" 2>/dev/null; then
             tail -20 "$dir/weed.log" >&2
@@ -112,7 +112,7 @@ JSON
         fi
         sleep 0.5
     done
-    deltaseal_log "SeaweedFS S3 at $DELTASEAL_S3_ENDPOINT, bucket $bucket (pid $DELTASEAL_WEED_PID, data $dir)"
+    deltaseal_log "SeaweedFS S3 at $DELTASEAL_TEST_S3_ENDPOINT, bucket $bucket (pid $DELTASEAL_WEED_PID, data $dir)"
 }
 
 deltaseal_stop_seaweedfs() {

@@ -476,7 +476,7 @@ struct DeltaPipeline: Sendable {
 /// Names of environment variables that carry credentials.
 enum SecretNames {
     static func isSecret(_ name: String) -> Bool {
-        name.hasPrefix("AWS_") || name.hasPrefix("DELTASEAL_S3_") || name.contains("SECRET") || name.contains("TOKEN")
+        name.hasPrefix("AWS_") || name.contains("SECRET") || name.contains("TOKEN")
             || name.contains("PASSWORD")
     }
 }

@@ -52,6 +52,12 @@ public struct SupervisorConfig: Sendable {
     public var gcGraceMs: Int64 = 3_600_000
     /// How often the running daemon collects garbage (it also does at start).
     public var gcInterval: Duration = .seconds(3600)
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (`nil`: not at all).
+    public var metricsAddress: String? = "127.0.0.1:9464"
+    /// `json` (one object per line) or `text`.
+    public var logFormat = "json"
+    /// The lowest level logged.
+    public var logLevel = "info"
 
     /// Defaults relative to `workingDirectory`: spool `./var/spool`, store `./var/store`, the
     /// `writer` and `verifier` executables beside `executableDirectory`.

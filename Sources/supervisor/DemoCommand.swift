@@ -31,8 +31,9 @@ struct DemoCommand: AsyncParsableCommand {
         shape.recordsPerBatch = recordsPerBatch
         try Demo.generateBatches(into: Spool(root: config.spool), shape: shape)
         print("generated \(batches) batches of \(recordsPerBatch) records in \(config.spool)/incoming")
-        var logger = try StartOptions.parse([]).logger(label: "deltaseal.demo")
-        logger.logLevel = .warning
+        config.logFormat = "text"
+        config.logLevel = "warning"
+        let logger = makeLogger(config, label: "deltaseal.demo")
         let started = WallClock.monotonicNanoseconds()
         let summary = try await Supervisor(config: config, logger: logger).run(once: true)
         let seconds = Double(WallClock.monotonicNanoseconds() - started) / 1e9

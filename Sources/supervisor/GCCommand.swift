@@ -15,9 +15,9 @@ struct GCCommand: AsyncParsableCommand {
     var grace: Double = 3600
 
     func run() async throws {
-        var config = try options.config()
+        var config = try options.loadOrExit()
         config.gcGraceMs = Int64(grace * 1000)
-        let logger = try options.logger(label: "deltaseal.gc")
+        let logger = makeLogger(config, label: "deltaseal.gc")
         do {
             let result = try Supervisor(config: config, logger: logger).collectGarbageOnce()
             print("removed \(result.objects) objects of \(result.deltas) deltas, aborted \(result.abortedUploads) multipart uploads")

@@ -19,8 +19,8 @@ struct StartCommand: AsyncParsableCommand {
     var once = false
 
     func run() async throws {
-        let config = try options.config()
-        let logger = try options.logger(label: "deltaseal.supervisor")
+        let config = try options.loadOrExit()
+        let logger = makeLogger(config, label: "deltaseal.supervisor")
         let stop = StopRequest()
         let signals = SignalWatch(stop: stop)
         defer { withExtendedLifetime(signals) {} }

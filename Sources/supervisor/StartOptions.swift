@@ -1,131 +1,132 @@
 import ArgumentParser
-import DeltaSealCore
-import DeltaSealS3
-import DeltaSealStore
 import DeltaSealSupervisor
 import Foundation
 import Logging
 
-/// Options shared by the commands that run the pipeline.
+/// Options shared by the commands that run the pipeline. Every flag is a setting of the
+/// configuration file (docs/operations.md); flags override `DELTASEAL_*` variables, which
+/// override the file.
 struct StartOptions: ParsableArguments {
-    @Option(help: "Spool directory (default ./var/spool).")
+    @Option(help: "YAML configuration file (default: DELTASEAL_CONFIG, else none).")
+    var config: String?
+
+    @Option(help: "Spool directory (spool; default ./var/spool).")
     var spool: String?
 
-    @Option(help: "Store URL: file:///PATH, a plain path, or s3://BUCKET/PREFIX (default ./var/store).")
+    @Option(help: "Store URL: file:///PATH, a plain path, or s3://BUCKET/PREFIX (store; default ./var/store).")
     var store: String?
 
-    @Option(help: "Writer command; the supervisor appends --input FILE... --out DIR.")
+    @Option(help: "Writer command; --input FILE... --out DIR is appended (writer.command).")
     var writer: String?
 
-    @Option(help: "This host's id in object keys (default: the host name).")
+    @Option(help: "This host's id in object keys (host; default: the host name).")
     var host: String?
 
-    @Option(name: .customLong("writer-timeout"), help: "Seconds a writer may run before its process group is killed.")
-    var writerTimeout: Double?
+    @Option(name: .customLong("writer-timeout"), help: "Seconds a writer may run (writer.timeout).")
+    var writerTimeout: String?
 
-    @Option(name: .customLong("max-attempts"), help: "Attempts per delta before it goes to failed/.")
-    var maxAttempts: Int?
+    @Option(name: .customLong("writer-max-open-files"), help: "RLIMIT_NOFILE of each writer (writer.max_open_files).")
+    var writerMaxOpenFiles: String?
 
-    @Option(name: .customLong("retry-base-delay"), help: "Seconds before the first retry; doubles after each.")
-    var retryBaseDelay: Double?
+    @Option(name: .customLong("writer-max-memory"), help: "RLIMIT_AS of each writer, bytes (writer.max_memory).")
+    var writerMaxMemory: String?
 
-    @Option(help: "S3 endpoint (https://host[:port]); overrides AWS_ENDPOINT_URL.")
+    @Option(name: .customLong("writer-max-cpu"), help: "RLIMIT_CPU of each writer, seconds (writer.max_cpu).")
+    var writerMaxCPU: String?
+
+    @Option(name: .customLong("crash-loop-failures"), help: "Writer failures in the window that pause all writers (writer.crash_loop_failures).")
+    var crashLoopFailures: String?
+
+    @Option(name: .customLong("crash-loop-window"), help: "Seconds over which writer failures count (writer.crash_loop_window).")
+    var crashLoopWindow: String?
+
+    @Option(name: .customLong("crash-loop-pause"), help: "Seconds all writers pause after a crash loop (writer.crash_loop_pause).")
+    var crashLoopPause: String?
+
+    @Option(name: .customLong("max-attempts"), help: "Attempts per delta before failed/ (retry.max_attempts).")
+    var maxAttempts: String?
+
+    @Option(name: .customLong("retry-base-delay"), help: "Seconds before the first retry; doubles (retry.base_delay).")
+    var retryBaseDelay: String?
+
+    @Option(name: .customLong("max-in-flight"), help: "Deltas in the pipeline at once (concurrency.in_flight).")
+    var maxInFlight: String?
+
+    @Option(name: .customLong("max-work-bytes"), help: "Intake pauses while work/ holds this much (intake.max_work_bytes).")
+    var maxWorkBytes: String?
+
+    @Option(name: .customLong("min-free-bytes"), help: "Intake pauses below this much free disk (intake.min_free_bytes).")
+    var minFreeBytes: String?
+
+    @Option(help: "S3 endpoint, https://host[:port] (s3.endpoint; overrides AWS_ENDPOINT_URL).")
     var endpoint: String?
 
-    @Option(help: "S3 signing region; overrides AWS_REGION and AWS_DEFAULT_REGION.")
+    @Option(help: "S3 signing region (s3.region; overrides AWS_REGION and AWS_DEFAULT_REGION).")
     var region: String?
 
-    @Option(help: "S3 bucket addressing: auto, path or virtual.")
+    @Option(help: "S3 bucket addressing: auto, path or virtual (s3.addressing).")
     var addressing: String?
 
-    @Option(name: .customLong("multipart-threshold"), help: "Bytes from which an object is uploaded in parts (S3).")
-    var multipartThreshold: Int64?
+    @Option(name: .customLong("multipart-threshold"), help: "Bytes from which objects go up in parts (s3.multipart_threshold).")
+    var multipartThreshold: String?
 
-    @Option(name: .customLong("part-size"), help: "Bytes per multipart part (S3; at least 5 MiB).")
-    var partSize: Int64?
+    @Option(name: .customLong("part-size"), help: "Bytes per part, at least 5 MiB (s3.part_size).")
+    var partSize: String?
 
-    @Option(name: .customLong("stall-timeout"), help: "Seconds a store transfer may move no byte before it is abandoned (S3).")
-    var stallTimeout: Int?
+    @Option(name: .customLong("stall-timeout"), help: "Seconds a transfer may move no byte (s3.stall_timeout).")
+    var stallTimeout: String?
 
-    @Option(name: .customLong("writer-max-open-files"), help: "RLIMIT_NOFILE for each writer.")
-    var writerMaxOpenFiles: UInt64?
+    @Option(name: .customLong("metrics-address"), help: "HOST:PORT for /metrics, /healthz, /readyz; '' turns them off (metrics.address).")
+    var metricsAddress: String?
 
-    @Option(name: .customLong("writer-max-memory"), help: "RLIMIT_AS for each writer, in bytes.")
-    var writerMaxMemory: UInt64?
+    @Option(name: .customLong("log-format"), help: "json or text (log.format).")
+    var logFormat: String?
 
-    @Option(name: .customLong("writer-max-cpu"), help: "RLIMIT_CPU for each writer, in seconds.")
-    var writerMaxCPU: UInt64?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (log.level).")
+    var logLevel: String?
 
-    @Option(name: .customLong("max-in-flight"), help: "Deltas in the pipeline at once.")
-    var maxInFlight: Int?
-
-    @Option(name: .customLong("max-work-bytes"), help: "Intake pauses while work/ holds this many bytes.")
-    var maxWorkBytes: Int64?
-
-    @Option(name: .customLong("min-free-bytes"), help: "Intake pauses while the spool's file system has less free.")
-    var minFreeBytes: Int64?
-
-    @Option(name: .customLong("crash-loop-failures"), help: "Writer failures within --crash-loop-window that pause all writers.")
-    var crashLoopFailures: Int?
-
-    @Option(name: .customLong("crash-loop-window"), help: "Seconds over which writer failures are counted.")
-    var crashLoopWindow: Double?
-
-    @Option(name: .customLong("crash-loop-pause"), help: "Seconds all writers pause after a crash loop.")
-    var crashLoopPause: Double?
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
-
-    /// The effective configuration.
-    func config() throws -> SupervisorConfig {
-        let cwd = FileManager.default.currentDirectoryPath
-        var config = SupervisorConfig(workingDirectory: cwd, executableDirectory: Executable.directory)
-        if let spool { config.spool = Files.absolutePath(spool, cwd: cwd) }
-        if let store { config.store = try StoreURL(parsing: store, workingDirectory: cwd) }
-        if let writer {
-            let words = try CommandWords.split(writer)
-            guard !words.isEmpty else { throw ValidationError("--writer is empty") }
-            config.writerCommand = words
-        }
-        if let host { config.host = host }
-        if let writerTimeout { config.writerTimeout = .milliseconds(Int64(writerTimeout * 1000)) }
-        if let maxAttempts { config.retry.maxAttempts = maxAttempts }
-        if let retryBaseDelay { config.retry.baseDelay = retryBaseDelay }
-        if let endpoint { config.s3.endpoint = endpoint }
-        if let region { config.s3.region = region }
-        if let addressing {
-            guard let style = S3Options.Addressing(rawValue: addressing) else {
-                throw ValidationError("--addressing must be auto, path or virtual, not \(addressing)")
-            }
-            config.s3.addressing = style
-        }
-        if let multipartThreshold { config.s3.multipartThreshold = multipartThreshold }
-        if let stallTimeout { config.s3.stallTimeoutSeconds = stallTimeout }
-        if let writerMaxOpenFiles { config.writerLimits.openFiles = writerMaxOpenFiles }
-        if let writerMaxMemory { config.writerLimits.addressSpaceBytes = writerMaxMemory }
-        if let writerMaxCPU { config.writerLimits.cpuSeconds = writerMaxCPU }
-        if let maxInFlight { config.maxInFlight = maxInFlight }
-        if let maxWorkBytes { config.intake.maxWorkBytes = maxWorkBytes }
-        if let minFreeBytes { config.intake.minFreeBytes = minFreeBytes }
-        if let crashLoopFailures { config.restartIntensity.maxFailures = crashLoopFailures }
-        if let crashLoopWindow { config.restartIntensity.windowMs = Int64(crashLoopWindow * 1000) }
-        if let crashLoopPause { config.restartIntensity.pauseMs = Int64(crashLoopPause * 1000) }
-        if let partSize {
-            guard partSize >= 5 << 20 else { throw ValidationError("--part-size must be at least 5242880 (5 MiB), S3's minimum") }
-            config.s3.partSize = partSize
-        }
-        return config
+    /// The flags given, as configuration keys.
+    var overrides: [(key: String, value: String, flag: String)] {
+        let pairs: [(String, String?, String)] = [
+            ("spool", spool, "--spool"), ("store", store, "--store"), ("writer.command", writer, "--writer"), ("host", host, "--host"),
+            ("writer.timeout", writerTimeout, "--writer-timeout"), ("writer.max_open_files", writerMaxOpenFiles, "--writer-max-open-files"),
+            ("writer.max_memory", writerMaxMemory, "--writer-max-memory"), ("writer.max_cpu", writerMaxCPU, "--writer-max-cpu"),
+            ("writer.crash_loop_failures", crashLoopFailures, "--crash-loop-failures"),
+            ("writer.crash_loop_window", crashLoopWindow, "--crash-loop-window"), ("writer.crash_loop_pause", crashLoopPause, "--crash-loop-pause"),
+            ("retry.max_attempts", maxAttempts, "--max-attempts"), ("retry.base_delay", retryBaseDelay, "--retry-base-delay"),
+            ("concurrency.in_flight", maxInFlight, "--max-in-flight"), ("intake.max_work_bytes", maxWorkBytes, "--max-work-bytes"),
+            ("intake.min_free_bytes", minFreeBytes, "--min-free-bytes"), ("s3.endpoint", endpoint, "--endpoint"), ("s3.region", region, "--region"),
+            ("s3.addressing", addressing, "--addressing"), ("s3.multipart_threshold", multipartThreshold, "--multipart-threshold"),
+            ("s3.part_size", partSize, "--part-size"), ("s3.stall_timeout", stallTimeout, "--stall-timeout"),
+            ("metrics.address", metricsAddress, "--metrics-address"), ("log.format", logFormat, "--log-format"), ("log.level", logLevel, "--log-level"),
+        ]
+        return pairs.compactMap { key, value, flag in value.map { (key, $0, flag) } }
     }
 
-    func logger(label: String) throws -> Logger {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level \(logLevel) is not one of trace, debug, info, notice, warning, error, critical")
-        }
-        var logger = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = level
-        return logger
+    /// The effective configuration; a bad setting is a `ConfigLoader.ConfigError`.
+    func load() throws -> SupervisorConfig {
+        try ConfigLoader(workingDirectory: FileManager.default.currentDirectoryPath, executableDirectory: Executable.directory)
+            .load(file: config, environment: ProcessInfo.processInfo.environment, flags: overrides)
     }
+
+    /// Loads the configuration, or prints the error and exits 78 (EX_CONFIG).
+    func loadOrExit() throws -> SupervisorConfig {
+        do {
+            return try load()
+        } catch let error as ConfigLoader.ConfigError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+    }
+}
+
+/// The logger the configuration asks for.
+func makeLogger(_ config: SupervisorConfig, label: String) -> Logger {
+    var logger = Logger(label: label) { label in
+        config.logFormat == "text" ? StreamLogHandler.standardError(label: label) as any LogHandler : JSONLogHandler(label: label)
+    }
+    logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+    return logger
 }
 
 /// Where this executable is, so its siblings `writer` and `verifier` can be found.
@@ -135,11 +136,3 @@ enum Executable {
         return (path as NSString).deletingLastPathComponent
     }
 }
-
-extension Files {
-    static func absolutePath(_ path: String, cwd: String) -> String {
-        path.hasPrefix("/") ? path : (cwd as NSString).appendingPathComponent(path)
-    }
-}
-
-import DeltaSealSystem

@@ -6,6 +6,6 @@ struct SupervisorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "supervisor",
         abstract: "Seal, ship and verify SQLite deltas written by short-lived writer processes.",
-        subcommands: [StartCommand.self, DemoCommand.self, GCCommand.self]
+        subcommands: [StartCommand.self, DemoCommand.self, GCCommand.self, ConfigCommand.self]
     )
 }

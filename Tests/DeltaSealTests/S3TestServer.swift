@@ -14,8 +14,8 @@ struct S3TestServer: Sendable {
     /// The running server, or `nil` when the suite runs without one (plain `swift test`).
     static let current: S3TestServer? = {
         let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["DELTASEAL_S3_ENDPOINT"], let key = env["DELTASEAL_S3_ACCESS_KEY"],
-              let secret = env["DELTASEAL_S3_SECRET_KEY"], let bucket = env["DELTASEAL_S3_BUCKET"] else { return nil }
+        guard let endpoint = env["DELTASEAL_TEST_S3_ENDPOINT"], let key = env["DELTASEAL_TEST_S3_ACCESS_KEY"],
+              let secret = env["DELTASEAL_TEST_S3_SECRET_KEY"], let bucket = env["DELTASEAL_TEST_S3_BUCKET"] else { return nil }
         return S3TestServer(endpoint: endpoint, accessKey: key, secretKey: secret, bucket: bucket)
     }()
 

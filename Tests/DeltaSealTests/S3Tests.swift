@@ -35,7 +35,7 @@ struct S3Tests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("shipped 2, rejected 0, failed 0"))
         // One object and the manifest per delta: 2 PUTs, nothing else.
-        #expect(result.stderr.components(separatedBy: "requests=PUT=2 ").count == 3, "\(result.stderr)")
+        #expect(result.stderr.components(separatedBy: "\"requests\":\"PUT=2\"").count == 3, "\(result.stderr)")
         let ids = try deltaIDs(prefix: prefix)
         #expect(ids.count == 2)
         for id in ids {
@@ -123,7 +123,7 @@ struct S3Tests {
                                        extra: ["--writer", writer, "--multipart-threshold", "1048576", "--part-size", "5242880"])
         #expect(result.status == 0, "\(result.stderr)")
         // Database object: 1 PUT; index: create + 3 parts + complete; manifest: 1 PUT.
-        #expect(result.stderr.contains("requests=POST=2,PUT=5 "), "\(result.stderr)")
+        #expect(result.stderr.contains("\"requests\":\"POST=2,PUT=5\""), "\(result.stderr)")
         let id = try #require(try deltaIDs(prefix: prefix).first)
         let verify = try TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)"],
                                          environment: server.environment())

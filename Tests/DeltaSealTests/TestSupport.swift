@@ -19,7 +19,8 @@ enum TestSupport {
     /// A fresh directory, removed by the caller's `defer`.
     static func temporaryDirectory(_ label: String = #function) throws -> String {
         let safe = label.filter { $0.isLetter || $0.isNumber }
-        var template = Array((NSTemporaryDirectory() + "/deltaseal-\(safe.prefix(40))-XXXXXX").utf8CString)
+        let base = NSTemporaryDirectory().hasSuffix("/") ? String(NSTemporaryDirectory().dropLast()) : NSTemporaryDirectory()
+        var template = Array((base + "/deltaseal-\(safe.prefix(40))-XXXXXX").utf8CString)
         let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         return String(cString: path!)
     }

@@ -1,0 +1,193 @@
+import DeltaSealCore
+import DeltaSealS3
+import DeltaSealStore
+
+/// Every setting of the supervisor: its key in the YAML file, its environment variable
+/// (`DELTASEAL_` + the key in capitals, dots as underscores), how text becomes a value, and how
+/// the effective value prints. One table, so the file, the environment and the flags agree.
+public enum ConfigSchema {
+    /// One setting.
+    public struct Setting: Sendable {
+        public let key: String
+        public let help: String
+        let parse: @Sendable (inout SupervisorConfig, String, _ cwd: String) throws -> Void
+        let show: @Sendable (SupervisorConfig) -> String
+
+        /// The environment variable that overrides the file.
+        public var environmentName: String {
+            "DELTASEAL_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+        }
+    }
+
+    /// A value that does not fit its setting.
+    struct BadValue: Error { var message: String }
+
+    public static let settings: [Setting] = [
+        text("spool", "spool directory (relative to the working directory)") { c, v, cwd in c.spool = absolute(v, cwd) } show: { $0.spool },
+        text("store", "file:///PATH, a plain path, or s3://BUCKET/PREFIX") { c, v, cwd in
+            do { c.store = try StoreURL(parsing: v, workingDirectory: cwd) } catch { throw BadValue(message: "\(error)") }
+        } show: { $0.store.description },
+        text("host", "this host's key component, [A-Za-z0-9._-]{1,128}") { c, v, _ in
+            guard ObjectLayout.isValidHost(v) else { throw BadValue(message: "must be 1-128 of [A-Za-z0-9._-]") }
+            c.host = v
+        } show: { $0.host },
+        text("s3.endpoint", "S3 endpoint, https://host[:port]; empty: AWS_ENDPOINT_URL or AWS") { c, v, _ in
+            c.s3.endpoint = v.isEmpty ? nil : v
+        } show: { $0.s3.endpoint ?? "" },
+        text("s3.region", "signing region; empty: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1") { c, v, _ in
+            c.s3.region = v.isEmpty ? nil : v
+        } show: { $0.s3.region ?? "" },
+        choice("s3.addressing", "auto, path or virtual", S3Options.Addressing.allCases.map(\.rawValue)) { c, v in
+            c.s3.addressing = S3Options.Addressing(rawValue: v)!
+        } show: { $0.s3.addressing.rawValue },
+        bytes("s3.multipart_threshold", "objects this large are uploaded in parts") { c, v in c.s3.multipartThreshold = v } show: { $0.s3.multipartThreshold },
+        bytes("s3.part_size", "bytes per part, at least 5 MiB", minimum: 5 << 20) { c, v in c.s3.partSize = v } show: { $0.s3.partSize },
+        integer("s3.part_concurrency", "parts uploaded at once", minimum: 1) { c, v in c.s3.partConcurrency = v } show: { $0.s3.partConcurrency },
+        integer("s3.stall_timeout", "seconds a transfer may move no byte", minimum: 1) { c, v in c.s3.stallTimeoutSeconds = v } show: { $0.s3.stallTimeoutSeconds },
+        text("writer.command", "the writer; --input FILE... --out DIR is appended") { c, v, _ in
+            let words: [String]
+            do { words = try CommandWords.split(v) } catch { throw BadValue(message: "\(error)") }
+            guard !words.isEmpty else { throw BadValue(message: "is empty") }
+            c.writerCommand = words
+        } show: { $0.writerCommand.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ") },
+        seconds("writer.timeout", "seconds before the writer's process group gets SIGTERM") { c, v in c.writerTimeout = v } show: { $0.writerTimeout },
+        seconds("writer.kill_grace", "seconds between SIGTERM and SIGKILL") { c, v in c.killGrace = v } show: { $0.killGrace },
+        optionalCount("writer.max_open_files", "RLIMIT_NOFILE of each writer; empty: unlimited") { c, v in c.writerLimits.openFiles = v } show: { $0.writerLimits.openFiles },
+        optionalCount("writer.max_memory", "RLIMIT_AS of each writer in bytes; empty: unlimited") { c, v in c.writerLimits.addressSpaceBytes = v } show: { $0.writerLimits.addressSpaceBytes },
+        optionalCount("writer.max_cpu", "RLIMIT_CPU of each writer in seconds; empty: unlimited") { c, v in c.writerLimits.cpuSeconds = v } show: { $0.writerLimits.cpuSeconds },
+        text("writer.environment", "comma-separated variables passed to writers (never AWS_* or secrets)") { c, v, _ in
+            c.writerEnvironmentPassthrough = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } show: { $0.writerEnvironmentPassthrough.joined(separator: ",") },
+        integer("writer.crash_loop_failures", "writer failures within the window that pause all writers", minimum: 1) { c, v in c.restartIntensity.maxFailures = v } show: { $0.restartIntensity.maxFailures },
+        milliseconds("writer.crash_loop_window", "seconds over which writer failures count") { c, v in c.restartIntensity.windowMs = v } show: { $0.restartIntensity.windowMs },
+        milliseconds("writer.crash_loop_pause", "seconds all writers pause after a crash loop") { c, v in c.restartIntensity.pauseMs = v } show: { $0.restartIntensity.pauseMs },
+        text("verifier.path", "the verifier executable") { c, v, cwd in c.verifierPath = absolute(v, cwd) } show: { $0.verifierPath },
+        choice("verifier.mode", "full (integrity_check) or quick (quick_check)", ["full", "quick"]) { c, v in c.quickVerify = v == "quick" } show: { $0.quickVerify ? "quick" : "full" },
+        seconds("verifier.timeout", "seconds a verification may take") { c, v in c.verifierTimeout = v } show: { $0.verifierTimeout },
+        integer("concurrency.in_flight", "deltas in the pipeline at once", minimum: 1) { c, v in c.maxInFlight = v } show: { $0.maxInFlight },
+        integer("concurrency.writers", "writers at once", minimum: 1) { c, v in c.maxWriters = v } show: { $0.maxWriters },
+        integer("concurrency.uploads", "uploads at once", minimum: 1) { c, v in c.maxUploads = v } show: { $0.maxUploads },
+        integer("concurrency.verifications", "verifications at once", minimum: 1) { c, v in c.maxVerifications = v } show: { $0.maxVerifications },
+        integer("retry.max_attempts", "attempts per delta before failed/", minimum: 1) { c, v in c.retry.maxAttempts = v } show: { $0.retry.maxAttempts },
+        decimal("retry.base_delay", "seconds before the first retry; doubles") { c, v in c.retry.baseDelay = v } show: { $0.retry.baseDelay },
+        decimal("retry.max_delay", "ceiling of one backoff, seconds") { c, v in c.retry.maxDelay = v } show: { $0.retry.maxDelay },
+        integer("zstd.level", "compression level 1-22", minimum: 1, maximum: 22) { c, v in c.zstdLevel = v } show: { $0.zstdLevel },
+        integer("zstd.threads", "worker threads for large files", minimum: 0) { c, v in c.zstdWorkers = v } show: { $0.zstdWorkers },
+        seconds("intake.poll_interval", "seconds between scans of incoming/") { c, v in c.pollInterval = v } show: { $0.pollInterval },
+        bytes("intake.max_work_bytes", "intake pauses while work/ holds this much") { c, v in c.intake.maxWorkBytes = v } show: { $0.intake.maxWorkBytes },
+        bytes("intake.min_free_bytes", "intake pauses while free disk is below this") { c, v in c.intake.minFreeBytes = v } show: { $0.intake.minFreeBytes },
+        milliseconds("gc.grace", "seconds an object without a manifest must be old to be garbage") { c, v in c.gcGraceMs = v } show: { $0.gcGraceMs },
+        seconds("gc.interval", "seconds between garbage collections of the daemon") { c, v in c.gcInterval = v } show: { $0.gcInterval },
+        text("metrics.address", "host:port for /metrics, /healthz, /readyz; empty: off") { c, v, _ in
+            if !v.isEmpty, v.split(separator: ":").count != 2 || Int(v.split(separator: ":")[1]) == nil {
+                throw BadValue(message: "expected HOST:PORT, e.g. 127.0.0.1:9464")
+            }
+            c.metricsAddress = v.isEmpty ? nil : v
+        } show: { $0.metricsAddress ?? "" },
+        choice("log.format", "json (one object per line) or text", ["json", "text"]) { c, v in c.logFormat = v } show: { $0.logFormat },
+        choice("log.level", "trace, debug, info, notice, warning, error, critical",
+               ["trace", "debug", "info", "notice", "warning", "error", "critical"]) { c, v in c.logLevel = v } show: { $0.logLevel },
+    ]
+
+    /// The setting for `key`, if there is one.
+    public static func setting(_ key: String) -> Setting? { settings.first { $0.key == key } }
+
+    // MARK: - Kinds
+
+    private static func text(_ key: String, _ help: String, _ parse: @escaping @Sendable (inout SupervisorConfig, String, String) throws -> Void,
+                             show: @escaping @Sendable (SupervisorConfig) -> String) -> Setting {
+        Setting(key: key, help: help, parse: parse, show: show)
+    }
+
+    private static func choice(_ key: String, _ help: String, _ choices: [String], _ apply: @escaping @Sendable (inout SupervisorConfig, String) -> Void,
+                               show: @escaping @Sendable (SupervisorConfig) -> String) -> Setting {
+        Setting(key: key, help: help, parse: { c, v, _ in
+            guard choices.contains(v) else { throw BadValue(message: "expected one of \(choices.joined(separator: ", ")), got \"\(v)\"") }
+            apply(&c, v)
+        }, show: show)
+    }
+
+    private static func integer(_ key: String, _ help: String, minimum: Int = .min, maximum: Int = .max,
+                                _ apply: @escaping @Sendable (inout SupervisorConfig, Int) -> Void,
+                                show: @escaping @Sendable (SupervisorConfig) -> Int) -> Setting {
+        Setting(key: key, help: help, parse: { c, v, _ in
+            guard let n = Int(v) else { throw BadValue(message: "expected a whole number, got \"\(v)\"") }
+            guard n >= minimum && n <= maximum else {
+                throw BadValue(message: "must be " + (maximum == .max ? "at least \(minimum)" : "\(minimum)...\(maximum)") + ", got \(n)")
+            }
+            apply(&c, n)
+        }, show: { "\(show($0))" })
+    }
+
+    private static func optionalCount(_ key: String, _ help: String, _ apply: @escaping @Sendable (inout SupervisorConfig, UInt64?) -> Void,
+                                      show: @escaping @Sendable (SupervisorConfig) -> UInt64?) -> Setting {
+        Setting(key: key, help: help, parse: { c, v, _ in
+            if v.isEmpty { apply(&c, nil); return }
+            guard let n = ByteCount.parse(v), n > 0 else { throw BadValue(message: "expected a positive number, got \"\(v)\"") }
+            apply(&c, UInt64(n))
+        }, show: { show($0).map(String.init) ?? "" })
+    }
+
+    private static func bytes(_ key: String, _ help: String, minimum: Int64 = 0, _ apply: @escaping @Sendable (inout SupervisorConfig, Int64) -> Void,
+                              show: @escaping @Sendable (SupervisorConfig) -> Int64) -> Setting {
+        Setting(key: key, help: help, parse: { c, v, _ in
+            guard let n = ByteCount.parse(v) else { throw BadValue(message: "expected bytes (e.g. 1048576, 64MiB, 10GiB), got \"\(v)\"") }
+            guard n >= minimum else { throw BadValue(message: "must be at least \(minimum) bytes, got \(n)") }
+            apply(&c, n)
+        }, show: { "\(show($0))" })
+    }
+
+    private static func decimal(_ key: String, _ help: String, _ apply: @escaping @Sendable (inout SupervisorConfig, Double) -> Void,
+                                show: @escaping @Sendable (SupervisorConfig) -> Double) -> Setting {
+        Setting(key: key, help: help, parse: { c, v, _ in
+            guard let n = Double(v), n >= 0, n.isFinite else { throw BadValue(message: "expected seconds (a number >= 0), got \"\(v)\"") }
+            apply(&c, n)
+        }, show: { "\(show($0))" })
+    }
+
+    private static func seconds(_ key: String, _ help: String, _ apply: @escaping @Sendable (inout SupervisorConfig, Duration) -> Void,
+                                show: @escaping @Sendable (SupervisorConfig) -> Duration) -> Setting {
+        decimalMs(key, help, { c, ms in apply(&c, .milliseconds(ms)) }, show: { config in
+            let d = show(config).components
+            return d.seconds * 1000 + d.attoseconds / 1_000_000_000_000_000
+        })
+    }
+
+    private static func milliseconds(_ key: String, _ help: String, _ apply: @escaping @Sendable (inout SupervisorConfig, Int64) -> Void,
+                                     show: @escaping @Sendable (SupervisorConfig) -> Int64) -> Setting {
+        decimalMs(key, help, apply, show: show)
+    }
+
+    /// Seconds in the file, milliseconds inside.
+    private static func decimalMs(_ key: String, _ help: String, _ apply: @escaping @Sendable (inout SupervisorConfig, Int64) -> Void,
+                                  show: @escaping @Sendable (SupervisorConfig) -> Int64) -> Setting {
+        Setting(key: key, help: help, parse: { c, v, _ in
+            guard let n = Double(v), n >= 0, n.isFinite, n < 1e9 else { throw BadValue(message: "expected seconds (a number >= 0), got \"\(v)\"") }
+            apply(&c, Int64((n * 1000).rounded()))
+        }, show: { config in
+            let ms = show(config)
+            return ms % 1000 == 0 ? "\(ms / 1000)" : "\(Double(ms) / 1000)"
+        })
+    }
+
+    private static func absolute(_ path: String, _ cwd: String) -> String {
+        path.hasPrefix("/") ? path : cwd + "/" + path
+    }
+}
+
+/// Byte counts as people write them: `1048576`, `64MiB`, `10GiB`, `512KiB`, `1G`.
+public enum ByteCount {
+    public static func parse(_ text: String) -> Int64? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Int64)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),
+                                        ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40), ("B", 1)]
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            guard let n = Int64(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0 else { return nil }
+            let (product, overflow) = n.multipliedReportingOverflow(by: factor)
+            return overflow ? nil : product
+        }
+        return Int64(trimmed).flatMap { $0 >= 0 ? $0 : nil }
+    }
+}
+
+import Foundation

@@ -1,0 +1,44 @@
+import ArgumentParser
+import DeltaSealS3
+import DeltaSealStore
+import DeltaSealSupervisor
+import Foundation
+
+/// `supervisor config check`: validate and print the effective configuration.
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Inspect the configuration.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "check",
+            abstract: "Validate the configuration (file, DELTASEAL_* variables, flags) and print the effective settings.",
+            discussion: "Exit 0 when it is usable; 78 with the key and where it came from (file:line, variable or flag) when not. Secrets are never printed."
+        )
+
+        @OptionGroup var options: StartOptions
+
+        func run() throws {
+            let config = try options.loadOrExit()
+            let problems = config.problems()
+            print(ConfigLoader.describe(config))
+            if config.store.scheme == .s3 {
+                let environment = ProcessInfo.processInfo.environment
+                let readFile: (String) -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) }
+                do {
+                    let credentials = try S3Credentials.resolve(environment: environment, readFile: readFile)
+                    print("# s3 credentials: \(credentials)")
+                } catch {
+                    print("# s3 credentials: \(error)")
+                }
+            }
+            if !problems.isEmpty {
+                FileHandle.standardError.write(Data(problems.map { "error: \($0)\n" }.joined().utf8))
+                throw ExitCode(78)
+            }
+        }
+    }
+}

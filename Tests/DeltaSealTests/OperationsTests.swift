@@ -1,0 +1,92 @@
+import DeltaSealSupervisor
+import DeltaSealSystem
+import Foundation
+import Testing
+
+/// What operators touch: the configuration file, its checks, and the log lines.
+@Suite struct OperationsTests {
+    func run(_ arguments: [String], in dir: String, environment extra: [String: String] = [:]) throws -> TestSupport.Result {
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in extra { environment[key] = value }
+        return try TestSupport.run([TestSupport.supervisor] + arguments, cwd: dir, environment: environment)
+    }
+
+    @Test func configCheckPrintsTheEffectiveSettingsFromFileEnvironmentAndFlags() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        try TestSupport.write("""
+            # deltaseal.yaml
+            spool: /srv/spool
+            host: ingest-7
+            writer:
+              command: python3 -u 'my writer.py'
+              timeout: 90
+              environment: [PYTHONPATH, LD_LIBRARY_PATH]
+            retry:
+              max_attempts: 9
+            s3:
+              part_size: 8MiB
+            """, to: dir + "/deltaseal.yaml")
+        let result = try run(["config", "check", "--config", "deltaseal.yaml", "--host", "ingest-8"], in: dir,
+                             environment: ["DELTASEAL_RETRY_MAX_ATTEMPTS": "11", "DELTASEAL_HOST": "ingest-9"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = Set(result.stdout.split(separator: "\n").map(String.init))
+        #expect(lines.isSuperset(of: [
+            "spool: /srv/spool", "host: ingest-8", "writer.command: python3 -u 'my writer.py'", "writer.timeout: 90",
+            "writer.environment: PYTHONPATH,LD_LIBRARY_PATH", "retry.max_attempts: 11", "s3.part_size: 8388608",
+            "store: file://\(dir)/var/store", "log.format: json",
+        ]), "\(result.stdout)")
+    }
+
+    @Test(arguments: [
+        ("writer:\n  timout: 5\n", "deltaseal.yaml:2: writer.timout: unknown key"),
+        ("spool: /x\nretry:\n  max_attempts: none\n", "deltaseal.yaml:3: retry.max_attempts: expected a whole number, got \"none\""),
+        ("log:\n  format: xml\n", "deltaseal.yaml:2: log.format: expected one of json, text, got \"xml\""),
+        ("s3:\n  part_size: 1MiB\n", "deltaseal.yaml:2: s3.part_size: must be at least 5242880 bytes, got 1048576"),
+        ("host: a/b\n", "deltaseal.yaml:1: host: must be 1-128 of [A-Za-z0-9._-]"),
+        ("- just\n- a list\n", "deltaseal.yaml:1: -: the file must be a mapping of settings"),
+    ])
+    func badConfigurationNamesTheKeyAndLineAndStartRefuses(_ yaml: String, _ message: String) throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        try TestSupport.write(yaml, to: dir + "/deltaseal.yaml")
+        try TestSupport.dropBatch(TestSupport.batch(records: 1), named: "b.ndjson", spool: dir + "/var/spool")
+        let check = try run(["config", "check", "--config", "deltaseal.yaml"], in: dir)
+        #expect(check.status == 78)
+        #expect(check.stderr.contains(message), "\(check.stderr)")
+        let start = try run(["start", "--once", "--config", "deltaseal.yaml"], in: dir)
+        #expect(start.status == 78)
+        #expect(start.stderr.contains(message))
+        // Nothing ran: the batch is where the producer left it.
+        #expect(try Files.list(dir + "/var/spool/incoming") == ["b.ndjson"])
+    }
+
+    @Test func badEnvironmentAndFlagValuesNameTheirSource() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let env = try run(["config", "check"], in: dir, environment: ["DELTASEAL_CONCURRENCY_IN_FLIGHT": "0"])
+        #expect(env.status == 78)
+        #expect(env.stderr.contains("environment DELTASEAL_CONCURRENCY_IN_FLIGHT: concurrency.in_flight: must be at least 1, got 0"))
+        let flag = try run(["config", "check", "--max-work-bytes", "lots"], in: dir)
+        #expect(flag.status == 78)
+        #expect(flag.stderr.contains("flag --max-work-bytes: intake.max_work_bytes: expected bytes"))
+    }
+
+    @Test func logsAreOneJSONObjectPerLineWithTheDeltaOnEveryDeltaLine() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b.ndjson", spool: harness.config.spool)
+        let result = try run(["start", "--once", "--metrics-address", "", "--log-level", "debug"], in: harness.root)
+        #expect(result.status == 0, "\(result.stderr)")
+        let events = try result.stderr.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], "not a JSON object: \(line)")
+        }
+        #expect(events.count > 5)
+        #expect(events.allSatisfy { $0["ts"] != nil && $0["level"] != nil && $0["msg"] != nil })
+        let deltaEvents = events.filter { ["writer exited", "uploaded", "verified", "shipped"].contains($0["msg"]) }
+        #expect(deltaEvents.count == 4)
+        #expect(Set(deltaEvents.compactMap { $0["delta"] }).count == 1)
+        let text = try run(["start", "--once", "--metrics-address", "", "--log-format", "text"], in: harness.root)
+        #expect(text.stderr.contains("info deltaseal.supervisor"), "\(text.stderr)")
+    }
+}
