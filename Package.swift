@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries: one system-library target each, imported by exactly one Swift target.
@@ -62,13 +64,17 @@ let package = Package(
             dependencies: [
                 "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealS3", "DeltaSealPack", "DeltaSealSQLite",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
 
         // Thin commands.
         .executableTarget(
             name: "supervisor",
-            dependencies: ["DeltaSealSupervisor", "DeltaSealS3", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "DeltaSealSupervisor", "DeltaSealS3", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         .executableTarget(
             name: "writer",

@@ -45,6 +45,9 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     /// Requests sent so far, by verb (`PUT`, `GET`, `HEAD`, `DELETE`, `POST`, `LIST`).
     public var requestCounts: [String: Int] { counters.snapshot() }
 
+    /// Requests sent so far, by verb and HTTP status (`error`: no answer).
+    public var requestOutcomes: [RequestCounters.Outcome: Int] { counters.byStatus() }
+
     // MARK: - ObjectStore
 
     public func put(key: String, file path: String, sha256: String) throws {
@@ -312,8 +315,11 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         let handle = pool.take()
         defer { pool.give(handle) }
         do {
-            return try handle.perform(request, limits: limits, sink: sink)
+            let response = try handle.perform(request, limits: limits, sink: sink)
+            counters.record(verb ?? method, status: "\(response.status)")
+            return response
         } catch let error as TransportError {
+            counters.record(verb ?? method, status: "error")
             throw StoreError(error.isRetryable ? .transient : .invalidRequest, key: key,
                              "\(method) \(endpoint.display): \(error.description)", retryable: error.isRetryable)
         }

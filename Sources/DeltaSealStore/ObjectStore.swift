@@ -32,6 +32,16 @@ public protocol ObjectStore: Sendable {
 
     /// Requests made through this store (or session), by verb: `PUT`, `GET`, `HEAD`, `DELETE`, `POST`, `LIST`.
     var requestCounts: [String: Int] { get }
+
+    /// Requests by verb and the status they got.
+    var requestOutcomes: [RequestCounters.Outcome: Int] { get }
+}
+
+extension ObjectStore {
+    /// Stores that do not record statuses report every request as `unknown`.
+    public var requestOutcomes: [RequestCounters.Outcome: Int] {
+        Dictionary(uniqueKeysWithValues: requestCounts.map { (RequestCounters.Outcome(verb: $0.key, status: "unknown"), $0.value) })
+    }
 }
 
 /// What a store knows of an object.

@@ -4,12 +4,25 @@ import DeltaSealSystem
 public final class RequestCounters: @unchecked Sendable {
     private let lock = PThreadMutex()
     private var counts: [String: Int] = [:]
+    private var statuses: [Outcome: Int] = [:]
+
+    /// A verb and the status it got (`200`, `503`, `error` for no answer, `ok` for local stores).
+    public struct Outcome: Hashable, Sendable {
+        public var verb: String
+        public var status: String
+    }
 
     public init() {}
 
     /// Counts one request.
     public func count(_ verb: String) { lock.withLock { counts[verb, default: 0] += 1 } }
 
-    /// The counts so far.
+    /// Records the status one request got.
+    public func record(_ verb: String, status: String) { lock.withLock { statuses[Outcome(verb: verb, status: status), default: 0] += 1 } }
+
+    /// The counts so far, by verb.
     public func snapshot() -> [String: Int] { lock.withLock { counts } }
+
+    /// The counts so far, by verb and status.
+    public func byStatus() -> [Outcome: Int] { lock.withLock { statuses } }
 }

@@ -78,6 +78,7 @@ public enum ConfigSchema {
         bytes("intake.min_free_bytes", "intake pauses while free disk is below this") { c, v in c.intake.minFreeBytes = v } show: { $0.intake.minFreeBytes },
         milliseconds("gc.grace", "seconds an object without a manifest must be old to be garbage") { c, v in c.gcGraceMs = v } show: { $0.gcGraceMs },
         seconds("gc.interval", "seconds between garbage collections of the daemon") { c, v in c.gcInterval = v } show: { $0.gcInterval },
+        seconds("shutdown.drain_timeout", "seconds in-flight deltas may take to finish after SIGTERM") { c, v in c.drainTimeout = v } show: { $0.drainTimeout },
         text("metrics.address", "host:port for /metrics, /healthz, /readyz; empty: off") { c, v, _ in
             if !v.isEmpty, v.split(separator: ":").count != 2 || Int(v.split(separator: ":")[1]) == nil {
                 throw BadValue(message: "expected HOST:PORT, e.g. 127.0.0.1:9464")

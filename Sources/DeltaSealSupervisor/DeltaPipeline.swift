@@ -67,6 +67,7 @@ struct DeltaPipeline: Sendable {
             log.warning("attempt failed, retrying", metadata: [
                 "attempt": "\(record.attempt)", "retry_in_s": "\(String(format: "%.2f", delay))", "error": "\(failure.reason)",
             ])
+            SupervisorMetrics.retry()
             record.attempt += 1
             record.notBeforeMs = WallClock.nowMilliseconds() + Int64(delay * 1000)
             do { try spool.save(record) } catch { log.error("cannot save state", metadata: ["error": "\(error)"]) }
@@ -136,6 +137,8 @@ struct DeltaPipeline: Sendable {
         try spool.save(record)
 
         let inputs: [Packer.Input]
+        let sealStarted = WallClock.monotonicNanoseconds()
+        defer { SupervisorMetrics.stage("seal", nanoseconds: WallClock.monotonicNanoseconds() - sealStarted) }
         do {
             inputs = try await Blocking.run { try Sealer().seal(out) }
         } catch let failure as Sealer.Failure {
@@ -152,17 +155,22 @@ struct DeltaPipeline: Sendable {
         record.state = .sealed
         try spool.save(record)
 
+        let packStarted = WallClock.monotonicNanoseconds()
         let manifest = try await Blocking.run { [config, spool] in
             try Self.pack(record: current, inputs: inputs, writtenMs: written.durationMs, config: config, spool: spool)
         }
+        SupervisorMetrics.stage("pack", nanoseconds: WallClock.monotonicNanoseconds() - packStarted)
         record.state = .packed
         try spool.save(record)
 
         record.state = .uploading
         try spool.save(record)
+        let uploadStarted = WallClock.monotonicNanoseconds()
         let requests = try await uploads.withPermit {
             try await Blocking.run { [self] in try upload(manifest, record: current) }
         }
+        SupervisorMetrics.stage("upload", nanoseconds: WallClock.monotonicNanoseconds() - uploadStarted)
+        SupervisorMetrics.bytes("uploaded", manifest.compressedBytes)
         record.state = .uploaded
         try spool.save(record)
         log.info("uploaded", metadata: [
@@ -170,7 +178,11 @@ struct DeltaPipeline: Sendable {
             "requests": "\(requests.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
         ])
 
+        let verifyStarted = WallClock.monotonicNanoseconds()
         try await verifications.withPermit { try await verify(current, log) }
+        SupervisorMetrics.stage("verify", nanoseconds: WallClock.monotonicNanoseconds() - verifyStarted)
+        SupervisorMetrics.bytes("raw", manifest.rawBytes)
+        SupervisorMetrics.bytes("compressed", manifest.compressedBytes)
         return try markShipped(&record, log)
     }
 
@@ -207,6 +219,9 @@ struct DeltaPipeline: Sendable {
         if termination.timedOut {
             outcome = .failed("writer timed out after \(config.writerTimeout) and was killed with its process group")
         }
+        SupervisorMetrics.stage("write", nanoseconds: WallClock.monotonicNanoseconds() - started)
+        SupervisorMetrics.writerExit(code: termination.timedOut ? "timeout"
+            : termination.signal.map { "signal_\($0)" } ?? termination.exitStatus.map(String.init) ?? "unknown")
         log.info("writer exited", metadata: [
             "status": "\(termination.exitStatus.map(String.init) ?? "signal \(termination.signal ?? 0)")",
             "duration_ms": "\(durationMs)",
@@ -281,6 +296,7 @@ struct DeltaPipeline: Sendable {
     private func upload(_ manifest: Manifest, record: DeltaRecord) throws -> [String: Int] {
         let packed = spool.directory(of: record.id) + "/packed"
         let store = self.store.session()
+        defer { Self.publish(store) }
         do {
             for file in manifest.files {
                 try store.put(key: deltaKey(record, file.objectKey), file: packed + "/" + file.objectKey, sha256: file.compressedSHA256)
@@ -292,6 +308,13 @@ struct DeltaPipeline: Sendable {
             throw AttemptFailure(reason: "a manifest for \(record.id) already exists in \(store.location); refusing to overwrite it", retryable: false)
         } catch let error as StoreError {
             throw AttemptFailure(reason: "upload failed: \(error)", retryable: error.isRetryable)
+        }
+    }
+
+    /// Adds a session's requests to `deltaseal_store_requests_total`.
+    private static func publish(_ session: any ObjectStore) {
+        for (outcome, count) in session.requestOutcomes {
+            SupervisorMetrics.storeRequests(verb: outcome.verb, status: outcome.status, count: count)
         }
     }
 
@@ -347,13 +370,16 @@ struct DeltaPipeline: Sendable {
             log.info("verified")
             return
         }
+        var kind = termination.timedOut ? "timeout" : "error"
         var reason = termination.timedOut ? "verifier timed out" : "verifier exit \(termination.exitStatus.map(String.init) ?? "by signal \(termination.signal ?? 0)")"
         if let bytes = try? Files.readAll(directory + "/verify.log"),
            let report = try? StableJSON.decode(VerificationReport.self, from: bytes) {
             reason += ": " + report.status.rawValue + " " + report.problems.map { "\($0.file ?? "-"): \($0.reason)" }.joined(separator: "; ")
+            kind = report.status.rawValue
         } else {
             reason += logSuffix(directory + "/verify.err")
         }
+        SupervisorMetrics.verificationFailure(reason: kind)
         log.warning("verification failed", metadata: ["reason": "\(reason)"])
         throw AttemptFailure(reason: reason, retryable: true)
     }

@@ -1,4 +1,5 @@
 import DeltaSealCore
+import Foundation
 import DeltaSealPack
 import DeltaSealSystem
 #if canImport(Glibc)
@@ -52,7 +53,36 @@ public struct Spool: Sendable {
         }
     }
 
-    /// Deltas left in `work/` by an earlier run, by id.
+    /// Deltas in `failed/`, by id.
+    public func failedDeltas() throws -> [DeltaID] { try Files.list(failed).compactMap(DeltaID.init) }
+
+    /// The named delta is not in `failed/`.
+    public struct NotFailed: Error, CustomStringConvertible {
+        public let id: String
+        public var description: String { "\(id) is not in failed/" }
+    }
+
+    /// Moves a failed delta back to `work/` under the same id with fresh attempts. If objects
+    /// of its last attempt may remain in the store, it restarts in `uploading`, so they are
+    /// removed (manifest first) before it is written again.
+    public func retry(_ id: DeltaID) throws {
+        let source = failed + "/" + id.rawValue
+        guard Files.isDirectory(source) else { throw NotFailed(id: id.rawValue) }
+        let reportPath = source + "/report.json"
+        let report = (try? Files.readAll(reportPath)).flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+        let objectsMayRemain = report?["objects_may_remain"] as? Bool ?? true
+        guard var record = try load(at: source) else { throw NotFailed(id: id.rawValue) }
+        record.state = objectsMayRemain ? .uploading : .claimed
+        record.attempt = 1
+        record.notBeforeMs = nil
+        record.writerPID = nil
+        record.writerStartTime = nil
+        try Files.writeAtomically(try StableJSON.encode(record), to: source + "/state.json", mode: 0o600)
+        try? Files.removeTree(reportPath)
+        try Files.rename(source, directory(of: id))
+        try Files.syncDirectory(failed)
+        try Files.syncDirectory(work)
+    }
     public func workInProgress() throws -> [DeltaID] {
         try Files.list(work).compactMap(DeltaID.init)
     }
@@ -85,7 +115,11 @@ public struct Spool: Sendable {
     /// Loads a delta's record; a directory without one (a crash between claim and first save) is
     /// reconstructed from its batches, and one without batches is not a delta at all (`nil`).
     public func load(_ id: DeltaID) throws -> DeltaRecord? {
-        let directory = self.directory(of: id)
+        try load(at: directory(of: id))
+    }
+
+    private func load(at directory: String) throws -> DeltaRecord? {
+        let id = DeltaID(PathName.lastComponent(of: directory))!
         if Files.exists(directory + "/state.json") {
             return try StableJSON.decode(DeltaRecord.self, from: Files.readAll(directory + "/state.json"))
         }

@@ -31,6 +31,18 @@ public final class SpoolLock: Sendable {
     }
 
     deinit { close(fd) }
+
+    /// Whether some process holds the lock of `spool` now (checked without taking it for long).
+    public static func isHeld(spool: String) -> Bool {
+        let fd = open(spool + "/supervisor.lock", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return true
+    }
 }
 
 import Foundation

@@ -32,16 +32,19 @@ public struct Supervisor: Sendable {
 
     /// Runs until `stop` is requested or, with `once`, until what was in the spool at start is done.
     /// `store` replaces the store the configuration names (tests wrap the real one to inject faults).
-    public func run(once: Bool, stop: StopRequest = StopRequest(), store: (any ObjectStore)? = nil) async throws -> RunSummary {
+    public func run(once: Bool, stop: StopRequest = StopRequest(), store: (any ObjectStore)? = nil,
+                    health: SupervisorHealth = SupervisorHealth()) async throws -> RunSummary {
         try preflight()
         let spool = Spool(root: config.spool)
         try spool.prepare()
         let lock = try SpoolLock(spool: spool.root)
         defer { withExtendedLifetime(lock) {} }
         let store = try store ?? StoreOpener.open(config.store, s3: config.s3, environment: ProcessInfo.processInfo.environment)
+        let writerGate = WriterGate(config.restartIntensity, logger: logger)
+        let board = StatusBoard()
         let pipeline = DeltaPipeline(
             config: config, spool: spool, store: store, logger: logger,
-            writers: AsyncSemaphore(config.maxWriters), writerGate: WriterGate(config.restartIntensity, logger: logger),
+            writers: AsyncSemaphore(config.maxWriters), writerGate: writerGate,
             uploads: AsyncSemaphore(config.maxUploads),
             verifications: AsyncSemaphore(config.maxVerifications))
         collectGarbage(store: store, spool: spool)
@@ -49,13 +52,31 @@ public struct Supervisor: Sendable {
             "spool": "\(spool.root)", "store": "\(config.store)", "host": "\(config.host)", "once": "\(once)",
         ])
 
-        var summary = RunSummary()
-        await withTaskGroup(of: DeltaOutcome.self) { group in
-            var running = 0
-            func admit() async {
-                while running >= config.maxInFlight, let outcome = await group.next() {
-                    summary.add(outcome)
-                    running -= 1
+        let intake = IntakeGate(limits: config.intake, logger: logger)
+        let slots = AsyncSemaphore(config.maxInFlight)
+        let results = RunResults()
+        /// Publishes what the daemon knows: status file, gauges, health.
+        func tick() async {
+            board.intakePaused = intake.pausedBecause
+            board.writersPausedMs = await writerGate.pausedForMs
+            board.write(spool: spool)
+            health.beat(intakePaused: intake.pausedBecause, stopping: stop.isRequested)
+            SupervisorMetrics.inFlight(results.running)
+            SupervisorMetrics.intakePaused(intake.pausedBecause != nil)
+            SupervisorMetrics.spool("incoming", (try? spool.readyBatches().count) ?? 0)
+            SupervisorMetrics.spool("work", (try? spool.workInProgress().count) ?? 0)
+            SupervisorMetrics.spool("rejected", ((try? Files.list(spool.rejected)) ?? []).filter { $0.hasSuffix(".ndjson") }.count)
+            SupervisorMetrics.spool("failed", ((try? Files.list(spool.failed)) ?? []).filter { DeltaID($0) != nil }.count)
+        }
+        await withDiscardingTaskGroup { group in
+            /// Starts a delta in the slot its caller acquired.
+            func launch(_ record: DeltaRecord) {
+                results.started(record.id)
+                group.addTask {
+                    let outcome = await pipeline.run(record)
+                    results.finished(record.id, outcome)
+                    board.record(outcome, id: record.id)
+                    await slots.signal()
                 }
             }
             do {
@@ -66,27 +87,35 @@ public struct Supervisor: Sendable {
                         continue
                     }
                     logger.info("resuming", metadata: ["delta": "\(id)", "state": "\(record.state.rawValue)"])
-                    await admit()
-                    group.addTask { await pipeline.run(record) }
-                    running += 1
+                    await slots.wait()
+                    launch(record)
                 }
                 var listing = try spool.readyBatches()
-                let intake = IntakeGate(limits: config.intake, logger: logger)
                 var nextCollection = ContinuousClock.now + config.gcInterval
                 while !stop.isRequested {
                     for batch in listing {
                         if stop.isRequested { break }
-                        await admit()
+                        // A slot first, then room on disk, then the claim: a claimed batch never waits.
+                        await slots.wait()
                         try await intake.waitUntilOpen(spool: spool, stop: stop, pollInterval: config.pollInterval)
-                        if stop.isRequested { break }
                         let id = DeltaID(unixMilliseconds: WallClock.nowMilliseconds(), random: UInt64.random(in: 0 ... .max))
-                        guard let record = try spool.claim(batch, as: id) else { continue }
+                        guard !stop.isRequested, let record = try spool.claim(batch, as: id) else {
+                            await slots.signal()
+                            continue
+                        }
                         logger.info("claimed", metadata: ["delta": "\(id)", "batch": "\(batch)"])
-                        group.addTask { await pipeline.run(record) }
-                        running += 1
+                        launch(record)
                     }
+                    await tick()
                     if once { break }
                     try await stop.sleep(for: config.pollInterval)
+                    // Deltas put back into work/ while running (`supervisor retry`).
+                    for id in try spool.workInProgress() where !results.isActive(id) && !stop.isRequested {
+                        guard let record = try spool.load(id) else { continue }
+                        logger.info("picked up", metadata: ["delta": "\(id)", "state": "\(record.state.rawValue)"])
+                        await slots.wait()
+                        launch(record)
+                    }
                     if ContinuousClock.now >= nextCollection {
                         collectGarbage(store: store, spool: spool)
                         nextCollection = ContinuousClock.now + config.gcInterval
@@ -95,10 +124,16 @@ public struct Supervisor: Sendable {
                 }
             } catch {
                 logger.error("intake stopped", metadata: ["error": "\(error)"])
-                summary.failed += 1
+                results.intakeFailed()
             }
-            for await outcome in group { summary.add(outcome) }
+            // Draining: publish status while the last deltas finish.
+            while results.running > 0 {
+                await tick()
+                try? await Task.sleep(for: .milliseconds(100))
+            }
         }
+        let summary = results.summary
+        health.beat(intakePaused: nil, stopping: true)
         logger.info("supervisor stopped", metadata: [
             "shipped": "\(summary.shipped)", "rejected": "\(summary.rejected)", "failed": "\(summary.failed)",
         ])
@@ -128,6 +163,84 @@ extension Supervisor {
         defer { withExtendedLifetime(lock) {} }
         let store = try StoreOpener.open(config.store, s3: config.s3, environment: ProcessInfo.processInfo.environment)
         return try GarbageCollector(store: store, host: config.host, spool: spool, graceMs: config.gcGraceMs, logger: logger).run()
+    }
+}
+
+extension Supervisor {
+    /// Stops the writers of unfinished deltas (SIGTERM to each group, SIGKILL after the grace
+    /// period): the last step of a shutdown whose drain timed out. Their deltas resume at the next
+    /// start from the state on disk.
+    public static func stopWriters(spool: Spool, grace: Duration) async {
+        var groups: [Int32] = []
+        for id in (try? spool.workInProgress()) ?? [] {
+            guard let record = try? spool.load(id), let pid = record.writerPID,
+                  ProcessIdentity.startTime(of: pid) == record.writerStartTime else { continue }
+            kill(-pid, SIGTERM)
+            groups.append(pid)
+        }
+        guard !groups.isEmpty else { return }
+        try? await Task.sleep(for: grace)
+        for pid in groups { kill(-pid, SIGKILL) }
+    }
+}
+
+/// Outcomes of the deltas of one run, collected from their tasks.
+final class RunResults: @unchecked Sendable {
+    private let lock = PThreadMutex()
+    private var totals = RunSummary()
+    private var active = Set<DeltaID>()
+
+    func started(_ id: DeltaID) { lock.withLock { _ = active.insert(id) } }
+
+    func isActive(_ id: DeltaID) -> Bool { lock.withLock { active.contains(id) } }
+
+    func finished(_ id: DeltaID, _ outcome: DeltaOutcome) {
+        lock.withLock {
+            totals.add(outcome)
+            active.remove(id)
+        }
+        switch outcome {
+        case .shipped: SupervisorMetrics.delta(outcome: "shipped")
+        case .rejected: SupervisorMetrics.delta(outcome: "rejected")
+        case .failed: SupervisorMetrics.delta(outcome: "failed")
+        }
+    }
+
+    /// Intake itself broke (the spool became unreadable): the run cannot count as all shipped.
+    func intakeFailed() { lock.withLock { totals.failed += 1 } }
+
+    var running: Int { lock.withLock { active.count } }
+    var summary: RunSummary { lock.withLock { totals } }
+}
+
+/// Liveness and readiness, for `/healthz` and `/readyz`.
+public final class SupervisorHealth: @unchecked Sendable {
+    private let lock = PThreadMutex()
+    private var lastBeatMs = WallClock.nowMilliseconds()
+    private var pausedBecause: String?
+    private var stopping = false
+
+    public init() {}
+
+    func beat(intakePaused: String?, stopping: Bool) {
+        lock.withLock {
+            lastBeatMs = WallClock.nowMilliseconds()
+            pausedBecause = intakePaused
+            self.stopping = stopping
+        }
+    }
+
+    /// `nil` when the intake loop turned recently, else why the process is not healthy.
+    public func unhealthy(maxSilenceMs: Int64) -> String? {
+        lock.withLock {
+            let silence = WallClock.nowMilliseconds() - lastBeatMs
+            return silence > maxSilenceMs ? "intake loop silent for \(silence / 1000) s" : nil
+        }
+    }
+
+    /// `nil` when ready to take batches, else why not (stopping, intake paused).
+    public var notReady: String? {
+        lock.withLock { stopping ? "stopping" : pausedBecause.map { "intake paused: \($0)" } }
     }
 }
 

@@ -54,6 +54,9 @@ public struct SupervisorConfig: Sendable {
     public var gcInterval: Duration = .seconds(3600)
     /// Where `/metrics`, `/healthz` and `/readyz` are served (`nil`: not at all).
     public var metricsAddress: String? = "127.0.0.1:9464"
+    /// After SIGTERM, how long in-flight deltas may take to finish before the supervisor stops
+    /// their writers and exits (they resume at the next start).
+    public var drainTimeout: Duration = .seconds(60)
     /// `json` (one object per line) or `text`.
     public var logFormat = "json"
     /// The lowest level logged.

@@ -6,6 +6,6 @@ struct SupervisorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "supervisor",
         abstract: "Seal, ship and verify SQLite deltas written by short-lived writer processes.",
-        subcommands: [StartCommand.self, DemoCommand.self, GCCommand.self, ConfigCommand.self]
+        subcommands: [StartCommand.self, StatusCommand.self, DemoCommand.self, GCCommand.self, ConfigCommand.self, RetryCommand.self]
     )
 }

@@ -1,0 +1,147 @@
+import DeltaSealCore
+import DeltaSealPack
+import DeltaSealSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `supervisor status` shows: the spool as it is on disk, plus what only the running
+/// daemon knows (intake pause, recent outcomes), which it writes to `spool/status.json` every
+/// poll.
+public struct SupervisorStatus: Codable, Sendable {
+    public struct Failure: Codable, Sendable, Equatable {
+        public var deltaID: String
+        public var outcome: String
+        public var reason: String
+        public var at: String
+        enum CodingKeys: String, CodingKey { case deltaID = "delta_id", outcome, reason, at }
+    }
+
+    public struct InFlight: Codable, Sendable, Equatable {
+        public var deltaID: String
+        public var state: String
+        public var attempt: Int
+        public var batches: [String]
+        public var lastError: String?
+        enum CodingKeys: String, CodingKey { case deltaID = "delta_id", state, attempt, batches, lastError = "last_error" }
+    }
+
+    /// Whether a supervisor holds the spool's lock right now.
+    public var running: Bool
+    public var pid: Int32?
+    public var startedAt: String?
+    public var updatedAt: String?
+    public var intakePaused: String?
+    public var writersPausedSeconds: Double?
+    public var shippedLastHour: Int
+    public var totals: [String: Int]
+    public var recentFailures: [Failure]
+    /// Deltas in `work/` by state.
+    public var stages: [String: Int]
+    public var inFlight: [InFlight]
+    /// Batches or deltas per spool directory.
+    public var queues: [String: Int]
+
+    enum CodingKeys: String, CodingKey {
+        case running, pid, startedAt = "started_at", updatedAt = "updated_at", intakePaused = "intake_paused"
+        case writersPausedSeconds = "writers_paused_seconds", shippedLastHour = "shipped_last_hour", totals
+        case recentFailures = "recent_failures", stages, inFlight = "in_flight", queues
+    }
+
+    /// Reads the spool (and the daemon's last `status.json` if it is running).
+    public static func read(spool: Spool) throws -> SupervisorStatus {
+        let running = SpoolLock.isHeld(spool: spool.root)
+        var status = SupervisorStatus(running: running, shippedLastHour: 0, totals: [:], recentFailures: [], stages: [:],
+                                      inFlight: [], queues: [:])
+        if running, let bytes = try? Files.readAll(spool.root + "/" + StatusBoard.fileName),
+           let live = try? StableJSON.decode(SupervisorStatus.self, from: bytes) {
+            status = live
+            status.running = true
+        }
+        status.queues = [
+            "incoming": (try? spool.readyBatches().count) ?? 0,
+            "work": (try? spool.workInProgress().count) ?? 0,
+            "rejected": ((try? Files.list(spool.rejected)) ?? []).filter { $0.hasSuffix(".ndjson") }.count,
+            "failed": ((try? Files.list(spool.failed)) ?? []).filter { DeltaID($0) != nil }.count,
+        ]
+        status.inFlight = ((try? spool.workInProgress()) ?? []).compactMap { id in
+            guard let record = try? spool.load(id) else { return nil }
+            return InFlight(deltaID: id.rawValue, state: record.state.rawValue, attempt: record.attempt, batches: record.batches,
+                            lastError: record.lastError)
+        }
+        status.stages = Dictionary(status.inFlight.map { ($0.state, 1) }, uniquingKeysWith: +)
+        return status
+    }
+
+    /// The table people read.
+    public var table: String {
+        var lines: [String] = []
+        lines.append("supervisor: " + (running ? "running" + (pid.map { " (pid \($0))" } ?? "") + (startedAt.map { ", since \($0)" } ?? "")
+                                               : "not running"))
+        lines.append("intake:     " + (intakePaused.map { "PAUSED: \($0)" } ?? (running ? "open" : "-")))
+        if let paused = writersPausedSeconds, paused > 0 {
+            lines.append("writers:    PAUSED for \(Int(paused.rounded(.up))) s more (crash loop)")
+        }
+        lines.append("queues:     " + ["incoming", "work", "rejected", "failed"].map { "\($0) \(queues[$0] ?? 0)" }.joined(separator: ", "))
+        lines.append("shipped:    \(shippedLastHour) in the last hour" + (totals.isEmpty ? "" :
+            " (since start: " + totals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"))
+        if !inFlight.isEmpty {
+            lines.append("in flight:  " + stages.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            for delta in inFlight.prefix(20) {
+                lines.append("  \(delta.deltaID)  \(delta.state.padding(toLength: 9, withPad: " ", startingAt: 0))  attempt \(delta.attempt)  "
+                             + delta.batches.joined(separator: ",") + (delta.lastError.map { "  last error: \($0.prefix(100))" } ?? ""))
+            }
+        }
+        if !recentFailures.isEmpty {
+            lines.append("recent failures:")
+            for failure in recentFailures.suffix(10) {
+                lines.append("  \(failure.at)  \(failure.deltaID)  \(failure.outcome): \(failure.reason.prefix(160))")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// What the running daemon knows and the spool does not: kept in memory, written to
+/// `spool/status.json` (atomically) every poll.
+final class StatusBoard: @unchecked Sendable {
+    static let fileName = "status.json"
+    private let lock = PThreadMutex()
+    private let startedAt = CivilTime.rfc3339(unixMilliseconds: WallClock.nowMilliseconds())
+    private var shippedTimes: [Int64] = []
+    private var totals: [String: Int] = [:]
+    private var failures: [SupervisorStatus.Failure] = []
+    var intakePaused: String?
+    var writersPausedMs: Int64 = 0
+
+    func record(_ outcome: DeltaOutcome, id: DeltaID) {
+        let now = WallClock.nowMilliseconds()
+        lock.withLock {
+            switch outcome {
+            case .shipped:
+                shippedTimes.append(now)
+                totals["shipped", default: 0] += 1
+            case .rejected(let reason), .failed(let reason):
+                let name = { if case .rejected = outcome { return "rejected" } else { return "failed" } }()
+                totals[name, default: 0] += 1
+                failures.append(.init(deltaID: id.rawValue, outcome: name, reason: reason, at: CivilTime.rfc3339(unixMilliseconds: now)))
+                if failures.count > 50 { failures.removeFirst(failures.count - 50) }
+            }
+        }
+    }
+
+    /// Writes the status file; a failure is not worth stopping for.
+    func write(spool: Spool) {
+        let now = WallClock.nowMilliseconds()
+        let status = lock.withLock { () -> SupervisorStatus in
+            shippedTimes.removeAll { $0 < now - 3_600_000 }
+            return SupervisorStatus(
+                running: true, pid: getpid(), startedAt: startedAt, updatedAt: CivilTime.rfc3339(unixMilliseconds: now),
+                intakePaused: intakePaused, writersPausedSeconds: Double(writersPausedMs) / 1000, shippedLastHour: shippedTimes.count,
+                totals: totals, recentFailures: failures, stages: [:], inFlight: [], queues: [:])
+        }
+        if let bytes = try? StableJSON.encode(status) {
+            try? Files.writeAtomically(bytes, to: spool.root + "/" + Self.fileName)
+        }
+    }
+}
