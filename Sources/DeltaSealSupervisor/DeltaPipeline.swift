@@ -19,6 +19,8 @@ struct DeltaPipeline: Sendable {
     let writerGate: WriterGate
     let uploads: AsyncSemaphore
     let verifications: AsyncSemaphore
+    /// Once set, no new attempt starts: a delta waiting to retry stays in `work/`.
+    let stop: StopRequest
 
     /// Runs the delta to an outcome, resuming from whatever state its record holds.
     func run(_ initial: DeltaRecord) async -> DeltaOutcome {
@@ -35,7 +37,11 @@ struct DeltaPipeline: Sendable {
                 }
                 if let notBefore = record.notBeforeMs {
                     let wait = notBefore - WallClock.nowMilliseconds()
-                    if wait > 0 { try? await Task.sleep(for: .milliseconds(wait)) }
+                    if wait > 0 { try? await stop.sleep(for: .milliseconds(wait)) }
+                }
+                if stop.isRequested && record.notBeforeMs != nil {
+                    log.info("stop requested: the retry waits for the next start", metadata: ["attempt": "\(record.attempt)"])
+                    return .deferred
                 }
                 return try await attempt(&record, log)
             } catch let failure as AttemptFailure {

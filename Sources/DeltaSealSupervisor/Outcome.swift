@@ -8,6 +8,8 @@ public enum DeltaOutcome: Sendable, Equatable {
     case rejected(reason: String)
     /// Attempts exhausted or a permanent failure; it is in `failed/`.
     case failed(reason: String)
+    /// A stop was requested before its next attempt; it stays in `work/` for the next start.
+    case deferred
 }
 
 /// Totals of a run, for `--once` and the demo.
@@ -15,6 +17,8 @@ public struct RunSummary: Sendable, Equatable {
     public var shipped = 0
     public var rejected = 0
     public var failed = 0
+    /// Left in `work/` by a stop, to be resumed.
+    public var deferred = 0
     public var records = 0
     public var rawBytes: Int64 = 0
     public var compressedBytes: Int64 = 0
@@ -27,11 +31,12 @@ public struct RunSummary: Sendable, Equatable {
             shipped += 1; self.records += records; rawBytes += raw; compressedBytes += compressed
         case .rejected: rejected += 1
         case .failed: failed += 1
+        case .deferred: deferred += 1
         }
     }
 
     /// Whether everything shipped.
-    public var allShipped: Bool { rejected == 0 && failed == 0 }
+    public var allShipped: Bool { rejected == 0 && failed == 0 && deferred == 0 }
 }
 
 /// One failed attempt: why, and whether another attempt can help.

@@ -46,7 +46,7 @@ public struct Supervisor: Sendable {
             config: config, spool: spool, store: store, logger: logger,
             writers: AsyncSemaphore(config.maxWriters), writerGate: writerGate,
             uploads: AsyncSemaphore(config.maxUploads),
-            verifications: AsyncSemaphore(config.maxVerifications))
+            verifications: AsyncSemaphore(config.maxVerifications), stop: stop)
         collectGarbage(store: store, spool: spool)
         logger.info("supervisor started", metadata: [
             "spool": "\(spool.root)", "store": "\(config.store)", "host": "\(config.host)", "once": "\(once)",
@@ -178,8 +178,10 @@ extension Supervisor {
             kill(-pid, SIGTERM)
             groups.append(pid)
         }
-        guard !groups.isEmpty else { return }
-        try? await Task.sleep(for: grace)
+        let deadline = ContinuousClock.now + grace
+        while groups.contains(where: { kill(-$0, 0) == 0 }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
         for pid in groups { kill(-pid, SIGKILL) }
     }
 }
@@ -203,6 +205,7 @@ final class RunResults: @unchecked Sendable {
         case .shipped: SupervisorMetrics.delta(outcome: "shipped")
         case .rejected: SupervisorMetrics.delta(outcome: "rejected")
         case .failed: SupervisorMetrics.delta(outcome: "failed")
+        case .deferred: break
         }
     }
 

@@ -121,6 +121,8 @@ final class StatusBoard: @unchecked Sendable {
             case .shipped:
                 shippedTimes.append(now)
                 totals["shipped", default: 0] += 1
+            case .deferred:
+                break
             case .rejected(let reason), .failed(let reason):
                 let name = { if case .rejected = outcome { return "rejected" } else { return "failed" } }()
                 totals[name, default: 0] += 1

@@ -58,7 +58,9 @@ struct StartCommand: AsyncParsableCommand {
                 if let summary = first { return summary }
                 logger.warning("drain timeout: stopping the writers of unfinished deltas; they resume at the next start")
                 await Supervisor.stopWriters(spool: Spool(root: config.spool), grace: config.killGrace)
-                throw ExitCode.success
+                // Exit now: the unfinished deltas' state is on disk, and the pipeline tasks would
+                // otherwise keep the process alive. The next start resumes them.
+                Glibc.exit(0)
             }
         } catch let error as Supervisor.ConfigurationError {
             logger.critical("cannot start: \(error)")

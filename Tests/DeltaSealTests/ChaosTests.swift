@@ -124,10 +124,18 @@ final class Daemon {
         try process.run()
     }
 
+    var pid: Int32 { process.processIdentifier }
+
     /// SIGKILL: no handler runs, nothing is flushed, children are orphaned.
     func kill() {
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+    }
+
+    /// Waits for the daemon to exit; its exit status.
+    func wait() -> Int32 {
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     deinit { if process.isRunning { kill() } }
