@@ -21,6 +21,8 @@ struct DeltaPipeline: Sendable {
     let verifications: AsyncSemaphore
     /// Once set, no new attempt starts: a delta waiting to retry stays in `work/`.
     let stop: StopRequest
+    /// Settings a reload may change while deltas are in flight.
+    let live: LiveSettings
 
     /// Runs the delta to an outcome, resuming from whatever state its record holds.
     func run(_ initial: DeltaRecord) async -> DeltaOutcome {
@@ -68,8 +70,9 @@ struct DeltaPipeline: Sendable {
         } else {
             record.state = .claimed
         }
-        if failure.retryable && config.retry.allowsAttempt(after: record.attempt) {
-            let delay = config.retry.delay(afterAttempt: record.attempt, jitter: Double.random(in: 0..<1))
+        let retry = live.retry
+        if failure.retryable && retry.allowsAttempt(after: record.attempt) {
+            let delay = retry.delay(afterAttempt: record.attempt, jitter: Double.random(in: 0..<1))
             log.warning("attempt failed, retrying", metadata: [
                 "attempt": "\(record.attempt)", "retry_in_s": "\(String(format: "%.2f", delay))", "error": "\(failure.reason)",
             ])
@@ -216,14 +219,14 @@ struct DeltaPipeline: Sendable {
         running.writerStartTime = ProcessIdentity.startTime(of: process.pid)
         try spool.save(running)
         log.debug("writer started", metadata: ["pid": "\(process.pid)", "attempt": "\(record.attempt)"])
-        let termination = await process.wait(timeout: config.writerTimeout, grace: config.killGrace)
+        let termination = await process.wait(timeout: live.writerTimeout, grace: live.killGrace)
         let durationMs = Int64((WallClock.monotonicNanoseconds() - started) / 1_000_000)
         for line in tail(directory + "/writer.log", bytes: 4096).split(separator: "\n") where !line.isEmpty {
             log.info("writer: \(line)")
         }
         var outcome = WriterContract.outcome(exitStatus: termination.exitStatus, signal: termination.signal)
         if termination.timedOut {
-            outcome = .failed("writer timed out after \(config.writerTimeout) and was killed with its process group")
+            outcome = .failed("writer timed out after \(live.writerTimeout) and was killed with its process group")
         }
         SupervisorMetrics.stage("write", nanoseconds: WallClock.monotonicNanoseconds() - started)
         SupervisorMetrics.writerExit(code: termination.timedOut ? "timeout"
@@ -360,7 +363,7 @@ struct DeltaPipeline: Sendable {
     private func verify(_ record: DeltaRecord, _ log: Logger) async throws {
         let directory = spool.directory(of: record.id)
         let url = config.store.appending(ObjectLayout.join(config.host, record.id.rawValue))
-        let arguments = [config.verifierPath, url.description, "--json"] + (config.quickVerify ? ["--quick"] : ["--full"])
+        let arguments = [config.verifierPath, url.description, "--json"] + (live.quickVerify ? ["--quick"] : ["--full"])
             + (config.store.scheme == .s3 ? config.s3.arguments : [])
         for stale in ["verify.log", "verify.err"] { try Files.removeTree(directory + "/" + stale) }
         let process: ChildProcess
@@ -371,7 +374,7 @@ struct DeltaPipeline: Sendable {
         } catch {
             throw AttemptFailure(reason: "cannot start the verifier \(config.verifierPath): \(error)", retryable: true)
         }
-        let termination = await process.wait(timeout: config.verifierTimeout, grace: config.killGrace)
+        let termination = await process.wait(timeout: live.verifierTimeout, grace: live.killGrace)
         if termination.exitStatus == VerifierExit.valid {
             log.info("verified")
             return

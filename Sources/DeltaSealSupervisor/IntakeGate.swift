@@ -8,13 +8,13 @@ import Glibc
 /// Backpressure: holds intake while the work area is too large or free disk too low, and says so
 /// once when it pauses and once when it resumes. Nothing is dropped: batches wait in `incoming/`.
 final class IntakeGate: @unchecked Sendable {
-    let limits: IntakeLimits
+    let live: LiveSettings
     let logger: Logger
     private let lock = PThreadMutex()
     private var reason: String?
 
-    init(limits: IntakeLimits, logger: Logger) {
-        self.limits = limits
+    init(live: LiveSettings, logger: Logger) {
+        self.live = live
         self.logger = logger
     }
 
@@ -24,7 +24,7 @@ final class IntakeGate: @unchecked Sendable {
     /// Returns when intake may claim another batch (or a stop was requested).
     func waitUntilOpen(spool: Spool, stop: StopRequest, pollInterval: Duration) async throws {
         while !stop.isRequested {
-            let now = limits.pauseReason(workBytes: Self.bytes(under: spool.work), freeBytes: Self.freeBytes(spool.root))
+            let now = live.intake.pauseReason(workBytes: Self.bytes(under: spool.work), freeBytes: Self.freeBytes(spool.root))
             let before = lock.withLock { () -> String? in
                 defer { reason = now }
                 return reason

@@ -33,7 +33,8 @@ public struct Supervisor: Sendable {
     /// Runs until `stop` is requested or, with `once`, until what was in the spool at start is done.
     /// `store` replaces the store the configuration names (tests wrap the real one to inject faults).
     public func run(once: Bool, stop: StopRequest = StopRequest(), store: (any ObjectStore)? = nil,
-                    health: SupervisorHealth = SupervisorHealth()) async throws -> RunSummary {
+                    health: SupervisorHealth = SupervisorHealth(), live: LiveSettings? = nil) async throws -> RunSummary {
+        let live = live ?? LiveSettings(config)
         try preflight()
         let spool = Spool(root: config.spool)
         try spool.prepare()
@@ -46,13 +47,13 @@ public struct Supervisor: Sendable {
             config: config, spool: spool, store: store, logger: logger,
             writers: AsyncSemaphore(config.maxWriters), writerGate: writerGate,
             uploads: AsyncSemaphore(config.maxUploads),
-            verifications: AsyncSemaphore(config.maxVerifications), stop: stop)
+            verifications: AsyncSemaphore(config.maxVerifications), stop: stop, live: live)
         collectGarbage(store: store, spool: spool)
         logger.info("supervisor started", metadata: [
             "spool": "\(spool.root)", "store": "\(config.store)", "host": "\(config.host)", "once": "\(once)",
         ])
 
-        let intake = IntakeGate(limits: config.intake, logger: logger)
+        let intake = IntakeGate(live: live, logger: logger)
         let slots = AsyncSemaphore(config.maxInFlight)
         let results = RunResults()
         /// Publishes what the daemon knows: status file, gauges, health.

@@ -30,14 +30,25 @@ struct StartCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.loadOrExit()
-        let logger = makeLogger(config, label: "deltaseal.supervisor")
+        let live = LiveSettings(config)
+        let logger = makeLogger(config, label: "deltaseal.supervisor", level: live.logLevel)
         let stop = StopRequest()
         let health = SupervisorHealth()
-        let signals = SignalWatch(stop: stop) {
+        let signals = SignalWatch(stop: stop, onStop: {
             logger.notice("stop requested: intake stopped, draining in-flight deltas", metadata: [
                 "drain_timeout_s": "\(config.drainTimeout.components.seconds)",
             ])
-        }
+        }, onReload: { [options] in
+            do {
+                let result = live.reload(try options.load())
+                logger.notice("configuration reloaded", metadata: [
+                    "applied": "\(result.applied.joined(separator: ","))",
+                    "restart_needed": "\(result.needRestart.joined(separator: ","))",
+                ])
+            } catch {
+                logger.error("configuration reload refused; the running configuration stays", metadata: ["error": "\(error)"])
+            }
+        })
         defer { withExtendedLifetime(signals) {} }
         let server = startEndpoints(config, health: health, logger: logger)
         defer { server?.stop() }
@@ -46,7 +57,7 @@ struct StartCommand: AsyncParsableCommand {
         let summary: RunSummary
         do {
             summary = try await withThrowingTaskGroup(of: RunSummary?.self) { group in
-                group.addTask { try await supervisor.run(once: once, stop: stop, health: health) }
+                group.addTask { try await supervisor.run(once: once, stop: stop, health: health, live: live) }
                 group.addTask {
                     // The drain deadline: only armed once a stop was requested.
                     while !stop.isRequested { try await Task.sleep(for: .milliseconds(100)) }
@@ -105,16 +116,17 @@ struct StartCommand: AsyncParsableCommand {
     }
 }
 
-/// SIGTERM and SIGINT stop intake; in-flight deltas finish.
+/// SIGTERM and SIGINT stop intake (in-flight deltas finish); SIGHUP reloads the configuration.
 final class SignalWatch: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
 
-    init(stop: StopRequest, onStop: @escaping @Sendable () -> Void) {
+    init(stop: StopRequest, onStop: @escaping @Sendable () -> Void, onReload: @escaping @Sendable () -> Void) {
         signal(SIGPIPE, SIG_IGN)
-        sources = [SIGTERM, SIGINT].map { number in
+        sources = [SIGTERM, SIGINT, SIGHUP].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
+                if number == SIGHUP { return onReload() }
                 if !stop.isRequested { onStop() }
                 stop.request()
             }

@@ -120,13 +120,13 @@ struct StartOptions: ParsableArguments {
     }
 }
 
-/// The logger the configuration asks for.
-func makeLogger(_ config: SupervisorConfig, label: String) -> Logger {
-    var logger = Logger(label: label) { label in
-        config.logFormat == "text" ? StreamLogHandler.standardError(label: label) as any LogHandler : JSONLogHandler(label: label)
+/// The logger the configuration asks for; with `level`, its level follows that box (SIGHUP).
+func makeLogger(_ config: SupervisorConfig, label: String, level: LogLevelBox = LogLevelBox()) -> Logger {
+    level.level = Logger.Level(rawValue: config.logLevel) ?? .info
+    return Logger(label: label) { label in
+        let inner: any LogHandler = config.logFormat == "text" ? StreamLogHandler.standardError(label: label) : JSONLogHandler(label: label)
+        return LiveLevelHandler(inner, box: level)
     }
-    logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
-    return logger
 }
 
 /// Where this executable is, so its siblings `writer` and `verifier` can be found.

@@ -163,6 +163,34 @@ struct DaemonTests {
         #expect(rest.stdout.contains("shipped 1, rejected 0, failed 0"))
     }
 
+    @Test func sighupReloadsWhatIsSafeAndRefusesABadFile() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let file = harness.root + "/deltaseal.yaml"
+        let log = harness.root + "/log"
+        func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        try TestSupport.write("spool: \(harness.config.spool)\nstore: \(harness.storeRoot)\nhost: one\nlog:\n  level: info\n", to: file)
+        let daemon = try Daemon([TestSupport.supervisor, "start", "--config", file, "--metrics-address", ""],
+                                environment: ProcessInfo.processInfo.environment, cwd: harness.root, log: log)
+        try await waitUntil { logText().contains("supervisor started") }
+        try TestSupport.write("spool: \(harness.config.spool)\nstore: \(harness.storeRoot)\nhost: two\nlog:\n  level: debug\nretry:\n  max_attempts: 7\n", to: file)
+        daemon.signal(SIGHUP)
+        try await waitUntil { logText().contains("configuration reloaded") }
+        #expect(logText().contains("\"applied\":\"retry.max_attempts,log.level\""), "\(logText())")
+        #expect(logText().contains("\"restart_needed\":\"host\""))
+        // Debug lines now appear; the host stays what it was at start.
+        try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: harness.config.spool)
+        try await waitUntil(timeout: .seconds(30)) { logText().contains("\"msg\":\"shipped\"") }
+        #expect(logText().contains("\"msg\":\"writer started\""))
+        #expect(Files.isDirectory(harness.storeRoot + "/one"))
+        try TestSupport.write("spool: \(harness.config.spool)\nwriter:\n  timout: 3\n", to: file)
+        daemon.signal(SIGHUP)
+        try await waitUntil { logText().contains("configuration reload refused") }
+        #expect(logText().contains("writer.timout: unknown key"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.wait() == 0)
+    }
+
     @Test func retryPutsAFailedDeltaBackUnderTheSameID() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }

@@ -1,0 +1,90 @@
+import DeltaSealCore
+import DeltaSealSystem
+import Logging
+
+/// The settings a running supervisor takes from a reloaded configuration (SIGHUP) without a
+/// restart; everything else in `SupervisorConfig` is fixed for the life of the process.
+public final class LiveSettings: @unchecked Sendable {
+    private let lock = PThreadMutex()
+    private var current: SupervisorConfig
+
+    /// The keys a reload applies; a change to any other key needs a restart.
+    public static let reloadableKeys: Set<String> = [
+        "log.level", "retry.max_attempts", "retry.base_delay", "retry.max_delay", "intake.max_work_bytes",
+        "intake.min_free_bytes", "writer.timeout", "writer.kill_grace", "verifier.timeout", "verifier.mode",
+    ]
+
+    public init(_ config: SupervisorConfig) { current = config }
+
+    var retry: RetryPolicy { lock.withLock { current.retry } }
+    var intake: IntakeLimits { lock.withLock { current.intake } }
+    var writerTimeout: Duration { lock.withLock { current.writerTimeout } }
+    var killGrace: Duration { lock.withLock { current.killGrace } }
+    var verifierTimeout: Duration { lock.withLock { current.verifierTimeout } }
+    var quickVerify: Bool { lock.withLock { current.quickVerify } }
+    /// The level every logger built by `LogLevel.handler` follows.
+    public let logLevel = LogLevelBox()
+
+    /// What a reload did.
+    public struct Reload: Sendable, Equatable {
+        public var applied: [String]
+        public var needRestart: [String]
+    }
+
+    /// Applies the reloadable settings of `new`; reports the keys that changed.
+    public func reload(_ new: SupervisorConfig) -> Reload {
+        lock.withLock {
+            let before = Dictionary(uniqueKeysWithValues: ConfigSchema.settings.map { ($0.key, $0.show(current)) })
+            let after = Dictionary(uniqueKeysWithValues: ConfigSchema.settings.map { ($0.key, $0.show(new)) })
+            let changed = ConfigSchema.settings.map(\.key).filter { before[$0] != after[$0] }
+            current.retry = new.retry
+            current.intake = new.intake
+            current.writerTimeout = new.writerTimeout
+            current.killGrace = new.killGrace
+            current.verifierTimeout = new.verifierTimeout
+            current.quickVerify = new.quickVerify
+            logLevel.level = Logger.Level(rawValue: new.logLevel) ?? .info
+            return Reload(applied: changed.filter { Self.reloadableKeys.contains($0) },
+                          needRestart: changed.filter { !Self.reloadableKeys.contains($0) })
+        }
+    }
+}
+
+/// A log level shared by handlers, so a reload changes it for every logger at once.
+public final class LogLevelBox: @unchecked Sendable {
+    private let lock = PThreadMutex()
+    private var value: Logger.Level = .info
+    public init() {}
+    public var level: Logger.Level {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}
+
+/// Wraps a handler so its level follows a `LogLevelBox`.
+public struct LiveLevelHandler: LogHandler {
+    var inner: any LogHandler
+    let box: LogLevelBox
+
+    public init(_ inner: any LogHandler, box: LogLevelBox) {
+        self.inner = inner
+        self.box = box
+    }
+
+    public var logLevel: Logger.Level {
+        get { box.level }
+        set { box.level = newValue }
+    }
+
+    public var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    public func log(event: LogEvent) { inner.log(event: event) }
+}
