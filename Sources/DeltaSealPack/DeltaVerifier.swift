@@ -13,6 +13,8 @@ public struct DeltaVerifier: Sendable {
     public var fullCheck: Bool
     /// Where the private temporary directory is made.
     public var temporaryRoot: String
+    /// Called after each file is checked: (files done, files in all, path).
+    public var onFile: (@Sendable (Int, Int, String) -> Void)?
 
     public init(fullCheck: Bool = true, temporaryRoot: String = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") {
         self.fullCheck = fullCheck
@@ -70,6 +72,7 @@ public struct DeltaVerifier: Sendable {
         for entry in manifest.files {
             let outcome = check(entry, store: store, workspace: workspace)
             report.files += 1
+            onFile?(report.files, manifest.files.count, entry.path)
             report.rawBytes += entry.rawSize
             report.compressedBytes += entry.compressedSize
             switch outcome {

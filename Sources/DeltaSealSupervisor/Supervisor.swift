@@ -33,7 +33,8 @@ public struct Supervisor: Sendable {
     /// Runs until `stop` is requested or, with `once`, until what was in the spool at start is done.
     /// `store` replaces the store the configuration names (tests wrap the real one to inject faults).
     public func run(once: Bool, stop: StopRequest = StopRequest(), store: (any ObjectStore)? = nil,
-                    health: SupervisorHealth = SupervisorHealth(), live: LiveSettings? = nil) async throws -> RunSummary {
+                    health: SupervisorHealth = SupervisorHealth(), live: LiveSettings? = nil,
+                    progress: (@Sendable (RunSummary) -> Void)? = nil) async throws -> RunSummary {
         let live = live ?? LiveSettings(config)
         try preflight()
         let spool = Spool(root: config.spool)
@@ -55,7 +56,7 @@ public struct Supervisor: Sendable {
 
         let intake = IntakeGate(live: live, logger: logger)
         let slots = AsyncSemaphore(config.maxInFlight)
-        let results = RunResults()
+        let results = RunResults(progress: progress)
         /// Publishes what the daemon knows: status file, gauges, health.
         func tick() async {
             board.intakePaused = intake.pausedBecause
@@ -192,16 +193,21 @@ final class RunResults: @unchecked Sendable {
     private let lock = PThreadMutex()
     private var totals = RunSummary()
     private var active = Set<DeltaID>()
+    private let progress: (@Sendable (RunSummary) -> Void)?
+
+    init(progress: (@Sendable (RunSummary) -> Void)?) { self.progress = progress }
 
     func started(_ id: DeltaID) { lock.withLock { _ = active.insert(id) } }
 
     func isActive(_ id: DeltaID) -> Bool { lock.withLock { active.contains(id) } }
 
     func finished(_ id: DeltaID, _ outcome: DeltaOutcome) {
-        lock.withLock {
+        let now = lock.withLock { () -> RunSummary in
             totals.add(outcome)
             active.remove(id)
+            return totals
         }
+        progress?(now)
         switch outcome {
         case .shipped: SupervisorMetrics.delta(outcome: "shipped")
         case .rejected: SupervisorMetrics.delta(outcome: "rejected")

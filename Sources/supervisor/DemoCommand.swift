@@ -3,6 +3,9 @@ import DeltaSealStore
 import DeltaSealSupervisor
 import DeltaSealSystem
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `supervisor demo`: sample batches shipped end to end into a local store.
 struct DemoCommand: AsyncParsableCommand {
@@ -35,7 +38,13 @@ struct DemoCommand: AsyncParsableCommand {
         config.logLevel = "warning"
         let logger = makeLogger(config, label: "deltaseal.demo")
         let started = WallClock.monotonicNanoseconds()
-        let summary = try await Supervisor(config: config, logger: logger).run(once: true)
+        let total = batches
+        let onTerminal = isatty(2) == 1
+        let summary = try await Supervisor(config: config, logger: logger).run(once: true, progress: { done in
+            guard onTerminal else { return }
+            let count = done.shipped + done.rejected + done.failed
+            FileHandle.standardError.write(Data("\rshipping: \(count)/\(total) deltas verified\(count == total ? "\n" : "")".utf8))
+        })
         let seconds = Double(WallClock.monotonicNanoseconds() - started) / 1e9
         let ratio = summary.compressedBytes > 0 ? Double(summary.rawBytes) / Double(summary.compressedBytes) : 0
         print("""

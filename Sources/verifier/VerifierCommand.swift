@@ -4,6 +4,9 @@ import DeltaSealPack
 import DeltaSealS3
 import DeltaSealStore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `verifier`: check, restore and list shipped deltas, standalone.
 @main
@@ -54,7 +57,14 @@ struct RestoreCommand: ParsableCommand {
 
     func run() throws {
         let destination = out.hasPrefix("/") ? out : FileManager.default.currentDirectoryPath + "/" + out
-        let report = check.verify(url: url, s3: s3, restoreInto: destination)
+        var progress: (@Sendable (Int, Int, String) -> Void)?
+        if isatty(2) == 1 && !check.json {
+            progress = { done, total, path in
+                let end = done == total ? "\n" : ""
+                FileHandle.standardError.write(Data("\rverified \(done)/\(total): \(path)\u{1B}[K\(end)".utf8))
+            }
+        }
+        let report: VerificationReport = check.verify(url: url, s3: s3, restoreInto: destination, onFile: progress)
         if report.status == .valid && !check.json { print("restored \(report.files) files into \(destination)") }
         try check.finish(report)
     }
@@ -75,11 +85,14 @@ struct CheckOptions: ParsableArguments {
         if quick && full { throw ValidationError("--quick and --full exclude each other") }
     }
 
-    func verify(url: String, s3: S3Arguments, restoreInto: String?) -> VerificationReport {
+    func verify(url: String, s3: S3Arguments, restoreInto: String?,
+                onFile: (@Sendable (Int, Int, String) -> Void)? = nil) -> VerificationReport {
         do {
             let location = try StoreURL(parsing: url, workingDirectory: FileManager.default.currentDirectoryPath)
             let store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment)
-            return DeltaVerifier(fullCheck: !quick).verify(store, restoreInto: restoreInto)
+            var verifier = DeltaVerifier(fullCheck: !quick)
+            verifier.onFile = onFile
+            return verifier.verify(store, restoreInto: restoreInto)
         } catch {
             var failed = VerificationReport(location: url)
             failed.status = .couldNotCheck
