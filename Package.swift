@@ -85,6 +85,12 @@ let package = Package(
             dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
+        // bin/bench: pack and verify against the zstd and sha256sum tools, in one run.
+        .executableTarget(
+            name: "deltaseal-bench",
+            dependencies: ["DeltaSealCore", "DeltaSealPack", "DeltaSealStore", "DeltaSealSystem", "DeltaSealWriter"]
+        ),
+
         .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore", "DeltaSealS3"]),
         .testTarget(
             name: "DeltaSealTests",
