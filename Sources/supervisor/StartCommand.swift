@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,6 +20,7 @@ struct StartCommand: AsyncParsableCommand {
         discussion: """
             SIGTERM or SIGINT stops intake and lets in-flight deltas finish within shutdown.drain_timeout; \
             then their writers are stopped and the process exits 0 (unfinished deltas resume at the next start). \
+            SIGHUP reloads the configuration where that is safe. \
             With --once: process what is in the spool, then exit 0 if everything shipped, 1 if anything was rejected or failed.
             """
     )
@@ -32,13 +34,8 @@ struct StartCommand: AsyncParsableCommand {
         let config = try options.loadOrExit()
         let live = LiveSettings(config)
         let logger = makeLogger(config, label: "deltaseal.supervisor", level: live.logLevel)
-        let stop = StopRequest()
         let health = SupervisorHealth()
-        let signals = SignalWatch(stop: stop, onStop: {
-            logger.notice("stop requested: intake stopped, draining in-flight deltas", metadata: [
-                "drain_timeout_s": "\(config.drainTimeout.components.seconds)",
-            ])
-        }, onReload: { [options] in
+        let reload = ReloadWatch { [options] in
             do {
                 let result = live.reload(try options.load())
                 logger.notice("configuration reloaded", metadata: [
@@ -48,37 +45,36 @@ struct StartCommand: AsyncParsableCommand {
             } catch {
                 logger.error("configuration reload refused; the running configuration stays", metadata: ["error": "\(error)"])
             }
-        })
-        defer { withExtendedLifetime(signals) {} }
+        }
+        defer { withExtendedLifetime(reload) {} }
         let server = startEndpoints(config, health: health, logger: logger)
         defer { server?.stop() }
 
-        let supervisor = Supervisor(config: config, logger: logger)
+        let service = SupervisorService(supervisor: Supervisor(config: config, logger: logger), once: once, health: health, live: live)
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                             failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "supervisor")],
+            logger: logger)
+        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        groupConfiguration.maximumGracefulShutdownDuration = config.drainTimeout
+        signal(SIGPIPE, SIG_IGN)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+
         let summary: RunSummary
-        do {
-            summary = try await withThrowingTaskGroup(of: RunSummary?.self) { group in
-                group.addTask { try await supervisor.run(once: once, stop: stop, health: health, live: live) }
-                group.addTask {
-                    // The drain deadline: only armed once a stop was requested.
-                    while !stop.isRequested { try await Task.sleep(for: .milliseconds(100)) }
-                    try await Task.sleep(for: config.drainTimeout)
-                    return nil
-                }
-                let first = try await group.next()!
-                group.cancelAll()
-                if let summary = first { return summary }
-                logger.warning("drain timeout: stopping the writers of unfinished deltas; they resume at the next start")
-                await Supervisor.stopWriters(spool: Spool(root: config.spool), grace: config.killGrace)
-                // Exit now: the unfinished deltas' state is on disk, and the pipeline tasks would
-                // otherwise keep the process alive. The next start resumes them.
-                Glibc.exit(0)
-            }
-        } catch let error as Supervisor.ConfigurationError {
+        switch service.outcome {
+        case .success(let result)?:
+            summary = result
+        case .failure(let error as Supervisor.ConfigurationError)?:
             logger.critical("cannot start: \(error)")
             throw ExitCode(78)  // EX_CONFIG
-        } catch let error as SpoolLock.Held {
+        case .failure(let error as SpoolLock.Held)?:
             logger.critical("cannot start: \(error)")
             throw ExitCode(75)  // EX_TEMPFAIL
+        case .failure(let error)?:
+            logger.critical("stopped: \(error)")
+            throw ExitCode(1)
+        case nil:
+            return
         }
         print("shipped \(summary.shipped), rejected \(summary.rejected), failed \(summary.failed), records \(summary.records)")
         if !summary.allShipped && once { throw ExitCode(1) }
@@ -116,22 +112,14 @@ struct StartCommand: AsyncParsableCommand {
     }
 }
 
-/// SIGTERM and SIGINT stop intake (in-flight deltas finish); SIGHUP reloads the configuration.
-final class SignalWatch: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
+/// SIGHUP reloads the configuration (SIGTERM and SIGINT belong to the service group).
+final class ReloadWatch: @unchecked Sendable {
+    private let source: any DispatchSourceSignal
 
-    init(stop: StopRequest, onStop: @escaping @Sendable () -> Void, onReload: @escaping @Sendable () -> Void) {
-        signal(SIGPIPE, SIG_IGN)
-        sources = [SIGTERM, SIGINT, SIGHUP].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if number == SIGHUP { return onReload() }
-                if !stop.isRequested { onStop() }
-                stop.request()
-            }
-            source.resume()
-            return source
-        }
+    init(onReload: @escaping @Sendable () -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler(handler: onReload)
+        source.resume()
     }
 }
