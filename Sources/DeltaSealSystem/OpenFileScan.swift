@@ -31,9 +31,14 @@ public enum OpenFileScan {
         for name in entries {
             guard let pid = Int32(name) else { continue }
             let fdDirectory = "/proc/\(pid)/fd"
-            guard let fds = try? Files.list(fdDirectory) else {
+            let fds: [String]
+            do {
+                fds = try Files.list(fdDirectory)
+            } catch let error as SystemError {
                 // A process that exited during the scan holds nothing; one we may not read is counted.
-                if errno == EACCES || errno == EPERM { uninspectable += 1 }
+                if error.errno == EACCES || error.errno == EPERM { uninspectable += 1 }
+                continue
+            } catch {
                 continue
             }
             var found: [Holder] = []

@@ -18,10 +18,10 @@ struct Bench {
         defer { try? Files.removeTree(scratch) }
 
         // A realistic delta: a SQLite database of embeddings (compressible) and an index file (not).
-        var random = Random(seed: 7)
+        var random = SplitMix64(seed: 7)
         var lines = ""
         for n in 0..<20_000 {
-            let embedding = (0..<384).map { _ in String(format: "%.6f", random.unit() * 2 - 1) }.joined(separator: ",")
+            let embedding = (0..<384).map { _ in String(format: "%.6f", random.nextUnit() * 2 - 1) }.joined(separator: ",")
             lines += "{\"collection\":\"c\(n % 4)\",\"id\":\"r\(n)\",\"embedding\":[\(embedding)],\"document\":\"document number \(n) with some text\"}\n"
         }
         try Data(lines.utf8).write(to: URL(fileURLWithPath: scratch + "/batch.ndjson"))
@@ -99,18 +99,4 @@ struct Bench {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw SystemError("bench", command, errno: EIO) }
     }
-}
-
-/// SplitMix64, for a corpus that is the same on every run.
-struct Random {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

@@ -19,6 +19,14 @@ import Testing
         return (harness, ids[0])
     }
 
+    /// Rewrites a shipped delta's manifest in the store, as a hostile or buggy writer of it might.
+    func tamperManifest(_ harness: PipelineHarness, _ id: String, _ change: (inout Manifest) -> Void) throws {
+        var manifest = try harness.manifest(id)
+        change(&manifest)
+        let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
+        try Data(StableJSON.encode(manifest)).write(to: URL(fileURLWithPath: manifestPath))
+    }
+
     func objectPath(_ harness: PipelineHarness, _ id: String) -> String {
         harness.storeRoot + "/" + harness.config.host + "/" + id + "/files/delta.sqlite3.zst"
     }
@@ -74,10 +82,7 @@ import Testing
     @Test func manifestPathWithDotDotIsInvalid() async throws {
         let (harness, id) = try await shipOne()
         defer { harness.remove() }
-        var manifest = try harness.manifest(id)
-        manifest.files[0].path = "../../escape.sqlite3"
-        let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
-        try Data(StableJSON.encode(manifest)).write(to: URL(fileURLWithPath: manifestPath))
+        try tamperManifest(harness, id) { $0.files[0].path = "../../escape.sqlite3" }
         let result = try harness.verify(id)
         #expect(result.status == 1)
         #expect(result.stdout.contains("contains '..'"), "\(result.stdout)")
@@ -96,11 +101,10 @@ import Testing
         }
         try compressor.finish { bomb.append(contentsOf: $0) }
         try Data(bomb).write(to: URL(fileURLWithPath: objectPath(harness, id)))
-        var manifest = try harness.manifest(id)
-        manifest.files[0].compressedSize = Int64(bomb.count)
-        manifest.files[0].compressedSHA256 = SHA256Stream.hex(of: bomb)
-        let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
-        try Data(StableJSON.encode(manifest)).write(to: URL(fileURLWithPath: manifestPath))
+        try tamperManifest(harness, id) {
+            $0.files[0].compressedSize = Int64(bomb.count)
+            $0.files[0].compressedSHA256 = SHA256Stream.hex(of: bomb)
+        }
         let result = try harness.verify(id)
         #expect(result.status == 1)
         #expect(result.stdout.contains("decompression bomb"), "\(result.stdout)")
@@ -109,10 +113,7 @@ import Testing
     @Test func rowCountsThatDisagreeAreInvalid() async throws {
         let (harness, id) = try await shipOne()
         defer { harness.remove() }
-        var manifest = try harness.manifest(id)
-        manifest.files[0].sqlite?.rowCounts["records"] = 199
-        let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
-        try Data(StableJSON.encode(manifest)).write(to: URL(fileURLWithPath: manifestPath))
+        try tamperManifest(harness, id) { $0.files[0].sqlite?.rowCounts["records"] = 199 }
         let result = try harness.verify(id)
         #expect(result.status == 1)
         #expect(result.stdout.contains("records: 200 rows, manifest says 199"), "\(result.stdout)")
