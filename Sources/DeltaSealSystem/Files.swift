@@ -85,12 +85,6 @@ public enum Files {
         try syscallRetrying("rename", "\(from) -> \(to)") { Glibc.rename(from, to) }
     }
 
-    /// Renames only if `to` does not exist (renameat2 RENAME_NOREPLACE semantics via link+unlink).
-    public static func renameNoReplace(_ from: String, _ to: String) throws {
-        try syscallRetrying("link", "\(from) -> \(to)") { Glibc.link(from, to) }
-        try syscallRetrying("unlink", from) { Glibc.unlink(from) }
-    }
-
     /// Flushes a directory's entries (after creating, renaming or removing in it).
     public static func syncDirectory(_ path: String) throws {
         let fd = try syscallRetrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
@@ -136,11 +130,5 @@ public enum Files {
     /// Makes a regular file read-only for everyone.
     public static func makeReadOnly(_ path: String) throws {
         try syscallRetrying("chmod", path) { chmod(path, 0o444) }
-    }
-
-    /// Absolute form of `path` against the working directory, without resolving symlinks.
-    public static func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
-        return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path) as NSString).standardizingPath
     }
 }
