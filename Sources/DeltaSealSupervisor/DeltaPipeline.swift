@@ -46,6 +46,12 @@ struct DeltaPipeline: Sendable {
                     return .deferred
                 }
                 return try await attempt(&record, log)
+            } catch where record.state.isTerminal {
+                // The delta is decided (shipped, rejected or failed); only moving its files failed.
+                // Never retry the delta itself: that could ship it twice. Retry the move.
+                log.error("cannot finish the delta's local cleanup; retrying", metadata: ["error": "\(error)"])
+                try? await stop.sleep(for: .seconds(1))
+                if stop.isRequested { return .deferred }
             } catch let failure as AttemptFailure {
                 if let outcome = handle(failure, &record, log) { return outcome }
             } catch {
