@@ -140,27 +140,3 @@ public struct ChildProcess: Sendable {
         return termination
     }
 }
-
-/// A flag that is set once and read from any thread.
-public final class OnceFlag: @unchecked Sendable {
-    private var value = false
-    private let lock = PThreadMutex()
-    public init() {}
-    /// Sets the flag.
-    public func set() { lock.withLock { value = true } }
-    /// Whether the flag was set.
-    public var isSet: Bool { lock.withLock { value } }
-}
-
-/// A plain mutex for the few places that need one.
-public final class PThreadMutex: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    public init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    /// Runs `body` holding the lock.
-    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
-}

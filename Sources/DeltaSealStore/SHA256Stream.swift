@@ -1,4 +1,5 @@
 import Crypto
+import DeltaSealCore
 
 /// A running SHA-256 over a stream of chunks.
 public struct SHA256Stream {
@@ -24,4 +25,4 @@ public struct SHA256Stream {
     public static func hex(of bytes: [UInt8]) -> String { Hex.encode(SHA256.hash(data: bytes)) }
 }
 
-import DeltaSealCore
+
