@@ -24,5 +24,3 @@ public struct SHA256Stream {
     /// SHA-256 of `bytes` as lowercase hex.
     public static func hex(of bytes: [UInt8]) -> String { Hex.encode(SHA256.hash(data: bytes)) }
 }
-
-
