@@ -10,9 +10,6 @@ public enum StoreOpener {
         case .file:
             return FileStore(location: location)
         case .s3:
-            let readFile: (String) -> String? = { path in
-                (try? Files.readAll(path, limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
-            }
             let credentials: S3Credentials
             do {
                 credentials = try S3Credentials.resolve(environment: environment, readFile: readFile)
@@ -27,5 +24,10 @@ public enum StoreOpener {
             }
             return try S3Store(location: location, options: resolved, credentials: credentials, environment: environment)
         }
+    }
+
+    /// Reads an AWS shared credentials or config file (at most 1 MiB); `nil` if there is none.
+    public static func readFile(_ path: String) -> String? {
+        (try? Files.readAll(path, limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

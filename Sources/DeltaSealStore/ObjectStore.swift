@@ -54,6 +54,14 @@ public struct ObjectInfo: Sendable, Equatable {
 }
 
 extension ObjectStore {
+    /// Deletes a delta's objects, its manifest (if given) first: from the moment the manifest is
+    /// gone, no reader takes the rest for a delta.
+    public func deleteDelta(manifest: String?, objects: [String]) throws {
+        if let manifest { try delete(keys: [manifest]) }
+        let rest = objects.filter { $0 != manifest }
+        if !rest.isEmpty { try delete(keys: rest) }
+    }
+
     /// Reads a whole small object (a manifest) into memory, refusing more than `limit` bytes.
     public func getBytes(key: String, limit: Int = 16 << 20) throws -> [UInt8] {
         var bytes: [UInt8] = []

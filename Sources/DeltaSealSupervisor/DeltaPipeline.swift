@@ -349,17 +349,14 @@ struct DeltaPipeline: Sendable {
     /// object under the delta's location.
     private func removeObjects(of record: DeltaRecord) throws {
         let local = spool.directory(of: record.id) + "/packed/" + ObjectLayout.manifestKey
-        var keys: [String]
+        let keys: [String]
         if let bytes = try? Files.readAll(local), let manifest = try? StableJSON.decode(Manifest.self, from: bytes) {
             keys = manifest.files.map { deltaKey(record, $0.objectKey) }
         } else {
             keys = try store.list(prefix: deltaKey(record, "") + "/").map(\.key)
         }
-        // The manifest goes first: without it no reader treats the rest as a delta.
-        keys.insert(deltaKey(record, ObjectLayout.manifestKey), at: 0)
         do {
-            try store.delete(keys: [keys[0]])
-            try store.delete(keys: Array(keys.dropFirst()))
+            try store.deleteDelta(manifest: deltaKey(record, ObjectLayout.manifestKey), objects: keys)
         } catch let error as StoreError {
             throw AttemptFailure(reason: "cannot remove the objects of the failed attempt: \(error)", retryable: error.isRetryable)
         }

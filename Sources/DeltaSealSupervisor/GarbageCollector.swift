@@ -35,7 +35,7 @@ public struct GarbageCollector: Sendable {
     public func run(nowMs: Int64 = WallClock.nowMilliseconds()) throws -> Result {
         var result = Result()
         let inFlight = Set(try spool.workInProgress().map(\.rawValue))
-        let gaveUp = Set(try Files.list(spool.failed).filter { DeltaID($0) != nil })
+        let gaveUp = Set(try spool.failedDeltas().map(\.rawValue))
         var byDelta: [String: [ObjectInfo]] = [:]
         for object in try store.list(prefix: host + "/") {
             let parts = object.key.split(separator: "/", maxSplits: 2)
@@ -48,10 +48,7 @@ public struct GarbageCollector: Sendable {
             let newest = objects.compactMap(\.modifiedMs).max() ?? nowMs
             let abandoned = !hasManifest && nowMs - newest >= graceMs
             guard gaveUp.contains(id) || abandoned else { continue }
-            // The manifest first: from then on no reader takes the rest for a delta.
-            let keys = objects.map(\.key).sorted { a, _ in a == manifestKey }
-            if hasManifest { try store.delete(keys: [manifestKey]) }
-            try store.delete(keys: keys.filter { $0 != manifestKey })
+            try store.deleteDelta(manifest: hasManifest ? manifestKey : nil, objects: objects.map(\.key))
             logger.notice("gc removed an orphaned delta", metadata: [
                 "delta": "\(id)", "objects": "\(objects.count)", "reason": "\(gaveUp.contains(id) ? "failed" : "no manifest")",
             ])

@@ -53,6 +53,16 @@ public struct Spool: Sendable {
         }
     }
 
+    /// Batches or deltas waiting in each spool directory: `incoming`, `work`, `rejected`, `failed`.
+    public func queueDepths() -> [String: Int] {
+        [
+            "incoming": (try? readyBatches().count) ?? 0,
+            "work": (try? workInProgress().count) ?? 0,
+            "rejected": ((try? Files.list(rejected)) ?? []).filter { $0.hasSuffix(".ndjson") }.count,
+            "failed": (try? failedDeltas().count) ?? 0,
+        ]
+    }
+
     /// Deltas in `failed/`, by id.
     public func failedDeltas() throws -> [DeltaID] { try Files.list(failed).compactMap(DeltaID.init) }
 

@@ -65,10 +65,7 @@ public struct Supervisor: Sendable {
             health.beat(intakePaused: intake.pausedBecause, stopping: stop.isRequested)
             SupervisorMetrics.inFlight(results.running)
             SupervisorMetrics.intakePaused(intake.pausedBecause != nil)
-            SupervisorMetrics.spool("incoming", (try? spool.readyBatches().count) ?? 0)
-            SupervisorMetrics.spool("work", (try? spool.workInProgress().count) ?? 0)
-            SupervisorMetrics.spool("rejected", ((try? Files.list(spool.rejected)) ?? []).filter { $0.hasSuffix(".ndjson") }.count)
-            SupervisorMetrics.spool("failed", ((try? Files.list(spool.failed)) ?? []).filter { DeltaID($0) != nil }.count)
+            for (directory, count) in spool.queueDepths() { SupervisorMetrics.spool(directory, count) }
         }
         await withDiscardingTaskGroup { group in
             /// Starts a delta in the slot its caller acquired.

@@ -58,12 +58,7 @@ public struct SupervisorStatus: Codable, Sendable {
             status = live
             status.running = true
         }
-        status.queues = [
-            "incoming": (try? spool.readyBatches().count) ?? 0,
-            "work": (try? spool.workInProgress().count) ?? 0,
-            "rejected": ((try? Files.list(spool.rejected)) ?? []).filter { $0.hasSuffix(".ndjson") }.count,
-            "failed": ((try? Files.list(spool.failed)) ?? []).filter { DeltaID($0) != nil }.count,
-        ]
+        status.queues = spool.queueDepths()
         status.inFlight = ((try? spool.workInProgress()) ?? []).compactMap { id in
             guard let record = try? spool.load(id) else { return nil }
             return InFlight(deltaID: id.rawValue, state: record.state.rawValue, attempt: record.attempt, batches: record.batches,

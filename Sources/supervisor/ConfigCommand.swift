@@ -26,10 +26,9 @@ struct ConfigCommand: ParsableCommand {
             let problems = config.problems()
             print(ConfigLoader.describe(config))
             if config.store.scheme == .s3 {
-                let environment = ProcessInfo.processInfo.environment
-                let readFile: (String) -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) }
                 do {
-                    let credentials = try S3Credentials.resolve(environment: environment, readFile: readFile)
+                    let credentials = try S3Credentials.resolve(environment: ProcessInfo.processInfo.environment,
+                                                                readFile: StoreOpener.readFile)
                     print("# s3 credentials: \(credentials)")
                 } catch {
                     print("# s3 credentials: \(error)")
