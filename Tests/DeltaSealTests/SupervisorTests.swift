@@ -256,6 +256,30 @@ import Testing
         #expect(gaps.contains { $0 >= 250 }, "gaps in ms: \(gaps)")
     }
 
+    @Test func gcRemovesOrphansAndGivenUpDeltasOfThisHostOnly() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: harness.config.spool)
+        #expect(try await harness.runOnce().shipped == 1)
+        let shipped = try #require(try harness.shippedDeltas().first)
+        let store = FileStore(location: harness.config.store)
+        let orphan = "test-host/20261125T140509123Z-0000000001"
+        let givenUp = "20261125T140509123Z-0000000002"
+        let otherHost = "other-host/20261125T140509123Z-0000000003"
+        try store.put(key: orphan + "/files/a.zst", bytes: [1], ifAbsent: false)
+        try store.put(key: "test-host/\(givenUp)/manifest.json", bytes: [2], ifAbsent: false)
+        try store.put(key: "test-host/\(givenUp)/files/a.zst", bytes: [3], ifAbsent: false)
+        try store.put(key: otherHost + "/files/a.zst", bytes: [4], ifAbsent: false)
+        try FileManager.default.createDirectory(atPath: harness.spool.failed + "/" + givenUp, withIntermediateDirectories: true)
+        harness.config.gcGraceMs = 0
+        let result = try Supervisor(config: harness.config, logger: PipelineHarness.logger).collectGarbageOnce()
+        #expect(result.deltas == 2 && result.objects == 3 && result.abortedUploads == 0, "\(result)")
+        #expect(try store.list(prefix: "").map(\.key).sorted() == [
+            otherHost + "/files/a.zst", "test-host/\(shipped)/files/delta.sqlite3.zst", "test-host/\(shipped)/manifest.json",
+        ])
+        #expect(try harness.verify(shipped).status == 0)
+    }
+
     @Test func badWriterCommandIsAConfigurationError() throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
