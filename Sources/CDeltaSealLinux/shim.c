@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <spawn.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include "CDeltaSealLinux.h"
 
 int dsl_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
@@ -19,3 +20,6 @@ int dsl_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard) {
 int dsl_rlimit_nofile(void) { return RLIMIT_NOFILE; }
 int dsl_rlimit_as(void) { return RLIMIT_AS; }
 int dsl_rlimit_cpu(void) { return RLIMIT_CPU; }
+int dsl_rlimit_fsize(void) { return RLIMIT_FSIZE; }
+
+int dsl_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }

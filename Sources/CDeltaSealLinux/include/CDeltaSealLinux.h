@@ -16,4 +16,78 @@ int dsl_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard);
 int dsl_rlimit_nofile(void);
 int dsl_rlimit_as(void);
 int dsl_rlimit_cpu(void);
+int dsl_rlimit_fsize(void);
+/// pipe2(2) with flags such as O_CLOEXEC and O_NONBLOCK; returns 0 or -1 with errno.
+int dsl_pipe2(int fds[2], int flags);
+
+// A fork/exec spawn that can do what posix_spawn cannot: change identity, set no_new_privs and
+// enter a Landlock domain in the child (sandbox_spawn.c).
+
+/// Where dsl_sandbox_spawn failed: set up in the parent (PIPE..FORK) or in the child before execve.
+#define DSL_STAGE_NONE 0
+#define DSL_STAGE_PIPE 1
+#define DSL_STAGE_RULESET 2
+#define DSL_STAGE_RULE 3
+#define DSL_STAGE_FORK 4
+#define DSL_STAGE_SIGNALS 5
+#define DSL_STAGE_SETPGID 6
+#define DSL_STAGE_DESCRIPTORS 7
+#define DSL_STAGE_CHDIR 8
+#define DSL_STAGE_RLIMIT 9
+#define DSL_STAGE_SETGROUPS 10
+#define DSL_STAGE_SETGID 11
+#define DSL_STAGE_SETUID 12
+#define DSL_STAGE_NO_NEW_PRIVS 13
+#define DSL_STAGE_LANDLOCK 14
+#define DSL_STAGE_EXECVE 15
+
+/// What to run and how to confine it. Descriptors are the parent's; the child gets them on 0, 1, 2
+/// and nothing else.
+struct dsl_sandbox_spec {
+    /// The program's path (no PATH search), its argv and envp, both NULL-terminated.
+    const char *program;
+    char *const *argv;
+    char *const *envp;
+    /// The child's working directory.
+    const char *working_directory;
+    /// Put on descriptors 0, 1 and 2 of the child.
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+    /// RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_CPU, RLIMIT_FSIZE set as soft and hard limit; 0 leaves one as is.
+    uint64_t rlimit_nofile;
+    uint64_t rlimit_as;
+    uint64_t rlimit_cpu;
+    uint64_t rlimit_fsize;
+    /// The identity to switch to, -1 to keep; switching clears supplementary groups.
+    int64_t uid;
+    int64_t gid;
+    /// Nonzero sets PR_SET_NO_NEW_PRIVS (which Landlock needs once the child has no CAP_SYS_ADMIN).
+    int no_new_privs;
+    /// Nonzero confines the child with Landlock: read and execute everywhere, writes only beneath
+    /// writable_dirs (NULL-terminated, may be NULL) and to /dev/null.
+    int landlock;
+    const char *const *writable_dirs;
+};
+
+/// The result of dsl_sandbox_spawn.
+struct dsl_sandbox_outcome {
+    /// The child, which leads a process group of its own; -1 on failure.
+    pid_t pid;
+    /// A DSL_STAGE_* and its errno on failure.
+    int failed_stage;
+    int failed_errno;
+    /// For DSL_STAGE_RULE: the index into writable_dirs, -1 for "/", -2 for /dev/null.
+    int failed_index;
+};
+
+/// Forks and execs spec->program confined as spec says. Returns 0 once execve has succeeded, or -1
+/// with the failing stage in outcome; a child that failed has been reaped.
+int dsl_sandbox_spawn(const struct dsl_sandbox_spec *spec, struct dsl_sandbox_outcome *outcome);
+/// The kernel's Landlock ABI version, or -errno when Landlock is unsupported or disabled.
+int dsl_landlock_abi(void);
+/// prctl(PR_SET_DUMPABLE); returns 0 or -1 with errno.
+int dsl_set_dumpable(int dumpable);
+/// prctl(PR_GET_NO_NEW_PRIVS): 1 or 0, -1 with errno.
+int dsl_get_no_new_privs(void);
 #endif
