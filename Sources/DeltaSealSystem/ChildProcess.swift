@@ -4,10 +4,23 @@ import Glibc
 #endif
 
 /// A child process in a process group of its own, spawned with an explicit environment, stdin from
-/// `/dev/null`, stdout and stderr appended to log files, and no inherited descriptors.
+/// `/dev/null`, stdout and stderr appended to log files (or their bounded tail written to one), and
+/// no inherited descriptors; with a ``Sandbox``, also under another identity, no_new_privs and Landlock.
 public struct ChildProcess: Sendable {
     /// The child's pid, which is also its process-group id.
     public let pid: pid_t
+
+    /// The tail of stdout and stderr when spawned with an output limit.
+    private let output: BoundedLog?
+
+    /// How long, after the child is gone, its output may take to reach end of file before the
+    /// tail is written anyway (a grandchild may hold the pipe open).
+    public static let outputLinger: Duration = .seconds(1)
+
+    private init(pid: pid_t, output: BoundedLog?) {
+        self.pid = pid
+        self.output = output
+    }
 
     /// How a child ended.
     public struct Termination: Sendable, Equatable {
@@ -19,21 +32,56 @@ public struct ChildProcess: Sendable {
         public var timedOut: Bool
     }
 
-    /// Resource limits applied to the child right after it is spawned.
+    /// Resource limits of the child, each as soft and hard limit: set in the child before exec when
+    /// sandboxed, applied with prlimit right after the spawn otherwise. Zero counts as unset when sandboxed.
     public struct Limits: Sendable, Equatable {
+        /// RLIMIT_NOFILE.
         public var openFiles: UInt64?
+        /// RLIMIT_AS in bytes.
         public var addressSpaceBytes: UInt64?
+        /// RLIMIT_CPU in seconds.
         public var cpuSeconds: UInt64?
-        public init(openFiles: UInt64? = nil, addressSpaceBytes: UInt64? = nil, cpuSeconds: UInt64? = nil) {
+        /// RLIMIT_FSIZE in bytes: the largest file the child may write.
+        public var fileSizeBytes: UInt64?
+        /// Limits; nil leaves one as inherited.
+        public init(openFiles: UInt64? = nil, addressSpaceBytes: UInt64? = nil, cpuSeconds: UInt64? = nil,
+                    fileSizeBytes: UInt64? = nil) {
             self.openFiles = openFiles; self.addressSpaceBytes = addressSpaceBytes; self.cpuSeconds = cpuSeconds
+            self.fileSizeBytes = fileSizeBytes
         }
     }
 
     /// Spawns `arguments[0]` (searched in `PATH` of `environment`) with `arguments`; stdout goes to
     /// `outputPath`, stderr to `errorPath` (or the same file).
+    ///
+    /// With `sandbox`, the child is forked and confined before it execs (see ``Sandbox``); a failure
+    /// of any step throws a ``SystemError`` whose operation names the step (`chdir`, `setuid`,
+    /// `landlock`, `execve`, ...). Without, it is posix_spawn-ed as before.
+    ///
+    /// With `outputLimit`, stdout and stderr go to a pipe instead and only their last `outputLimit`
+    /// bytes are kept, written to `outputPath` (replaced, not appended) once the output ends;
+    /// ``wait(timeout:grace:)`` returns after that. `errorPath` must then be nil.
     public static func spawn(arguments: [String], environment: [String: String], workingDirectory: String,
-                             outputPath: String, errorPath: String? = nil, limits: Limits = Limits()) throws -> ChildProcess {
+                             outputPath: String, errorPath: String? = nil, limits: Limits = Limits(),
+                             sandbox: Sandbox? = nil, outputLimit: Int? = nil) throws -> ChildProcess {
         precondition(!arguments.isEmpty, "a command needs at least its program")
+        precondition(outputLimit == nil || errorPath == nil, "a bounded log takes stdout and stderr together")
+        let output = try outputLimit.map { try BoundedLog(path: outputPath, limit: $0) }
+        // On a throw the log was never started, so it closes its pipe when it goes.
+        let child = if let sandbox {
+            try spawnSandboxed(arguments: arguments, environment: environment, workingDirectory: workingDirectory,
+                               outputPath: outputPath, errorPath: errorPath, limits: limits, sandbox: sandbox, output: output)
+        } else {
+            try spawnPlain(arguments: arguments, environment: environment, workingDirectory: workingDirectory,
+                           outputPath: outputPath, errorPath: errorPath, limits: limits, output: output)
+        }
+        output?.start()
+        return child
+    }
+
+    private static func spawnPlain(arguments: [String], environment: [String: String], workingDirectory: String,
+                                   outputPath: String, errorPath: String?, limits: Limits,
+                                   output: BoundedLog?) throws -> ChildProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -51,11 +99,16 @@ public struct ChildProcess: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        if let errorPath {
-            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        if let output {
+            posix_spawn_file_actions_adddup2(&actions, output.writeEnd, 1)
+            posix_spawn_file_actions_adddup2(&actions, output.writeEnd, 2)
         } else {
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            if let errorPath {
+                posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            } else {
+                posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            }
         }
         dsl_spawn_addclosefrom(&actions, 3)
         dsl_spawn_addchdir(&actions, workingDirectory)
@@ -70,9 +123,96 @@ public struct ChildProcess: Sendable {
         var pid: pid_t = 0
         let result = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
         if result != 0 { throw SystemError("spawn", arguments[0], errno: result) }
-        let child = ChildProcess(pid: pid)
+        let child = ChildProcess(pid: pid, output: output)
         child.apply(limits)
         return child
+    }
+
+    private static func spawnSandboxed(arguments: [String], environment: [String: String], workingDirectory: String,
+                                       outputPath: String, errorPath: String?, limits: Limits, sandbox: Sandbox,
+                                       output: BoundedLog?) throws -> ChildProcess {
+        let program = resolve(arguments[0], path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
+        // An unresolved bare name would make execve look in the child's working directory.
+        guard program.contains("/") else { throw SystemError("execve", program, errno: ENOENT) }
+        var opened: [Int32] = []
+        defer { opened.forEach { close($0) } }
+        func open(_ path: String, _ flags: Int32) throws -> Int32 {
+            let fd = try syscallRetrying("open", path) { Glibc.open(path, flags | O_CLOEXEC, 0o600) }
+            opened.append(fd)
+            return fd
+        }
+        let stdin = try open("/dev/null", O_RDONLY)
+        let stdout = try output?.writeEnd ?? open(outputPath, O_WRONLY | O_CREAT | O_APPEND)
+        let stderr = try output == nil ? (errorPath.map { try open($0, O_WRONLY | O_CREAT | O_APPEND) } ?? stdout) : stdout
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let writable = sandbox.writableDirectories.map { UnsafePointer(strdup($0)) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+            writable.forEach { free(UnsafeMutablePointer(mutating: $0)) }
+        }
+        var outcome = dsl_sandbox_outcome()
+        let result = program.withCString { programPointer in
+            workingDirectory.withCString { directoryPointer in
+                argv.withUnsafeBufferPointer { argvPointer in
+                    envp.withUnsafeBufferPointer { envpPointer in
+                        writable.withUnsafeBufferPointer { writablePointer in
+                            var spec = dsl_sandbox_spec()
+                            spec.program = programPointer
+                            spec.argv = argvPointer.baseAddress
+                            spec.envp = envpPointer.baseAddress
+                            spec.working_directory = directoryPointer
+                            spec.stdin_fd = stdin
+                            spec.stdout_fd = stdout
+                            spec.stderr_fd = stderr
+                            spec.rlimit_nofile = limits.openFiles ?? 0
+                            spec.rlimit_as = limits.addressSpaceBytes ?? 0
+                            spec.rlimit_cpu = limits.cpuSeconds ?? 0
+                            spec.rlimit_fsize = limits.fileSizeBytes ?? 0
+                            spec.uid = sandbox.identity.map { Int64($0.uid) } ?? -1
+                            spec.gid = sandbox.identity.map { Int64($0.gid) } ?? -1
+                            spec.no_new_privs = sandbox.noNewPrivileges ? 1 : 0
+                            spec.landlock = sandbox.landlock ? 1 : 0
+                            spec.writable_dirs = writablePointer.baseAddress
+                            return dsl_sandbox_spawn(&spec, &outcome)
+                        }
+                    }
+                }
+            }
+        }
+        if result != 0 {
+            throw spawnFailure(outcome, program: program, workingDirectory: workingDirectory, sandbox: sandbox)
+        }
+        return ChildProcess(pid: outcome.pid, output: output)
+    }
+
+    /// The error for a failed sandboxed spawn: the step as operation, what it acted on as subject.
+    private static func spawnFailure(_ outcome: dsl_sandbox_outcome, program: String, workingDirectory: String,
+                                     sandbox: Sandbox) -> SystemError {
+        let identity = sandbox.identity
+        let (stage, subject): (String, String) = switch outcome.failed_stage {
+        case DSL_STAGE_PIPE: ("pipe", program)
+        case DSL_STAGE_RULESET: ("landlock-ruleset", "Landlock ABI \(Sandbox.landlockABI.map(String.init) ?? "none")")
+        case DSL_STAGE_RULE:
+            ("landlock-rule", outcome.failed_index >= 0 && Int(outcome.failed_index) < sandbox.writableDirectories.count
+                ? sandbox.writableDirectories[Int(outcome.failed_index)] : outcome.failed_index == -1 ? "/" : "/dev/null")
+        case DSL_STAGE_FORK: ("fork", program)
+        case DSL_STAGE_SIGNALS: ("signals", program)
+        case DSL_STAGE_SETPGID: ("setpgid", program)
+        case DSL_STAGE_DESCRIPTORS: ("descriptors", program)
+        case DSL_STAGE_CHDIR: ("chdir", workingDirectory)
+        case DSL_STAGE_RLIMIT: ("setrlimit", program)
+        case DSL_STAGE_SETGROUPS: ("setgroups", "gid \(identity.map { String($0.gid) } ?? "-")")
+        case DSL_STAGE_SETGID: ("setgid", "gid \(identity.map { String($0.gid) } ?? "-")")
+        case DSL_STAGE_SETUID: ("setuid", "uid \(identity.map { String($0.uid) } ?? "-")")
+        case DSL_STAGE_NO_NEW_PRIVS: ("no_new_privs", program)
+        case DSL_STAGE_LANDLOCK: ("landlock", program)
+        case DSL_STAGE_EXECVE: ("execve", program)
+        default: ("spawn stage \(outcome.failed_stage)", program)
+        }
+        return SystemError(stage, subject, errno: outcome.failed_errno)
     }
 
     /// Finds `program` in `path` unless it contains a slash.
@@ -93,6 +233,7 @@ public struct ChildProcess: Sendable {
         set(dsl_rlimit_nofile(), limits.openFiles)
         set(dsl_rlimit_as(), limits.addressSpaceBytes)
         set(dsl_rlimit_cpu(), limits.cpuSeconds)
+        set(dsl_rlimit_fsize(), limits.fileSizeBytes)
     }
 
     /// Sends `signal` to the child's whole process group; false when the group is gone.
@@ -104,7 +245,17 @@ public struct ChildProcess: Sendable {
     /// Whether any process of the group is still alive.
     public var groupIsAlive: Bool { kill(-pid, 0) == 0 }
 
-    /// Waits for the child (blocking the calling thread).
+    /// Waits until the child's bounded output has been written to its file: at once when it had
+    /// none, else when the pipe ends or `linger` after this call, whichever comes first. Call it
+    /// once the child is gone; ``wait(timeout:grace:)`` does.
+    public func outputDone(linger: Duration = ChildProcess.outputLinger) async {
+        await output?.finish(linger: linger)
+    }
+
+    /// Why the bounded output could not be written, if it could not (after ``outputDone(linger:)``).
+    public var outputFailure: SystemError? { output?.writeFailure }
+
+    /// Waits for the child (blocking the calling thread); does not wait for its bounded output.
     public func waitBlocking() -> Termination {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 {
@@ -117,6 +268,7 @@ public struct ChildProcess: Sendable {
 
     /// Waits for the child; at `timeout` sends SIGTERM to its group, after `grace` SIGKILL.
     /// Whatever happens, the group gets SIGKILL after a timeout so no grandchild survives it.
+    /// With an output limit, returns once the tail is in its file (``outputDone(linger:)``).
     public func wait(timeout: Duration, grace: Duration) async -> Termination {
         let box = OnceFlag()
         let waiter = Task.detached { () -> Termination in
@@ -137,6 +289,7 @@ public struct ChildProcess: Sendable {
             termination.timedOut = true
             signalGroup(SIGKILL)
         }
+        await outputDone()
         return termination
     }
 }
