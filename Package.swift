@@ -84,7 +84,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "verifier",
-            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", "DeltaSealSystem", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // bin/bench: pack and verify against the zstd and sha256sum tools, in one run.

@@ -35,6 +35,10 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
     /// supervisor can kill a writer its predecessor left behind.
     public var writerPID: Int32?
     public var writerStartTime: UInt64?
+    /// Size and SHA-256 of each batch as claimed; every attempt checks the batches against them,
+    /// so a batch changed after the claim is never written, rejected or deleted as if it were
+    /// the producer's.
+    public var batchDigests: [BatchDigest]?
 
     public init(id: DeltaID, batches: [String], claimedAtMs: Int64) {
         self.id = id
@@ -46,6 +50,14 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, state, attempt, batches, lastError = "last_error", claimedAtMs = "claimed_at_ms", notBeforeMs = "not_before_ms"
-        case writerPID = "writer_pid", writerStartTime = "writer_start_time"
+        case writerPID = "writer_pid", writerStartTime = "writer_start_time", batchDigests = "batch_digests"
     }
+}
+
+/// What a batch was when it was claimed.
+public struct BatchDigest: Codable, Sendable, Equatable {
+    public var name: String
+    public var bytes: Int64
+    public var sha256: String
+    public init(name: String, bytes: Int64, sha256: String) { self.name = name; self.bytes = bytes; self.sha256 = sha256 }
 }

@@ -122,13 +122,17 @@ extension Manifest {
         }
         if compression.algorithm != "zstd" { problems.append("unsupported compression \(compression.algorithm)") }
         if files.isEmpty { problems.append("manifest lists no files") }
+        if files.count > DeltaLimits.maxFiles {
+            problems.append("manifest lists \(files.count) files (at most \(DeltaLimits.maxFiles))")
+        }
         var seen = Set<String>()
         for file in files {
             guard let path = RelativePath(file.path) else {
-                problems.append("file path \(String(reflecting: file.path)) is absolute, empty or contains '..' or '.'")
+                problems.append("file path \(DisplayText.quoted(file.path, limit: 128)) is absolute, empty, too long or contains '..' or '.'")
                 continue
             }
             if !seen.insert(path.rawValue).inserted { problems.append("file path \(file.path) is listed twice") }
+            if let problem = DeltaLimits.pathProblem(path) { problems.append("\(file.path): \(problem)") }
             if file.objectKey != ObjectLayout.objectKey(for: path) {
                 problems.append("\(file.path): object key \(String(reflecting: file.objectKey)) is not \(ObjectLayout.objectKey(for: path))")
             }
@@ -138,8 +142,29 @@ extension Manifest {
             }
             if file.kind == .sqlite, file.sqlite == nil { problems.append("\(file.path): sqlite file without sqlite facts") }
         }
+        // A path that is also a directory of another path cannot be restored.
+        for file in files where RelativePath(file.path) != nil {
+            let parts = file.path.split(separator: "/")
+            for depth in 1..<max(parts.count, 1) where seen.contains(parts[..<depth].joined(separator: "/")) {
+                problems.append("\(parts[..<depth].joined(separator: "/")) is listed as a file and as a directory of \(file.path)")
+            }
+        }
+        // One self-contained file per database: the seal never ships a journal, WAL or shared
+        // memory file beside its database, and a reader must not be handed one.
+        let databases = Set(files.filter { $0.kind == .sqlite }.map(\.path))
+        for file in files {
+            for suffix in SQLiteSidecar.suffixes where file.path.hasSuffix(suffix) && databases.contains(String(file.path.dropLast(suffix.count))) {
+                problems.append("\(file.path) is a \(suffix) sidecar of the listed database \(file.path.dropLast(suffix.count)); a delta ships each database as one self-contained file")
+            }
+        }
         return problems
     }
+}
+
+/// The files SQLite keeps beside a database.
+public enum SQLiteSidecar {
+    /// Rollback journal, write-ahead log, WAL index.
+    public static let suffixes = ["-journal", "-wal", "-shm"]
 }
 
 /// Hex text for digests.

@@ -7,9 +7,9 @@ public struct RelativePath: Hashable, Comparable, Sendable, CustomStringConverti
     public let rawValue: String
 
     /// Validates `text`; returns `nil` when it is absolute, empty, contains `..`, `.`, an empty
-    /// component, a NUL or a backslash, or is longer than 1024 bytes.
+    /// component, a NUL or a backslash, or is longer than ``DeltaLimits/maxPathBytes``.
     public init?(_ text: String) {
-        guard !text.isEmpty, text.utf8.count <= 1024, !text.hasPrefix("/"),
+        guard !text.isEmpty, text.utf8.count <= DeltaLimits.maxPathBytes, !text.hasPrefix("/"),
               !text.utf8.contains(0), !text.contains("\\")
         else { return nil }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)

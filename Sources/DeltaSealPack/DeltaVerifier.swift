@@ -13,6 +13,8 @@ public struct DeltaVerifier: Sendable {
     public var fullCheck: Bool
     /// Where the private temporary directory is made.
     public var temporaryRoot: String
+    /// What checking one SQLite file may cost; exceeding it makes the delta invalid.
+    public var budget = SQLiteBudget()
     /// Called after each file is checked: (files done, files in all, path).
     public var onFile: (@Sendable (Int, Int, String) -> Void)?
 
@@ -33,17 +35,28 @@ public struct DeltaVerifier: Sendable {
         var report = VerificationReport(location: store.location.description)
         let manifest: Manifest
         do {
-            let bytes = try store.getBytes(key: ObjectLayout.manifestKey)
+            let bytes = try store.getBytes(key: ObjectLayout.manifestKey, limit: DeltaLimits.maxManifestBytes)
             do {
                 manifest = try StableJSON.decode(Manifest.self, from: bytes)
             } catch {
-                report.status = .couldNotCheck
-                report.problems.append(.init(file: ObjectLayout.manifestKey, reason: "unreadable manifest: \(error)"))
+                // A newer format is this verifier's limit; anything else is the store's content.
+                if let version = Self.formatVersion(in: bytes), version > Manifest.currentFormatVersion {
+                    report.status = .couldNotCheck
+                    report.problems.append(.init(file: ObjectLayout.manifestKey,
+                        reason: "format_version \(version) is newer than this verifier reads (\(Manifest.currentFormatVersion)); upgrade the verifier"))
+                } else {
+                    report.status = .invalid
+                    report.problems.append(.init(file: ObjectLayout.manifestKey, reason: "unreadable manifest: \(error)"))
+                }
                 return report
             }
         } catch let error as StoreError where error.code == .notFound {
             report.status = .couldNotCheck
             report.problems.append(.init(file: ObjectLayout.manifestKey, reason: "delta not found: no manifest at \(store.location)"))
+            return report
+        } catch let error as StoreError where error.code == .invalidObject {
+            report.status = .invalid
+            report.problems.append(.init(file: ObjectLayout.manifestKey, reason: "unusable manifest: \(error)"))
             return report
         } catch {
             report.status = .couldNotCheck
@@ -54,7 +67,8 @@ public struct DeltaVerifier: Sendable {
         report.records = manifest.recordCount
         let structural = manifest.structuralProblems()
         guard structural.isEmpty else {
-            report.status = .invalid
+            // A manifest of a newer format is this verifier's limit, not the delta's fault.
+            report.status = manifest.formatVersion > Manifest.currentFormatVersion ? .couldNotCheck : .invalid
             report.problems += structural.map { .init(file: ObjectLayout.manifestKey, reason: $0) }
             return report
         }
@@ -67,7 +81,12 @@ public struct DeltaVerifier: Sendable {
             report.problems.append(.init(file: nil, reason: "cannot make a temporary directory: \(error)"))
             return report
         }
-        defer { try? Files.removeTree(workspace) }
+        // Removed on every way out, a SIGTERM included (where the command installed the handler).
+        CleanupOnSignal.register(workspace)
+        defer {
+            try? Files.removeTree(workspace)
+            CleanupOnSignal.unregister(workspace)
+        }
 
         for entry in manifest.files {
             let outcome = check(entry, store: store, workspace: workspace)
@@ -101,29 +120,57 @@ public struct DeltaVerifier: Sendable {
 
     /// Content problems found while streaming, kept apart from store failures.
     private struct ContentProblem: Error { var reason: String }
+    /// What this host cannot do (disk space, its own temporary directory), kept apart likewise.
+    private struct LocalProblem: Error { var reason: String }
 
     private func check(_ entry: Manifest.FileEntry, store: any ObjectStore, workspace: String) -> FileOutcome {
         let target = workspace + "/" + entry.path
         do {
-            try Files.makeDirectories(PathName.directory(of: target), mode: 0o700)
-            let output = try PosixFile.create(target, mode: 0o600, exclusive: true)
+            let output: PosixFile
+            do {
+                try Files.makeDirectories(PathName.directory(of: target), mode: 0o700)
+                output = try PosixFile.create(target, mode: 0o600, exclusive: true)
+            } catch {
+                throw LocalProblem(reason: "cannot create \(target): \(error)")
+            }
             var compressedHash = SHA256Stream()
             var rawHash = SHA256Stream()
             let decompressor = try ZstdDecompressor(limit: entry.rawSize)
             var decompressionError: String?
+            // The first bytes wait until the frame header can be read: its content size must be
+            // the manifest's raw size before a byte is decompressed (a forged raw_size does not
+            // get to fill the disk), and the disk must have room for it.
+            var header: [UInt8] = []
+            var headerChecked = false
+            let feed = { (chunk: UnsafeRawBufferPointer) throws in
+                guard decompressionError == nil else { return }
+                do {
+                    try decompressor.decompress(chunk) { raw in
+                        rawHash.update(raw)
+                        do { try output.write(raw) } catch { throw LocalProblem(reason: "cannot write \(target): \(error)") }
+                    }
+                } catch let error as ZstdError {
+                    decompressionError = error.message
+                }
+            }
             try store.get(key: entry.objectKey) { chunk in
                 compressedHash.update(chunk)
                 if compressedHash.count > entry.compressedSize {
                     throw ContentProblem(reason: "object is larger than the manifest's compressed_size \(entry.compressedSize)")
                 }
-                guard decompressionError == nil else { return }
-                do {
-                    try decompressor.decompress(chunk) { raw in
-                        rawHash.update(raw)
-                        try output.write(raw)
-                    }
-                } catch let error as ZstdError {
-                    decompressionError = error.message
+                guard !headerChecked else { return try feed(chunk) }
+                header += chunk
+                switch header.withUnsafeBytes(ZstdFrameHeader.parse) {
+                case .incomplete: return
+                case .invalid: throw ContentProblem(reason: "object does not start with a zstd frame header")
+                case .sizeUnknown: throw ContentProblem(reason: "the zstd frame header records no content size (DeltaSeal always records it)")
+                case .contentSize(let size) where size != UInt64(entry.rawSize):
+                    throw ContentProblem(reason: "the zstd frame header says \(size) bytes, the manifest's raw_size says \(entry.rawSize)")
+                case .contentSize:
+                    try requireSpace(entry.rawSize, in: workspace)
+                    headerChecked = true
+                    try header.withUnsafeBytes { try feed($0) }
+                    header = []
                 }
             }
             if compressedHash.count != entry.compressedSize {
@@ -132,6 +179,7 @@ public struct DeltaVerifier: Sendable {
             if compressedHash.hex() != entry.compressedSHA256 {
                 return .invalid("compressed sha256 is \(compressedHash.hex()), manifest says \(entry.compressedSHA256)")
             }
+            if !headerChecked { return .invalid("object ends inside its zstd frame header") }
             if let decompressionError { return .invalid("decompression failed: \(decompressionError)") }
             do { try decompressor.finish() } catch let error as ZstdError { return .invalid("decompression failed: \(error.message)") }
             if rawHash.count != entry.rawSize {
@@ -140,11 +188,15 @@ public struct DeltaVerifier: Sendable {
             if rawHash.hex() != entry.rawSHA256 {
                 return .invalid("raw sha256 is \(rawHash.hex()), manifest says \(entry.rawSHA256)")
             }
-            try output.close()
+            do { try output.close() } catch { throw LocalProblem(reason: "cannot write \(target): \(error)") }
         } catch let problem as ContentProblem {
             return .invalid(problem.reason)
+        } catch let problem as LocalProblem {
+            return .couldNotCheck(problem.reason)
         } catch let error as StoreError where error.code == .notFound {
             return .invalid("object \(entry.objectKey) is missing")
+        } catch let error as StoreError where error.code == .invalidObject {
+            return .invalid("object \(entry.objectKey) is unusable: \(error.message)")
         } catch let error as StoreError {
             return .couldNotCheck("cannot read object \(entry.objectKey): \(error)")
         } catch {
@@ -154,10 +206,31 @@ public struct DeltaVerifier: Sendable {
         return checkSQLite(at: target, expected: expected)
     }
 
+    /// The `format_version` of manifest bytes that do not decode as this format, if they have one.
+    private static func formatVersion(in bytes: [UInt8]) -> Int? {
+        struct Version: Decodable {
+            var formatVersion: Int
+            enum CodingKeys: String, CodingKey { case formatVersion = "format_version" }
+        }
+        return (try? StableJSON.decode(Version.self, from: bytes))?.formatVersion
+    }
+
+    /// Throws ``LocalProblem`` unless the file system of `directory` has room for `bytes` more.
+    private func requireSpace(_ bytes: Int64, in directory: String) throws {
+        guard let free = Files.availableBytes(directory) else { return }
+        if bytes > free {
+            throw LocalProblem(reason: "needs \(bytes) bytes to decompress, \(directory) has \(free) free")
+        }
+    }
+
     private func checkSQLite(at path: String, expected: Manifest.SQLiteInfo) -> FileOutcome {
+        let seconds = budget.seconds(forBytes: (try? Files.size(path)) ?? 0)
         do {
+            Database.limitHeap(bytes: budget.heapBytes)
             let db = try Database(path: path, mode: .untrustedImmutable)
             defer { try? db.close() }
+            db.limitValueLength(budget.valueBytes)
+            db.limitTime(seconds: seconds)
             let problems = try SQLiteFile.check(db, full: fullCheck)
             if !problems.isEmpty {
                 return .invalid("\(fullCheck ? "integrity_check" : "quick_check") failed: " + problems.prefix(5).joined(separator: "; "))
@@ -174,6 +247,12 @@ public struct DeltaVerifier: Sendable {
                 return .invalid("row counts differ: " + diffs.joined(separator: "; "))
             }
             return .ok
+        } catch let error as SQLiteError where error.isInterrupted {
+            return .invalid("checking took longer than its time budget of \(Int(seconds)) s (a hostile schema, or raise --time-budget)")
+        } catch let error as SQLiteError where error.isOutOfMemory {
+            return .invalid("checking needed more than its heap budget of \(budget.heapBytes) bytes: \(error.message)")
+        } catch let error as SQLiteError where error.isTooBig {
+            return .invalid("a value is larger than the budget of \(budget.valueBytes) bytes: \(error.message)")
         } catch let error as SQLiteError {
             return .invalid("not a sound SQLite database: \(error.message)")
         } catch {

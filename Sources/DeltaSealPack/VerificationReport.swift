@@ -57,8 +57,10 @@ public struct VerificationReport: Codable, Sendable {
 
     /// One line per finding, first the verdict.
     public var summary: String {
-        var lines = ["\(status.rawValue): \(location)" + (deltaID.map { " (delta \($0), \(files) files, \(records) records)" } ?? "")]
-        lines += problems.map { "  \($0.file ?? "-"): \($0.reason)" }
+        // Paths and reasons may carry text from the store: never let it steer the terminal.
+        var lines = ["\(status.rawValue): \(DisplayText.sanitize(location))"
+            + (deltaID.map { " (delta \(DisplayText.sanitize($0)), \(files) files, \(records) records)" } ?? "")]
+        lines += problems.map { "  \(DisplayText.sanitize($0.file ?? "-")): \(DisplayText.sanitize($0.reason, limit: 4096))" }
         return lines.joined(separator: "\n")
     }
 }

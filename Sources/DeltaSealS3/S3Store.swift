@@ -335,7 +335,9 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
 
     /// Maps an S3 answer to a store error that says whether a retry can help.
     func classify(status: Int, code: String, message: String, key: String?) -> StoreError {
-        let detail = "HTTP \(status)" + (code.isEmpty ? "" : " \(code)") + (message.isEmpty ? "" : ": \(message)")
+        // Code and message are the server's words: sanitized and bounded before they go anywhere.
+        let detail = "HTTP \(status)" + (code.isEmpty ? "" : " \(DisplayText.sanitize(code, limit: 64))")
+            + (message.isEmpty ? "" : ": \(DisplayText.sanitize(message))")
         switch (status, code) {
         case (_, "NoSuchBucket"):
             return StoreError(.noSuchBucket, key: key, "bucket \(location.root) does not exist (\(detail))")

@@ -1,4 +1,7 @@
 import CSQLite
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One SQLite connection. Not shared between threads; closed on `close()` or deinit.
 public final class Database {
@@ -44,7 +47,36 @@ public final class Database {
         if mode == .untrustedImmutable { try harden() }
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    deinit {
+        sqlite3_close_v2(handle)
+        deadline?.release()
+    }
+
+    /// The deadline the progress handler enforces, owned by this connection.
+    private var deadline: Unmanaged<Deadline>?
+
+    /// Largest string or blob any statement may make, in bytes (`SQLITE_LIMIT_LENGTH`); a
+    /// larger one fails with `SQLITE_TOOBIG`.
+    public func limitValueLength(_ bytes: Int32) {
+        sqlite3_limit(handle, SQLITE_LIMIT_LENGTH, bytes)
+    }
+
+    /// Interrupts any statement still running `seconds` from now (`SQLITE_INTERRUPT`).
+    public func limitTime(seconds: Double) {
+        deadline?.release()
+        let box = Unmanaged.passRetained(Deadline(nanoseconds: Deadline.now() + UInt64(max(0, seconds) * 1e9)))
+        deadline = box
+        sqlite3_progress_handler(handle, 100, { context in
+            guard let context else { return 0 }
+            return Unmanaged<Deadline>.fromOpaque(context).takeUnretainedValue().passed ? 1 : 0
+        }, box.toOpaque())
+    }
+
+    /// Caps the heap all SQLite connections of this process may use (`sqlite3_hard_heap_limit64`);
+    /// an allocation past it fails with `SQLITE_NOMEM`.
+    public static func limitHeap(bytes: Int64) {
+        _ = sqlite3_hard_heap_limit64(bytes)
+    }
 
     /// Closes the connection; later calls fail.
     public func close() throws {
@@ -82,9 +114,16 @@ public final class Database {
     /// Compiles `sql`.
     public func prepare(_ sql: String) throws -> Statement {
         var statement: OpaquePointer?
-        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        var text = sql
+        // An explicit length: SQL (a quoted table name) may hold a NUL, which must not end it.
+        let rc = text.withUTF8 { utf8 in
+            utf8.withMemoryRebound(to: CChar.self) {
+                sqlite3_prepare_v3(handle, $0.baseAddress, Int32($0.count), UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+            }
+        }
         if rc != SQLITE_OK { throw error(rc) }
-        return Statement(statement: statement!, database: self)
+        guard let statement else { throw SQLiteError(code: SQLITE_MISUSE, message: "no statement in the SQL", path: path) }
+        return Statement(statement: statement, database: self)
     }
 
     /// Rows of `sql` as text columns (small queries only: pragmas, schema).
@@ -123,6 +162,18 @@ public final class Database {
     }
 }
 
+/// A point on the monotonic clock, read by the progress handler.
+private final class Deadline {
+    let nanoseconds: UInt64
+    init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+    var passed: Bool { Self.now() >= nanoseconds }
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
 /// A compiled statement.
 public final class Statement {
     private let statement: OpaquePointer
@@ -149,10 +200,30 @@ public final class Statement {
         sqlite3_clear_bindings(statement)
     }
 
-    /// Binds text (1-based index).
+    /// Binds text (1-based index), every byte of it: a NUL inside the text is kept.
     public func bind(_ index: Int32, text: String?) throws {
-        let rc: Int32
-        if let text { rc = sqlite3_bind_text(statement, index, text, -1, dsq_transient()) } else { rc = sqlite3_bind_null(statement, index) }
+        guard var text else { return try bindNull(index) }
+        try text.withUTF8 { try bind(index, utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Binds UTF-8 bytes as text (1-based index), with their explicit length.
+    public func bind(_ index: Int32, utf8: UnsafeRawBufferPointer) throws {
+        // A non-nil pointer even for empty text, or SQLite binds NULL.
+        let base = utf8.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+        let rc = sqlite3_bind_text64(statement, index, base.assumingMemoryBound(to: CChar.self), sqlite3_uint64(utf8.count),
+                                     dsq_transient(), UInt8(SQLITE_UTF8))
+        if rc != SQLITE_OK { throw database.error(rc) }
+    }
+
+    /// Binds UTF-8 bytes as text, or NULL for `nil` (1-based index).
+    public func bind(_ index: Int32, utf8 bytes: [UInt8]?) throws {
+        guard let bytes else { return try bindNull(index) }
+        try bytes.withUnsafeBytes { try bind(index, utf8: $0) }
+    }
+
+    /// Binds NULL (1-based index).
+    public func bindNull(_ index: Int32) throws {
+        let rc = sqlite3_bind_null(statement, index)
         if rc != SQLITE_OK { throw database.error(rc) }
     }
 
@@ -164,17 +235,24 @@ public final class Statement {
 
     /// Binds a blob (1-based index).
     public func bind(_ index: Int32, blob: UnsafeRawBufferPointer) throws {
-        let rc = sqlite3_bind_blob(statement, index, blob.baseAddress, Int32(blob.count), dsq_transient())
+        let base = blob.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+        let rc = sqlite3_bind_blob64(statement, index, base, sqlite3_uint64(blob.count), dsq_transient())
         if rc != SQLITE_OK { throw database.error(rc) }
     }
 
     /// Number of result columns.
     public var columnCount: Int32 { sqlite3_column_count(statement) }
 
-    /// Column as text, `nil` for NULL (0-based index).
+    /// Column as text, `nil` for NULL (0-based index); every byte, a NUL inside included.
     public func text(_ column: Int32) -> String? {
+        bytes(column).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Column as the bytes of its text, `nil` for NULL (0-based index).
+    public func bytes(_ column: Int32) -> [UInt8]? {
         guard let p = sqlite3_column_text(statement, column) else { return nil }
-        return String(cString: p)
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return Array(UnsafeBufferPointer(start: p, count: count))
     }
 
     /// Column as an integer (0-based index).

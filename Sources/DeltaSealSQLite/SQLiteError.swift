@@ -28,5 +28,10 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
             || primary == SQLITE_NOMEM || primary == SQLITE_FULL
     }
 
+    /// The primary result code's name for the budget failures: `TOOBIG`, `NOMEM`, `INTERRUPT`.
+    public var isTooBig: Bool { code & 0xff == SQLITE_TOOBIG }
+    public var isOutOfMemory: Bool { code & 0xff == SQLITE_NOMEM }
+    public var isInterrupted: Bool { code & 0xff == SQLITE_INTERRUPT }
+
     public var description: String { "sqlite \(path): \(message) (code \(code))" }
 }

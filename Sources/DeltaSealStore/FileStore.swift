@@ -41,9 +41,12 @@ public struct FileStore: ObjectStore {
     }
 
     private func mapLocal<T>(_ key: String, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as SystemError {
+        do { return try body() } catch let error as PosixFile.NotRegularFile {
+            throw StoreError(.invalidObject, key: key, "the store holds a \(error.kind) here, not an object")
+        } catch let error as SystemError {
             switch error.errno {
             case ENOENT: throw StoreError(.notFound, key: key, error.description)
+            case ENAMETOOLONG: throw StoreError(.invalidRequest, key: key, error.description)
             case EACCES, EPERM, EROFS: throw StoreError(.accessDenied, key: key, error.description)
             default: throw StoreError(error.isRetryable ? .transient : .local, key: key, error.description, retryable: error.isRetryable)
             }
@@ -111,9 +114,10 @@ public struct FileStore: ObjectStore {
 
     public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         counters.count("GET")
-        let source = try path(for: key)
-        let file = try mapLocal(key) { try PosixFile.openForReading(source) }
-        try file.forEachChunk(sink)
+        let relative = try path(for: key).dropFirst(root.count + 1)
+        // Never follow a link out of the store, never block on a FIFO, only regular files.
+        let file = try mapLocal(key) { try PosixFile.openRegular(beneath: root, relative: String(relative)) }
+        try mapLocal(key) { try file.forEachChunk(sink) }
     }
 
     public func head(key: String) throws -> ObjectInfo? {

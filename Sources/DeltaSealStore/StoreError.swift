@@ -1,3 +1,5 @@
+import DeltaSealCore
+
 /// A store failure, classified so callers know whether a retry can help.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     /// What kind of failure. New codes may be added; switch with a default.
@@ -40,7 +42,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         self.isRetryable = retryable ?? (code == .transient || code == .checksumMismatch)
     }
 
+    /// Key and message as safe text: both may come from the store (an S3 error's `<Message>`,
+    /// a listed key), and a hostile store must not put control characters into a log or terminal.
     public var description: String {
-        (key.map { "\($0): " } ?? "") + message + (isRetryable ? " (retryable)" : "")
+        (key.map { "\(DisplayText.sanitize($0)): " } ?? "") + DisplayText.sanitize(message, limit: 2048) + (isRetryable ? " (retryable)" : "")
     }
 }

@@ -74,6 +74,7 @@ public enum ConfigSchema {
         integer("zstd.level", "compression level 1-22", minimum: 1, maximum: 22) { c, v in c.zstdLevel = v } show: { $0.zstdLevel },
         integer("zstd.threads", "worker threads for large files", minimum: 0) { c, v in c.zstdWorkers = v } show: { $0.zstdWorkers },
         seconds("intake.poll_interval", "seconds between scans of incoming/") { c, v in c.pollInterval = v } show: { $0.pollInterval },
+        seconds("intake.settle", "seconds a batch written in place (not renamed) must be left alone before it is claimed") { c, v in c.intakeSettle = v } show: { $0.intakeSettle },
         bytes("intake.max_work_bytes", "intake pauses while work/ holds this much") { c, v in c.intake.maxWorkBytes = v } show: { $0.intake.maxWorkBytes },
         bytes("intake.min_free_bytes", "intake pauses while free disk is below this") { c, v in c.intake.minFreeBytes = v } show: { $0.intake.minFreeBytes },
         milliseconds("gc.grace", "seconds an object without a manifest must be old to be garbage") { c, v in c.gcGraceMs = v } show: { $0.gcGraceMs },

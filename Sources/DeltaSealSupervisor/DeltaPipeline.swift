@@ -29,6 +29,7 @@ struct DeltaPipeline: Sendable {
         var record = initial
         var log = logger
         log[metadataKey: "delta"] = "\(record.id)"
+        var cleanupFailures = 0
         while true {
             do {
                 switch record.state {
@@ -48,9 +49,17 @@ struct DeltaPipeline: Sendable {
                 return try await attempt(&record, log)
             } catch where record.state.isTerminal {
                 // The delta is decided (shipped, rejected or failed); only moving its files failed.
-                // Never retry the delta itself: that could ship it twice. Retry the move.
+                // Never retry the delta itself: that could ship it twice. Retry the move, backing
+                // off; an error no retry can mend leaves it decided in work/ for the next start.
+                cleanupFailures += 1
+                let retryable = (error as? SystemError)?.isRetryable ?? false
+                if !retryable && cleanupFailures >= 3 {
+                    log.critical("cannot finish the delta's local cleanup; it stays decided in work/ for the next start",
+                                 metadata: ["error": "\(error)", "state": "\(record.state.rawValue)"])
+                    return .deferred
+                }
                 log.error("cannot finish the delta's local cleanup; retrying", metadata: ["error": "\(error)"])
-                try? await stop.sleep(for: .seconds(1))
+                try? await stop.sleep(for: .seconds(min(60, 1 << min(cleanupFailures - 1, 6))))
                 if stop.isRequested { return .deferred }
             } catch let failure as AttemptFailure {
                 if let outcome = handle(failure, &record, log) { return outcome }
@@ -125,7 +134,12 @@ struct DeltaPipeline: Sendable {
         }
         record.state = .claimed
         record.notBeforeMs = nil
+        if record.batchDigests == nil {
+            // Claimed by a supervisor that died before recording them: no writer has run yet.
+            record.batchDigests = try spool.digests(of: record)
+        }
         try spool.save(record)
+        try checkBatches(record)
         for stale in ["out", "packed", "tmp", "writer.log", "verify.log", "verify.err"] {
             try Files.removeTree(directory + "/" + stale)
         }
@@ -140,6 +154,11 @@ struct DeltaPipeline: Sendable {
             // Bad input is the batch's fault, not a sign the writer command is broken.
             await writerGate.record(success: run.outcome == .complete || run.outcome == .badInput)
             return run
+        }
+        // Whatever the writer says, it must have left its input as it was.
+        do { try checkBatches(record) } catch {
+            written.process.signalGroup(SIGKILL)
+            throw error
         }
         switch written.outcome {
         case .complete: break
@@ -161,7 +180,7 @@ struct DeltaPipeline: Sendable {
                 log.warning("killing what is left of the writer's process group", metadata: ["pgid": "\(written.process.pid)"])
             }
             written.process.signalGroup(SIGKILL)
-            throw AttemptFailure(reason: "not sealed: \(failure.reason)", retryable: true)
+            throw AttemptFailure(reason: "not sealed: \(failure.reason)", retryable: !failure.permanent)
         }
         if written.process.groupIsAlive {
             log.warning("the writer left processes behind; killing its process group", metadata: ["pgid": "\(written.process.pid)"])
@@ -271,35 +290,20 @@ struct DeltaPipeline: Sendable {
         let packed = directory + "/packed"
         try Files.makeDirectories(packed, mode: 0o700)
         let files = try Packer(level: config.zstdLevel, workers: config.zstdWorkers).pack(inputs, from: directory + "/out", into: packed)
-        let sources = try record.batches.map { name in try describeBatch(directory + "/batches/" + name, name: name) }
+        let sources = try record.batches.map { name in try Spool.describeBatch(directory + "/batches/" + name, name: name) }
         let manifest = Manifest(
             deltaID: record.id, host: config.host, createdAt: CivilTime.rfc3339(unixMilliseconds: record.claimedAtMs),
             sources: sources,
             writer: .init(command: config.writerCommand, exitStatus: 0, durationMs: writtenMs),
             compression: .init(level: config.zstdLevel), files: files)
-        try Files.writeAtomically(try StableJSON.encode(manifest), to: packed + "/" + ObjectLayout.manifestKey, mode: 0o600)
-        return manifest
-    }
-
-    /// Name, record count (non-blank lines), size and SHA-256 of one batch file.
-    static func describeBatch(_ path: String, name: String) throws -> Manifest.Source {
-        let file = try PosixFile.openForReading(path)
-        var hash = SHA256Stream()
-        var records = 0
-        var lineHasContent = false
-        try file.forEachChunk { chunk in
-            hash.update(chunk)
-            for byte in chunk {
-                if byte == 10 {
-                    if lineHasContent { records += 1 }
-                    lineHasContent = false
-                } else if byte != 32 && byte != 9 && byte != 13 {
-                    lineHasContent = true
-                }
-            }
+        let encoded = try StableJSON.encode(manifest)
+        guard encoded.count <= DeltaLimits.maxManifestBytes else {
+            // The verifier would refuse it on every attempt: never upload it.
+            throw AttemptFailure(reason: "the manifest would be \(encoded.count) bytes; a delta's manifest is at most \(DeltaLimits.maxManifestBytes) " +
+                                 "(\(files.count) files)", retryable: false)
         }
-        if lineHasContent { records += 1 }
-        return Manifest.Source(name: name, records: records, bytes: hash.count, sha256: hash.hex())
+        try Files.writeAtomically(encoded, to: packed + "/" + ObjectLayout.manifestKey, mode: 0o600)
+        return manifest
     }
 
     private func deltaKey(_ record: DeltaRecord, _ key: String) -> String {
@@ -419,6 +423,14 @@ struct DeltaPipeline: Sendable {
                         compressedBytes: manifest?.compressedBytes ?? 0)
     }
 
+    /// Throws a permanent failure if a batch is no longer what was claimed: such a delta goes to
+    /// `failed/` with the batch as it is now, never to `rejected/`, never retried.
+    private func checkBatches(_ record: DeltaRecord) throws {
+        do { try spool.checkBatches(record) } catch let changed as Spool.BatchChanged {
+            throw AttemptFailure(reason: changed.reason, retryable: false)
+        }
+    }
+
     private func reject(_ record: inout DeltaRecord, _ log: Logger) throws -> DeltaOutcome {
         let directory = spool.directory(of: record.id)
         let stderr = tail(directory + "/writer.log", bytes: 16 << 10)
@@ -431,7 +443,10 @@ struct DeltaPipeline: Sendable {
 
     /// A rejection report, beside the rejected batch.
     struct RejectionReport: Codable {
+        /// The batch's name as the producer gave it.
         var batch: String
+        /// Its name in `rejected/`.
+        var storedAs: String
         var deltaID: String
         var file: String?
         var line: Int?
@@ -440,7 +455,7 @@ struct DeltaPipeline: Sendable {
         var writerOutput: String
         var rejectedAt: String
         enum CodingKeys: String, CodingKey {
-            case batch, deltaID = "delta_id", file, line, reason, writerCommand = "writer_command"
+            case batch, storedAs = "stored_as", deltaID = "delta_id", file, line, reason, writerCommand = "writer_command"
             case writerOutput = "writer_output", rejectedAt = "rejected_at"
         }
     }
@@ -451,11 +466,13 @@ struct DeltaPipeline: Sendable {
         let output = tail(directory + "/writer.log", bytes: 16 << 10)
         let rejection = WriterContract.parseRejection(stderr: output)
         for batch in record.batches where Files.exists(directory + "/batches/" + batch) {
-            var name = batch
-            if Files.exists(spool.rejected + "/" + name) { name = record.id.rawValue + "." + batch }
+            // Names derived from the batch's stay short enough for a report and a temporary name
+            // beside them; the report keeps the original.
+            var name = Spool.boundedName(batch)
+            if Files.exists(spool.rejected + "/" + name) { name = Spool.boundedName(record.id.rawValue + "." + batch) }
             let file = rejection.file.map { PathName.lastComponent(of: $0) }
             let report = RejectionReport(
-                batch: name, deltaID: record.id.rawValue, file: file, line: rejection.line, reason: rejection.reason,
+                batch: batch, storedAs: name, deltaID: record.id.rawValue, file: file, line: rejection.line, reason: rejection.reason,
                 writerCommand: config.writerCommand, writerOutput: output,
                 rejectedAt: CivilTime.rfc3339(unixMilliseconds: WallClock.nowMilliseconds()))
             try Files.writeAtomically(try StableJSON.encode(report), to: spool.rejected + "/" + name + ".report.json")

@@ -19,6 +19,9 @@ public struct RunSummary: Sendable, Equatable {
     public var failed = 0
     /// Left in `work/` by a stop, to be resumed.
     public var deferred = 0
+    /// Entries of `incoming/` that can never be claimed (not UTF-8, not a regular file,
+    /// unreadable), as last seen.
+    public var unclaimable = 0
     public var records = 0
     public var rawBytes: Int64 = 0
     public var compressedBytes: Int64 = 0
@@ -35,8 +38,8 @@ public struct RunSummary: Sendable, Equatable {
         }
     }
 
-    /// Whether everything shipped.
-    public var allShipped: Bool { rejected == 0 && failed == 0 && deferred == 0 }
+    /// Whether everything shipped and nothing was left behind in `incoming/`.
+    public var allShipped: Bool { rejected == 0 && failed == 0 && deferred == 0 && unclaimable == 0 }
 }
 
 /// One failed attempt: why, and whether another attempt can help.

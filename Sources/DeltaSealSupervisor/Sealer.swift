@@ -17,6 +17,9 @@ public struct Sealer: Sendable {
         public var reason: String
         /// Processes still holding files, if that was the reason.
         public var holders: [OpenFileScan.Holder] = []
+        /// Whether writing the delta again cannot help: the writer's output breaks a limit of
+        /// the delta format (docs/formats.md, "Limits"), which the verifier would refuse.
+        public var permanent = false
         public var description: String { reason }
     }
 
@@ -25,7 +28,7 @@ public struct Sealer: Sendable {
         let canonical = try Files.realPath(directory)
         let scan = OpenFileScan.scan(directory: canonical)
         if !scan.holders.isEmpty {
-            let lines = scan.holders.map { "pid \($0.pid) (\($0.command)) holds \($0.path) [\($0.how)]" }
+            let lines = scan.holders.map { "pid \($0.pid) (\(DisplayText.sanitize($0.command, limit: 200))) holds \(DisplayText.sanitize($0.path)) [\($0.how)]" }
             throw Failure(reason: "files still open: " + lines.joined(separator: "; "), holders: scan.holders)
         }
         try settleJournals(canonical)
@@ -34,9 +37,16 @@ public struct Sealer: Sendable {
             throw Failure(reason: "\(other) is not a regular file (symlinks, sockets and devices are not shipped)")
         }
         guard !walked.files.isEmpty else { throw Failure(reason: "the writer produced no files") }
+        if walked.files.count > DeltaLimits.maxFiles {
+            throw Failure(reason: "the writer produced \(walked.files.count) files; a delta holds at most \(DeltaLimits.maxFiles)", permanent: true)
+        }
         var inputs: [Packer.Input] = []
         for name in walked.files {
-            guard let path = RelativePath(name) else { throw Failure(reason: "\(name) is not a shippable path") }
+            guard let path = RelativePath(name) else {
+                throw Failure(reason: "\(DisplayText.quoted(name, limit: 128)) is not a shippable path (at most \(DeltaLimits.maxPathBytes) bytes, no '\\')",
+                              permanent: true)
+            }
+            if let problem = DeltaLimits.pathProblem(path) { throw Failure(reason: problem, permanent: true) }
             let full = canonical + "/" + name
             var info: Manifest.SQLiteInfo?
             if try isSQLite(full) {

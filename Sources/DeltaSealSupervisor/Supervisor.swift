@@ -89,10 +89,32 @@ public struct Supervisor: Sendable {
                     await slots.wait()
                     launch(record)
                 }
-                var listing = try spool.readyBatches()
+                let arrivals = BatchArrivals(directory: spool.incoming, logger: logger)
+                var reported = Set<Spool.Unclaimable>()
+                /// The batches that may be claimed now; entries that never can be are logged once each.
+                func listing() throws -> [String] {
+                    let scan = try spool.scanIncoming()
+                    for entry in scan.unclaimable where reported.insert(entry).inserted {
+                        logger.error("cannot claim an entry of incoming/; it stays there", metadata: [
+                            "entry": "\(entry.name)", "reason": "\(entry.reason)",
+                        ])
+                    }
+                    reported.formIntersection(scan.unclaimable)
+                    results.unclaimable(scan.unclaimable.count)
+                    let now = WallClock.nowMilliseconds()
+                    arrivals.refresh(nowMs: now)
+                    let settleMs = Int64(config.intakeSettle.components.seconds * 1000
+                        + config.intakeSettle.components.attoseconds / 1_000_000_000_000_000)
+                    return scan.batches.filter { arrivals.notReady($0, nowMs: now, settleMs: settleMs) == nil }
+                }
                 var nextCollection = ContinuousClock.now + config.gcInterval
+                // With --once, the batches there at start are waited for while they settle; one
+                // still being written after that stays in incoming/ and the run does not count as done.
+                let atStart = once ? Set(try spool.readyBatches()) : []
+                let settleDeadline = ContinuousClock.now + config.intakeSettle + config.pollInterval
                 while !stop.isRequested {
-                    for batch in listing {
+                    let ready = try listing()
+                    for batch in ready {
                         if stop.isRequested { break }
                         // A slot first, then room on disk, then the claim: a claimed batch never waits.
                         await slots.wait()
@@ -102,11 +124,30 @@ public struct Supervisor: Sendable {
                             await slots.signal()
                             continue
                         }
+                        arrivals.claimed(batch)
+                        // A writer that opened the batch between the check and the rename: give it back.
+                        if case .open = OpenForWriting.check(spool.batchPath(record, batch)) {
+                            try spool.unclaim(record)
+                            await slots.signal()
+                            continue
+                        }
                         logger.info("claimed", metadata: ["delta": "\(id)", "batch": "\(batch)"])
                         launch(record)
                     }
                     await tick()
-                    if once { break }
+                    if once {
+                        let left = Set(try spool.readyBatches()).intersection(atStart)
+                        if left.isEmpty { break }
+                        if ContinuousClock.now >= settleDeadline {
+                            for batch in left.sorted() {
+                                logger.warning("batch is still being written; it stays in incoming/", metadata: [
+                                    "batch": "\(batch)", "reason": "\(arrivals.notReady(batch, nowMs: WallClock.nowMilliseconds(), settleMs: 0) ?? "settling")",
+                                ])
+                            }
+                            results.leftUnclaimed(left.count)
+                            break
+                        }
+                    }
                     try await stop.sleep(for: config.pollInterval)
                     // Deltas put back into work/ while running (`supervisor retry`).
                     for id in try spool.workInProgress() where !results.isActive(id) && !stop.isRequested {
@@ -119,7 +160,6 @@ public struct Supervisor: Sendable {
                         collectGarbage(store: store, spool: spool)
                         nextCollection = ContinuousClock.now + config.gcInterval
                     }
-                    listing = try spool.readyBatches()
                 }
             } catch {
                 logger.error("intake stopped", metadata: ["error": "\(error)"])
@@ -212,6 +252,12 @@ final class RunResults: @unchecked Sendable {
         case .deferred: break
         }
     }
+
+    /// Batches a `--once` run left in `incoming/` because they were still being written.
+    func leftUnclaimed(_ count: Int) { lock.withLock { totals.deferred += count } }
+
+    /// How many entries of `incoming/` cannot be claimed, as last seen.
+    func unclaimable(_ count: Int) { lock.withLock { totals.unclaimable = count } }
 
     /// Intake itself broke (the spool became unreadable): the run cannot count as all shipped.
     func intakeFailed() { lock.withLock { totals.failed += 1 } }

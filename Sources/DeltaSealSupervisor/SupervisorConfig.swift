@@ -48,6 +48,8 @@ public struct SupervisorConfig: Sendable {
     public var zstdWorkers = 2
     /// How often `incoming/` is scanned.
     public var pollInterval: Duration = .seconds(1)
+    /// How long a batch that did not arrive by rename must go unwritten before it is claimed.
+    public var intakeSettle: Duration = .seconds(2)
     /// Store objects without a manifest younger than this are not garbage (milliseconds).
     public var gcGraceMs: Int64 = 3_600_000
     /// How often the running daemon collects garbage (it also does at start).

@@ -77,7 +77,7 @@ public struct SupervisorStatus: Codable, Sendable {
         if let paused = writersPausedSeconds, paused > 0 {
             lines.append("writers:    PAUSED for \(Int(paused.rounded(.up))) s more (crash loop)")
         }
-        lines.append("queues:     " + ["incoming", "work", "rejected", "failed"].map { "\($0) \(queues[$0] ?? 0)" }.joined(separator: ", "))
+        lines.append("queues:     " + ["incoming", "unclaimable", "work", "rejected", "failed"].map { "\($0) \(queues[$0] ?? 0)" }.joined(separator: ", "))
         lines.append("shipped:    \(shippedLastHour) in the last hour" + (totals.isEmpty ? "" :
             " (since start: " + totals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"))
         if !inFlight.isEmpty {

@@ -46,6 +46,19 @@ public enum Files {
         return names.sorted()
     }
 
+    /// Names in a directory as the bytes the file system holds (which need not be UTF-8),
+    /// without `.` and `..`, in byte order.
+    public static func listRaw(_ path: String) throws -> [[UInt8]] {
+        guard let dir = opendir(path) else { throw SystemError("opendir", path, errno: Glibc.errno) }
+        defer { closedir(dir) }
+        var names: [[UInt8]] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            if name != [0x2E] && name != [0x2E, 0x2E] { names.append(name) }
+        }
+        return names.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
     /// Regular files below `root`, as relative paths, sorted; symlinks and other types are reported
     /// in `others` so a caller can refuse them.
     public static func walk(_ root: String) throws -> (files: [String], others: [String]) {
@@ -125,6 +138,13 @@ public enum Files {
         guard let resolved = realpath(path, nil) else { throw SystemError("realpath", path, errno: Glibc.errno) }
         defer { free(resolved) }
         return String(cString: resolved)
+    }
+
+    /// Bytes available to an unprivileged writer on the file system of `path`, or nil if unknown.
+    public static func availableBytes(_ path: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
     /// Makes a regular file read-only for everyone.

@@ -1,16 +1,18 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Finds processes that hold files under a directory open, by descriptor or by memory mapping,
-/// reading `/proc/<pid>/fd` and `/proc/<pid>/maps`.
+/// or that work inside it (current or root directory), reading `/proc/<pid>/fd`, `/proc/<pid>/maps`,
+/// `/proc/<pid>/cwd` and `/proc/<pid>/root`.
 public enum OpenFileScan {
     /// One process holding one file.
     public struct Holder: Sendable, Equatable, Codable {
         public var pid: Int32
         public var command: String
         public var path: String
-        /// `fd N` or `mmap`.
+        /// `fd N`, `mmap`, `cwd` or `root`.
         public var how: String
     }
 
@@ -42,6 +44,12 @@ public enum OpenFileScan {
                 continue
             }
             var found: [Holder] = []
+            // A process whose working or root directory is inside can still write by relative path.
+            for link in ["cwd", "root"] {
+                if let target = readLink("/proc/\(pid)/\(link)"), target.hasPrefix(prefix) || target == directory {
+                    found.append(Holder(pid: pid, command: "", path: target, how: link))
+                }
+            }
             for fd in fds {
                 guard let target = readLink("\(fdDirectory)/\(fd)"), target.hasPrefix(prefix) || target == directory else { continue }
                 found.append(Holder(pid: pid, command: "", path: target, how: "fd \(fd)"))
@@ -63,6 +71,35 @@ public enum OpenFileScan {
             }
         }
         return Result(holders: holders, uninspectable: uninspectable)
+    }
+
+    /// Processes that hold the file at `path` (absolute) open for writing: a descriptor whose
+    /// flags in `/proc/<pid>/fdinfo` allow writing, or a shared writable mapping.
+    public static func writers(of path: String) -> [Holder] {
+        var holders: [Holder] = []
+        guard let entries = try? Files.list("/proc") else { return [] }
+        for name in entries {
+            guard let pid = Int32(name), let fds = try? Files.list("/proc/\(pid)/fd") else { continue }
+            for fd in fds where readLink("/proc/\(pid)/fd/\(fd)") == path {
+                guard let info = try? Files.readAll("/proc/\(pid)/fdinfo/\(fd)", limit: 1 << 16) else { continue }
+                let text = String(decoding: info, as: UTF8.self)
+                guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags:") }),
+                      let flags = Int(line.dropFirst("flags:".count).trimmingCharacters(in: .whitespaces), radix: 8) else { continue }
+                if flags & Int(O_ACCMODE) != Int(O_RDONLY) {
+                    holders.append(Holder(pid: pid, command: commandLine(of: pid), path: path, how: "fd \(fd) (writing)"))
+                }
+            }
+            if let maps = try? Files.readAll("/proc/\(pid)/maps", limit: 16 << 20) {
+                for line in String(decoding: maps, as: UTF8.self).split(separator: "\n") where line.hasSuffix(" " + path) {
+                    let perms = line.split(separator: " ").dropFirst().first ?? ""
+                    if perms.contains("w") && perms.contains("s") {
+                        holders.append(Holder(pid: pid, command: commandLine(of: pid), path: path, how: "shared writable mmap"))
+                        break
+                    }
+                }
+            }
+        }
+        return holders
     }
 
     /// The command line of `pid`, arguments joined by spaces.

@@ -1,3 +1,4 @@
+import CDeltaSealLinux
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,6 +21,69 @@ public final class PosixFile: @unchecked Sendable {
     public static func openForReading(_ path: String) throws -> PosixFile {
         let fd = try syscallRetrying("open", path) { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
         return PosixFile(fd: fd, path: path)
+    }
+
+    /// An entry that is not a regular file where one was required.
+    public struct NotRegularFile: Error, CustomStringConvertible, Sendable {
+        /// The path looked at.
+        public let path: String
+        /// What it is instead: `directory`, `symlink`, `fifo`, `socket`, `device`.
+        public let kind: String
+        public var description: String { "\(path) is a \(kind), not a regular file" }
+    }
+
+    /// Opens `relative` beneath the directory `root` for reading without following any symlink
+    /// below `root` and without blocking (a FIFO cannot stall the caller), and only if it is a
+    /// regular file. Throws ``NotRegularFile`` for anything else, ``SystemError`` otherwise.
+    public static func openRegular(beneath root: String, relative: String) throws -> PosixFile {
+        let components = relative.split(separator: "/").map(String.init)
+        var directory = try syscallRetrying("open", root) { Glibc.open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { Glibc.close(directory) }
+        var walked = root
+        for component in components.dropLast() {
+            walked += "/" + component
+            let next = Glibc.openat(directory, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if next == -1 {
+                let code = Glibc.errno
+                if code == ELOOP || code == ENOTDIR { throw NotRegularFile(path: walked, kind: try kindOf(directory, component)) }
+                throw SystemError("open", walked, errno: code)
+            }
+            Glibc.close(directory)
+            directory = next
+        }
+        let path = root + "/" + relative
+        let fd = Glibc.openat(directory, components.last ?? ".", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        if fd == -1 {
+            let code = Glibc.errno
+            if code == ELOOP { throw NotRegularFile(path: path, kind: "symlink") }
+            throw SystemError("open", path, errno: code)
+        }
+        let file = PosixFile(fd: fd, path: path)
+        var st = stat()
+        try syscallRetrying("fstat", path) { Glibc.fstat(fd, &st) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw NotRegularFile(path: path, kind: kindName(st.st_mode)) }
+        // Reads of a regular file do not block anyway; clear the flag so it behaves as usual.
+        _ = dsl_fcntl_setfl(fd, dsl_fcntl_getfl(fd) & ~O_NONBLOCK)
+        return file
+    }
+
+    private static func kindOf(_ directory: Int32, _ name: String) throws -> String {
+        var st = stat()
+        guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return "unreadable entry" }
+        return kindName(st.st_mode)
+    }
+
+    /// A file type's name, for messages.
+    public static func kindName(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: return "regular file"
+        case S_IFDIR: return "directory"
+        case S_IFLNK: return "symlink"
+        case S_IFIFO: return "fifo"
+        case S_IFSOCK: return "socket"
+        case S_IFCHR, S_IFBLK: return "device"
+        default: return "file of unknown type"
+        }
     }
 
     /// Creates (or truncates) for writing with `mode`.

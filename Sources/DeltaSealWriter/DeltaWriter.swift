@@ -77,8 +77,10 @@ public struct DeltaWriter {
     private func insertAll(inputs: [String], into db: Database) throws -> Summary {
         let insertCollection = try db.prepare("INSERT INTO collections (name, dimension) VALUES (?, ?)")
         let insertRecord = try db.prepare("INSERT INTO records (collection_id, id, embedding, document, metadata) VALUES (?, ?, ?, ?, ?)")
-        var collections: [String: (id: Int64, dimension: Int)] = [:]
-        var seen: [Int64: Set<String>] = [:]
+        // Keyed by bytes, not String: Swift compares strings by canonical equivalence, SQLite
+        // (and so the delta) by bytes; "é" and "e\u{301}" are two ids.
+        var collections: [[UInt8]: (id: Int64, dimension: Int)] = [:]
+        var seen: [Int64: Set<[UInt8]>] = [:]
         var records = 0
         let parser = RecordParser()
         for input in inputs {
@@ -88,14 +90,16 @@ public struct DeltaWriter {
             }
             var reader = LineReader(file: file, maxLineBytes: maxLineBytes)
             while true {
-                let line: ArraySlice<UInt8>
+                var line: ArraySlice<UInt8>
                 do {
                     guard let next = try reader.next() else { break }
                     line = next
+                    // A byte-order mark at the start of a file (Windows tools write one) is not data.
+                    if reader.lineNumber == 1, line.starts(with: [0xEF, 0xBB, 0xBF]) { line = line.dropFirst(3) }
                 } catch let error as LineReader.LineTooLong {
                     throw BadInput(rejection: .init(file: input, line: error.line, reason: "line is longer than \(maxLineBytes) bytes"))
                 }
-                if line.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
+                if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
                 let record: Record
                 do { record = try parser.parse(line) } catch let invalid as RecordParser.Invalid {
                     throw BadInput(rejection: .init(file: input, line: reader.lineNumber, reason: invalid.reason))
@@ -104,12 +108,12 @@ public struct DeltaWriter {
                 if let known = collections[record.collection] {
                     guard known.dimension == record.embedding.count else {
                         throw BadInput(rejection: .init(file: input, line: reader.lineNumber,
-                            reason: "embedding has dimension \(record.embedding.count), collection \"\(record.collection)\" has \(known.dimension)"))
+                            reason: "embedding has dimension \(record.embedding.count), collection \(record.collectionForDisplay) has \(known.dimension)"))
                     }
                     collection = known
                 } else {
                     insertCollection.reset()
-                    try insertCollection.bind(1, text: record.collection)
+                    try insertCollection.bind(1, utf8: record.collection)
                     try insertCollection.bind(2, int: Int64(record.embedding.count))
                     _ = try insertCollection.step()
                     collection = (Int64(collections.count + 1), record.embedding.count)
@@ -117,14 +121,14 @@ public struct DeltaWriter {
                 }
                 guard seen[collection.id, default: []].insert(record.id).inserted else {
                     throw BadInput(rejection: .init(file: input, line: reader.lineNumber,
-                        reason: "duplicate id \"\(record.id)\" in collection \"\(record.collection)\""))
+                        reason: "duplicate id \(record.idForDisplay) in collection \(record.collectionForDisplay)"))
                 }
                 insertRecord.reset()
                 try insertRecord.bind(1, int: collection.id)
-                try insertRecord.bind(2, text: record.id)
+                try insertRecord.bind(2, utf8: record.id)
                 try Self.littleEndian(record.embedding).withUnsafeBytes { try insertRecord.bind(3, blob: $0) }
-                try insertRecord.bind(4, text: record.document)
-                try insertRecord.bind(5, text: record.metadataJSON)
+                try insertRecord.bind(4, utf8: record.document)
+                try insertRecord.bind(5, utf8: record.metadataJSON)
                 _ = try insertRecord.step()
                 records += 1
             }

@@ -91,19 +91,28 @@ public final class ZstdDecompressor {
     /// Bytes produced so far.
     public var producedBytes: Int64 { produced }
 
-    /// Decompresses `input`, passing raw bytes to `sink`; throws once the output would pass the cap.
+    /// Decompresses `input`, passing raw bytes to `sink`; throws once the output would pass the cap,
+    /// and for any byte after the end of the one frame an object holds.
     public func decompress(_ input: UnsafeRawBufferPointer, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         var inBuffer = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
         while true {
+            if frameComplete {
+                // Once the frame has ended (and is flushed), no further call may reopen it: a
+                // later empty call must not turn "complete" back into "inside a frame".
+                if inBuffer.pos < inBuffer.size { throw ZstdError("data after the end of the frame") }
+                return
+            }
             var outBuffer = ZSTD_outBuffer(dst: output.baseAddress, size: output.count, pos: 0)
             let hint = try ZstdError.check(ZSTD_decompressStream(context, &outBuffer, &inBuffer))
-            frameComplete = hint == 0
             if outBuffer.pos > 0 {
                 produced += Int64(outBuffer.pos)
                 if produced > limit { throw ZstdError("output exceeds the expected \(limit) bytes (decompression bomb or wrong size)") }
                 try sink(UnsafeRawBufferPointer(rebasing: output[..<outBuffer.pos]))
             }
-            // Done with this input once it is consumed and the output buffer was not filled.
+            // 0: the frame is decoded and fully flushed.
+            if hint == 0 { frameComplete = true; continue }
+            // Otherwise more input is needed once this input is consumed and the output buffer
+            // was not filled (a full buffer may hide more output: call again).
             if inBuffer.pos == inBuffer.size && outBuffer.pos < outBuffer.size { return }
         }
     }
@@ -111,5 +120,44 @@ public final class ZstdDecompressor {
     /// Checks that the stream ended on a complete frame (a truncated object does not).
     public func finish() throws {
         if !frameComplete { throw ZstdError("stream ends inside a frame (truncated)") }
+    }
+}
+
+/// What a zstd frame header says about the size of its content.
+public enum ZstdFrameHeader: Equatable, Sendable {
+    /// The header records the content size.
+    case contentSize(UInt64)
+    /// The header does not record it.
+    case sizeUnknown
+    /// More bytes are needed to read the header.
+    case incomplete
+    /// The bytes do not start a zstd frame.
+    case invalid
+
+    /// The most bytes a frame header takes.
+    public static let maximumLength = 18
+
+    /// Reads the frame header at the start of `bytes`.
+    public static func parse(_ bytes: UnsafeRawBufferPointer) -> ZstdFrameHeader {
+        guard bytes.count >= 5 else { return bytes.count >= 4 && !hasMagic(bytes) ? .invalid : .incomplete }
+        guard hasMagic(bytes) else { return .invalid }
+        // The header's length follows from its descriptor byte (RFC 8878, 3.1.1.1).
+        let descriptor = bytes[4]
+        let singleSegment = descriptor & 0x20 != 0
+        if descriptor & 0x08 != 0 { return .invalid }  // the reserved bit
+        let dictionaryIDBytes = [0, 1, 2, 4][Int(descriptor & 0x3)]
+        let contentSizeBytes = [singleSegment ? 1 : 0, 2, 4, 8][Int(descriptor >> 6)]
+        let headerSize = 5 + (singleSegment ? 0 : 1) + dictionaryIDBytes + contentSizeBytes
+        if bytes.count < headerSize { return .incomplete }
+        let size = ZSTD_getFrameContentSize(bytes.baseAddress, bytes.count)
+        switch size {
+        case UInt64.max: return .sizeUnknown  // ZSTD_CONTENTSIZE_UNKNOWN
+        case UInt64.max - 1: return .invalid  // ZSTD_CONTENTSIZE_ERROR
+        default: return .contentSize(size)
+        }
+    }
+
+    private static func hasMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= 4 && bytes[0] == 0x28 && bytes[1] == 0xB5 && bytes[2] == 0x2F && bytes[3] == 0xFD
     }
 }

@@ -3,6 +3,7 @@ import DeltaSealCore
 import DeltaSealPack
 import DeltaSealS3
 import DeltaSealStore
+import DeltaSealSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -81,8 +82,20 @@ struct CheckOptions: ParsableArguments {
     @Flag(name: .customLong("json"), help: "Print the report as JSON.")
     var json = false
 
+    @Option(name: .customLong("time-budget"), help: "Seconds any SQLite check may take, plus 0.125 s per MiB of the file.")
+    var timeBudget: Double = SQLiteBudget().baseSeconds
+
+    @Option(name: .customLong("max-value-bytes"), help: "Largest string or blob a SQLite check may make.")
+    var maxValueBytes: Int32 = SQLiteBudget().valueBytes
+
+    @Option(name: .customLong("max-heap-bytes"), help: "Most heap the SQLite checks may hold.")
+    var maxHeapBytes: Int64 = SQLiteBudget().heapBytes
+
     func validate() throws {
         if quick && full { throw ValidationError("--quick and --full exclude each other") }
+        if !(timeBudget > 0) { throw ValidationError("--time-budget must be a positive number of seconds") }
+        if maxValueBytes < 1 { throw ValidationError("--max-value-bytes must be positive") }
+        if maxHeapBytes < 1 << 20 { throw ValidationError("--max-heap-bytes must be at least 1 MiB") }
     }
 
     func verify(url: String, s3: S3Arguments, restoreInto: String?,
@@ -90,7 +103,11 @@ struct CheckOptions: ParsableArguments {
         do {
             let location = try StoreURL(parsing: url, workingDirectory: FileManager.default.currentDirectoryPath)
             let store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment)
+            CleanupOnSignal.install()
             var verifier = DeltaVerifier(fullCheck: !quick)
+            verifier.budget.baseSeconds = timeBudget
+            verifier.budget.valueBytes = maxValueBytes
+            verifier.budget.heapBytes = maxHeapBytes
             verifier.onFile = onFile
             return verifier.verify(store, restoreInto: restoreInto)
         } catch {

@@ -19,6 +19,8 @@ struct PipelineHarness {
         config.host = "test-host"
         config.retry = RetryPolicy(maxAttempts: 3, baseDelay: 0.05, maxDelay: 0.2)
         config.pollInterval = .milliseconds(50)
+        // Batches dropped before a run were not seen arriving by rename: a short settle time.
+        config.intakeSettle = .milliseconds(100)
         config.killGrace = .milliseconds(500)
     }
 

@@ -107,7 +107,23 @@ import Testing
         }
         let result = try harness.verify(id)
         #expect(result.status == 1)
-        #expect(result.stdout.contains("decompression bomb"), "\(result.stdout)")
+        // Stopped before a byte is decompressed: the frame does not promise the manifest's size.
+        #expect(result.stdout.contains("the zstd frame header records no content size"), "\(result.stdout)")
+        // And one that does promise it, honestly, is held to the manifest's size.
+        let honest = try ZstdCompressor(level: 3, pledgedSize: 64 << 20)
+        var pledged: [UInt8] = []
+        for _ in 0..<64 {
+            try zeros.withUnsafeBytes { try honest.compress($0) { pledged.append(contentsOf: $0) } }
+        }
+        try honest.finish { pledged.append(contentsOf: $0) }
+        try Data(pledged).write(to: URL(fileURLWithPath: objectPath(harness, id)))
+        try tamperManifest(harness, id) {
+            $0.files[0].compressedSize = Int64(pledged.count)
+            $0.files[0].compressedSHA256 = SHA256Stream.hex(of: pledged)
+        }
+        let second = try harness.verify(id)
+        #expect(second.status == 1)
+        #expect(second.stdout.contains("the zstd frame header says 67108864 bytes"), "\(second.stdout)")
     }
 
     @Test func rowCountsThatDisagreeAreInvalid() async throws {
@@ -130,13 +146,19 @@ import Testing
         #expect(garbage.stdout.contains("unsupported scheme"))
     }
 
-    @Test func unreadableManifestCannotBeChecked() async throws {
+    @Test func unreadableManifestIsInvalid() async throws {
         let (harness, id) = try await shipOne()
         defer { harness.remove() }
         let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
         try Data("{ not json".utf8).write(to: URL(fileURLWithPath: manifestPath))
         let result = try harness.verify(id)
-        #expect(result.status == 2)
+        // What the store holds is the delta's fault: invalid, not "could not check".
+        #expect(result.status == 1)
         #expect(result.stdout.contains("unreadable manifest"))
+        // A manifest of a newer format is this verifier's limit: could not check.
+        try Data("{\"format_version\": 99}".utf8).write(to: URL(fileURLWithPath: manifestPath))
+        let newer = try harness.verify(id)
+        #expect(newer.status == 2)
+        #expect(newer.stdout.contains("upgrade the verifier"), "\(newer.stdout)")
     }
 }

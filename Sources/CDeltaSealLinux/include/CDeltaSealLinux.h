@@ -90,4 +90,26 @@ int dsl_landlock_abi(void);
 int dsl_set_dumpable(int dumpable);
 /// prctl(PR_GET_NO_NEW_PRIVS): 1 or 0, -1 with errno.
 int dsl_get_no_new_privs(void);
+/// fcntl(F_GETFL) and fcntl(F_SETFL, flags): fcntl is variadic.
+int dsl_fcntl_getfl(int fd);
+int dsl_fcntl_setfl(int fd, int flags);
+/// fcntl(F_SETLEASE, type) and fcntl(F_GETLEASE): type is F_RDLCK, F_WRLCK or F_UNLCK.
+int dsl_fcntl_setlease(int fd, int type);
+int dsl_lease_read(void);
+int dsl_lease_unlock(void);
+/// inotify_init1(IN_NONBLOCK | IN_CLOEXEC).
+int dsl_inotify_init(void);
+/// Watches `path` for entries moved in, created, written, closed after writing, moved out or deleted.
+int dsl_inotify_watch(int fd, const char *path);
+/// The event bits of that watch, and the queue-overflow bit.
+uint32_t dsl_in_moved_to(void);
+uint32_t dsl_in_create(void);
+uint32_t dsl_in_modify(void);
+uint32_t dsl_in_close_write(void);
+uint32_t dsl_in_moved_from(void);
+uint32_t dsl_in_delete(void);
+uint32_t dsl_in_q_overflow(void);
+/// Installs a handler for SIGTERM, SIGINT and SIGHUP that writes the signal's number as one byte
+/// to `fd` (async-signal-safe), so a thread can clean up and exit. Returns 0 or -1.
+int dsl_signals_to_pipe(int fd);
 #endif

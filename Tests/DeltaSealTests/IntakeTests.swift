@@ -1,0 +1,205 @@
+import DeltaSealCore
+import DeltaSealPack
+import DeltaSealSupervisor
+import DeltaSealSystem
+import Foundation
+import Testing
+
+/// What crosses the spool's boundary: batches still being written, entries that can never be
+/// claimed, names too long to derive from, batches changed after the claim, writer output that
+/// breaks the delta's limits or is still being written by a leftover process.
+@Suite struct IntakeTests {
+    func names(_ path: String) -> [String] { (try? Files.list(path)) ?? [] }
+
+    func failureReport(_ harness: PipelineHarness) throws -> [String: Any] {
+        let id = try #require(names(harness.spool.failed).first)
+        let data = try Data(contentsOf: URL(fileURLWithPath: harness.spool.failed + "/" + id + "/report.json"))
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    @Test func batchHeldOpenForWritingIsNeverClaimedHalfWritten() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        try Files.makeDirectories(harness.spool.incoming)
+        let batch = harness.spool.incoming + "/direct.ndjson"
+        let go = harness.root + "/go"
+        let lines = (0..<20).map { TestSupport.record("r\($0)") }
+        // A producer that writes under the final name, holding the file open between writes.
+        let producer = Process()
+        producer.executableURL = URL(fileURLWithPath: "/bin/bash")
+        producer.arguments = ["-c", """
+            exec 3>"$1"
+            printf '%s\\n' "${@:3:4}" >&3
+            while [ ! -e "$2" ]; do sleep 0.01; done
+            printf '%s\\n' "${@:7}" >&3
+            exec 3>&-
+            """, "producer", batch, go] + lines
+        try producer.run()
+        try await waitUntil { ((try? Files.readAll(batch)) ?? []).filter { $0 == 10 }.count == 4 }
+        let first = try await harness.runOnce()
+        #expect(first.shipped == 0 && first.deferred == 1, "\(first)")
+        #expect(names(harness.spool.incoming) == ["direct.ndjson"])
+        #expect(try harness.shippedDeltas() == [])
+
+        try TestSupport.write("", to: go)
+        producer.waitUntilExit()
+        let second = try await harness.runOnce()
+        #expect(second.shipped == 1, "\(second)")
+        let id = try #require(try harness.shippedDeltas().first)
+        #expect(try harness.manifest(id).recordCount == 20)
+    }
+
+    @Test func batchWrittenInPlaceWaitsForTheSettleTime() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.config.intakeSettle = .seconds(2)
+        try TestSupport.write(TestSupport.batch(records: 3), to: harness.spool.incoming + "/fresh.ndjson")
+        let recorder = LogRecorder()
+        let started = ContinuousClock.now
+        let summary = try await harness.runOnce(logger: recorder.logger)
+        #expect(summary.shipped == 1, "\(summary)")
+        // It was written a moment ago and not renamed into place: it was left alone that long.
+        #expect(ContinuousClock.now - started >= .milliseconds(1900))
+    }
+
+    @Test func renamedBatchIsClaimedAtOnceByARunningDaemon() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        // A settle time no test would wait for: a renamed batch must not wait for it at all.
+        harness.config.intakeSettle = .seconds(120)
+        harness.config.metricsAddress = nil
+        try harness.spool.prepare()
+        let stop = StopRequest()
+        let config = harness.config
+        let daemon = Task { try await Supervisor(config: config, logger: PipelineHarness.logger).run(once: false, stop: stop) }
+        defer { stop.request() }
+        // Let the daemon watch incoming/ before the batch arrives.
+        try await waitUntil { Files.exists(harness.config.spool + "/status.json") }
+        try TestSupport.dropBatch(TestSupport.batch(records: 4), named: "renamed.ndjson", spool: harness.config.spool)
+        try await waitUntil(timeout: .seconds(60)) { ((try? harness.shippedDeltas()) ?? []).count == 1 }
+        stop.request()
+        let summary = try await daemon.value
+        #expect(summary.shipped == 1)
+    }
+
+    @Test func entriesThatCanNeverBeClaimedAreReportedAndFailTheRun() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        try harness.spool.prepare()
+        let incoming = harness.spool.incoming
+        // A name that is not UTF-8, a directory and a FIFO under batch names.
+        let raw = Array((incoming + "/bad-\u{1}").utf8) + [0xFF] + Array(".ndjson".utf8)
+        let fd = raw.withUnsafeBufferPointer { buffer -> Int32 in
+            var bytes = Array(buffer) + [0]
+            return bytes.withUnsafeMutableBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644) }
+        }
+        #expect(fd >= 0)
+        close(fd)
+        try Files.makeDirectories(incoming + "/dir.ndjson")
+        #expect(mkfifo(incoming + "/pipe.ndjson", 0o644) == 0)
+        try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "good.ndjson", spool: harness.config.spool)
+        let recorder = LogRecorder()
+        let summary = try await harness.runOnce(logger: recorder.logger)
+        #expect(summary.shipped == 1)
+        #expect(summary.unclaimable == 3)
+        #expect(!summary.allShipped)
+        let reports = recorder.messages.filter { $0.contains("cannot claim an entry of incoming/") }
+        #expect(reports.count == 3, "\(reports)")
+        #expect(reports.contains { $0.contains("not valid UTF-8") && $0.contains("\\u{1}") })
+        #expect(reports.contains { $0.contains("dir.ndjson") && $0.contains("directory") })
+        #expect(reports.contains { $0.contains("pipe.ndjson") && $0.contains("fifo") })
+        #expect(!recorder.messages.contains { $0.contains("\u{1}") })
+        #expect(harness.spool.queueDepths()["unclaimable"] == 3)
+        // The command line: --once exits non-zero with them still there.
+        let result = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
+                                          "--store", harness.storeRoot, "--host", "test-host", "--log-level", "error"],
+                                         cwd: harness.root)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(try Files.listRaw(incoming).count == 3)
+    }
+
+    @Test func longBatchNameIsRejectedUnderABoundedName() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let name = String(repeating: "n", count: 240) + ".ndjson"
+        try TestSupport.dropBatch("not json\n", named: name, spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.rejected == 1)
+        let rejected = names(harness.spool.rejected)
+        #expect(rejected.count == 2, "\(rejected)")
+        #expect(rejected.allSatisfy { $0.utf8.count <= Spool.maxDerivedNameBytes + ".report.json".utf8.count })
+        let reportName = try #require(rejected.first { $0.hasSuffix(".report.json") })
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: harness.spool.rejected + "/" + reportName))) as! [String: Any]
+        #expect(report["batch"] as? String == name)
+        #expect(rejected.contains(report["stored_as"] as? String ?? "-"))
+        #expect(names(harness.spool.work) == [])
+    }
+
+    @Test func batchChangedByTheWriterIsKeptInFailedNotRejected() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        // A writer that empties its input, then fails: a retry would find "no records".
+        harness.config.writerCommand = [try TestSupport.script("""
+            input="$2"
+            ls -l "$input" > \(harness.root)/mode
+            chmod u+w "$input" 2>/dev/null; : > "$input"
+            exit 1
+            """, at: harness.root + "/truncate.sh")]
+        let text = TestSupport.batch(records: 5)
+        try TestSupport.dropBatch(text, named: "b.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.failed == 1 && summary.rejected == 0, "\(summary)")
+        #expect(names(harness.spool.rejected) == [])
+        // The claimed copy was read-only for the writer.
+        #expect(try String(contentsOfFile: harness.root + "/mode", encoding: .utf8).hasPrefix("-r--r--r--"))
+        let report = try failureReport(harness)
+        let reason = report["reason"] as? String ?? ""
+        #expect(reason.contains("batch b.ndjson changed after it was claimed"), "\(reason)")
+        #expect(reason.contains("it was \(text.utf8.count) bytes"), "\(reason)")
+        #expect(report["attempts"] as? Int == 1)
+        let id = try #require(names(harness.spool.failed).first)
+        #expect(Files.exists(harness.spool.failed + "/" + id + "/batches/b.ndjson"))
+    }
+
+    @Test func leftoverProcessWorkingInsideTheOutputIsCaughtByTheSeal() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.config.retry.maxAttempts = 2
+        // On its first attempt the writer leaves a process whose working directory is inside
+        // the delta, appending by relative path between which it holds no descriptor.
+        harness.config.writerCommand = [try TestSupport.script("""
+            \(TestSupport.writer) "$@" || exit $?
+            out="${@: -1}"
+            if [ "$DELTASEAL_ATTEMPT" = 1 ]; then
+                (cd "$out" && exec bash -c 'while true; do echo x >> extra.log; sleep 0.01; done') &
+                while [ ! -s "$out/extra.log" ]; do sleep 0.01; done
+            fi
+            exit 0
+            """, at: harness.root + "/leave.sh")]
+        try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b.ndjson", spool: harness.config.spool)
+        let recorder = LogRecorder()
+        let summary = try await harness.runOnce(logger: recorder.logger)
+        #expect(summary.shipped == 1, "\(summary)")
+        #expect(recorder.contains("[cwd]"), "\(recorder.messages.filter { $0.contains("attempt failed") })")
+        let id = try #require(try harness.shippedDeltas().first)
+        #expect(try harness.manifest(id).files.map(\.path) == ["delta.sqlite3"])
+    }
+
+    @Test func writerOutputPastTheDeltaLimitsFailsAtOnceAndUploadsNothing() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.config.writerCommand = [try TestSupport.script("""
+            out="${@: -1}"
+            mkdir -p "$out"
+            cd "$out" && touch $(seq -f 'f%05g' 1 \(DeltaLimits.maxFiles + 1))
+            """, at: harness.root + "/many.sh")]
+        try TestSupport.dropBatch(TestSupport.batch(records: 1), named: "b.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        #expect(summary.failed == 1, "\(summary)")
+        let report = try failureReport(harness)
+        #expect((report["reason"] as? String)?.contains("a delta holds at most \(DeltaLimits.maxFiles)") == true, "\(report)")
+        #expect(report["attempts"] as? Int == 1)
+        #expect(try harness.shippedDeltas() == [])
+        #expect(!Files.exists(harness.storeRoot + "/" + harness.config.host))
+    }
+}
