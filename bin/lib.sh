@@ -42,6 +42,7 @@ deltaseal_exec_release() {
     local name="$1"
     shift
     deltaseal_ensure_packages || exit 1
+    deltaseal_ensure_writer_user || exit 1
     deltaseal_build release || exit 1
     exec "$DELTASEAL_ROOT/.build/release/$name" "$@"
 }
@@ -52,10 +53,21 @@ DELTASEAL_VENV="$DELTASEAL_ROOT/.venv"
 DELTASEAL_SEAWEEDFS_VERSION=4.48
 DELTASEAL_CHROMADB_VERSION=1.5.9
 
+# The system Python, which every user can run (writers run as their own user, and a Python
+# under root's home, such as pyenv's, is out of their reach); any python3 where there is none.
+DELTASEAL_PYTHON=/usr/bin/python3
+[ -x "$DELTASEAL_PYTHON" ] || DELTASEAL_PYTHON=python3
+
 deltaseal_ensure_venv() {
+    # A virtualenv made from a Python the writer user cannot run is made again.
+    if [ -x "$DELTASEAL_VENV/bin/python3" ] && [ "$(id -u)" -eq 0 ] && id -u "$DELTASEAL_WRITER_USER" >/dev/null 2>&1 \
+        && ! runuser -u "$DELTASEAL_WRITER_USER" -- "$DELTASEAL_VENV/bin/python3" -c "" 2>/dev/null; then
+        deltaseal_log "$DELTASEAL_VENV uses a Python $DELTASEAL_WRITER_USER cannot run; making it again from $DELTASEAL_PYTHON"
+        rm -rf "$DELTASEAL_VENV"
+    fi
     if [ ! -x "$DELTASEAL_VENV/bin/python3" ]; then
         deltaseal_log "creating $DELTASEAL_VENV"
-        python3 -m venv "$DELTASEAL_VENV" >&2
+        "$DELTASEAL_PYTHON" -m venv "$DELTASEAL_VENV" >&2
     fi
     if [ ! -x "$DELTASEAL_VENV/bin/weed" ] || [ ! -x "$DELTASEAL_VENV/bin/aws" ] \
         || ! "$DELTASEAL_VENV/bin/python3" -c "import chromadb" 2>/dev/null; then
@@ -120,4 +132,31 @@ deltaseal_stop_seaweedfs() {
     kill "$DELTASEAL_WEED_PID" 2>/dev/null || true
     wait "$DELTASEAL_WEED_PID" 2>/dev/null || true
     DELTASEAL_WEED_PID=
+}
+
+# The unprivileged user writers run as when the supervisor runs as root (writer.user: auto).
+DELTASEAL_WRITER_USER=deltaseal-writer
+
+# Lets the writer user pass through (execute bit only, never read) every directory above PATH,
+# so the executables built in a checkout are reachable from its sandbox; says what it changed.
+deltaseal_let_writer_reach() {
+    local path="$1" dir
+    [ "$(id -u)" -eq 0 ] || return 0
+    runuser -u "$DELTASEAL_WRITER_USER" -- test -x "$path" 2>/dev/null && return 0
+    dir="$path"
+    while [ "$dir" != "/" ]; do
+        dir="$(dirname "$dir")"
+        if [ -d "$dir" ] && ! runuser -u "$DELTASEAL_WRITER_USER" -- test -x "$dir" 2>/dev/null; then
+            deltaseal_log "letting $DELTASEAL_WRITER_USER pass through $dir (chmod o+x) to reach $path"
+            chmod o+x "$dir"
+        fi
+    done
+}
+
+# Creates the writer user when running as root and it is missing (a system user: no home, no shell).
+deltaseal_ensure_writer_user() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    id -u "$DELTASEAL_WRITER_USER" >/dev/null 2>&1 && return 0
+    deltaseal_log "creating the system user $DELTASEAL_WRITER_USER (writers run as it)"
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$DELTASEAL_WRITER_USER" >&2
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Access key, secret and optional session token. Never printed: `description` shows only the
 /// access key id.
 public struct S3Credentials: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -16,6 +20,25 @@ public struct S3Credentials: Sendable, Equatable, CustomStringConvertible, Custo
 
     public var description: String { "access key \(accessKeyID) from \(source) (secret redacted)" }
     public var debugDescription: String { description }
+
+    /// These credentials as an AWS shared credentials file (profile `default`), to hand to a
+    /// child process through a private file instead of its environment.
+    public var sharedCredentialsFile: String {
+        "[default]\naws_access_key_id = \(accessKeyID)\naws_secret_access_key = \(secretAccessKey)\n"
+            + (sessionToken.map { "aws_session_token = \($0)\n" } ?? "")
+    }
+
+    /// Reads credentials from a file written as ``sharedCredentialsFile`` and removes the file,
+    /// so they exist on disk only as long as it takes to read them.
+    public static func takeFile(_ path: String) throws -> S3Credentials {
+        defer { unlink(path) }
+        guard let text = StoreOpener.readFile(path), let values = INIFile.section("default", in: text),
+              let id = values["aws_access_key_id"], let secret = values["aws_secret_access_key"] else {
+            throw NotFound(searched: ["--credentials-file \(path)"])
+        }
+        return S3Credentials(accessKeyID: id, secretAccessKey: secret, sessionToken: values["aws_session_token"],
+                             source: "the supervisor (a private file)")
+    }
 
     /// No credentials in any of the standard places.
     public struct NotFound: Error, CustomStringConvertible {

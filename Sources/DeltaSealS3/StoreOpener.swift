@@ -4,15 +4,16 @@ import DeltaSealSystem
 /// Opens the store a URL names, with credentials from the standard AWS sources for `s3://`.
 public enum StoreOpener {
     /// The store at `location`.
+    /// `credentials`, when given, replace the standard sources.
     public static func open(_ location: StoreURL, s3 options: S3Options = S3Options(),
-                            environment: [String: String]) throws -> any ObjectStore {
+                            environment: [String: String], credentials given: S3Credentials? = nil) throws -> any ObjectStore {
         switch location.scheme {
         case .file:
             return FileStore(location: location)
         case .s3:
             let credentials: S3Credentials
             do {
-                credentials = try S3Credentials.resolve(environment: environment, readFile: readFile)
+                credentials = try given ?? S3Credentials.resolve(environment: environment, readFile: readFile)
             } catch let error as S3Credentials.NotFound {
                 throw StoreError(.unauthorized, key: nil, error.description)
             }

@@ -55,9 +55,23 @@ public enum ConfigSchema {
         optionalCount("writer.max_open_files", "RLIMIT_NOFILE of each writer; empty: unlimited") { c, v in c.writerLimits.openFiles = v } show: { $0.writerLimits.openFiles },
         optionalCount("writer.max_memory", "RLIMIT_AS of each writer in bytes; empty: unlimited") { c, v in c.writerLimits.addressSpaceBytes = v } show: { $0.writerLimits.addressSpaceBytes },
         optionalCount("writer.max_cpu", "RLIMIT_CPU of each writer in seconds; empty: unlimited") { c, v in c.writerLimits.cpuSeconds = v } show: { $0.writerLimits.cpuSeconds },
-        text("writer.environment", "comma-separated variables passed to writers (never AWS_* or secrets)") { c, v, _ in
-            c.writerEnvironmentPassthrough = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        text("writer.environment", "comma-separated variables passed to writers; a credential-like name needs a leading '!'") { c, v, _ in
+            let names = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if let secret = names.first(where: { !$0.hasPrefix("!") && SecretNames.isSecret($0) }) {
+                throw BadValue(message: "\(secret) looks like a credential and writers are untrusted; write it as !\(secret) to pass it anyway")
+            }
+            c.writerEnvironmentPassthrough = names
         } show: { $0.writerEnvironmentPassthrough.joined(separator: ",") },
+        text("writer.user", "auto (as root: \(WriterIdentity.defaultUser)), self, root, or a user name") { c, v, _ in
+            guard !v.isEmpty else { throw BadValue(message: "is empty (auto, self, root or a user name)") }
+            c.writerUser = v
+        } show: { $0.writerUser },
+        text("writer.group", "the writers' group; empty: the user's primary group") { c, v, _ in c.writerGroup = v } show: { $0.writerGroup },
+        choice("writer.landlock", "confine writers' writes to their output with Landlock where the kernel has it", ["true", "false"]) { c, v in
+            c.writerLandlock = v == "true"
+        } show: { $0.writerLandlock ? "true" : "false" },
+        bytes("writer.log_limit", "writer.log keeps the last this many bytes of a writer's output", minimum: 1024) { c, v in c.writerLogLimit = v } show: { $0.writerLogLimit },
+        optionalCount("writer.max_file_size", "RLIMIT_FSIZE of each writer in bytes; empty: unlimited") { c, v in c.writerLimits.fileSizeBytes = v } show: { $0.writerLimits.fileSizeBytes },
         integer("writer.crash_loop_failures", "writer failures within the window that pause all writers", minimum: 1) { c, v in c.restartIntensity.maxFailures = v } show: { $0.restartIntensity.maxFailures },
         milliseconds("writer.crash_loop_window", "seconds over which writer failures count") { c, v in c.restartIntensity.windowMs = v } show: { $0.restartIntensity.windowMs },
         milliseconds("writer.crash_loop_pause", "seconds all writers pause after a crash loop") { c, v in c.restartIntensity.pauseMs = v } show: { $0.restartIntensity.pauseMs },

@@ -1,5 +1,6 @@
 import DeltaSealCore
 import DeltaSealPack
+import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
 import Foundation
@@ -23,6 +24,10 @@ struct DeltaPipeline: Sendable {
     let stop: StopRequest
     /// Settings a reload may change while deltas are in flight.
     let live: LiveSettings
+    /// How writers are confined (docs/architecture.md, "Writer sandbox").
+    let sandbox: WriterSandbox
+    /// Credentials the verifier gets through a file in its private directory, never its environment.
+    let verifierCredentials: S3Credentials?
 
     /// Runs the delta to an outcome, resuming from whatever state its record holds.
     func run(_ initial: DeltaRecord) async -> DeltaOutcome {
@@ -146,6 +151,8 @@ struct DeltaPipeline: Sendable {
         let out = directory + "/out"
         try Files.makeDirectories(out, mode: 0o700)
         try Files.makeDirectories(directory + "/tmp", mode: 0o700)
+        // The writer owns what it writes and nothing else: its output and private tmp.
+        try sandbox.handOver([out, directory + "/tmp"])
 
         let current = record
         let written = try await writers.withPermit { [writerGate] in
@@ -174,7 +181,7 @@ struct DeltaPipeline: Sendable {
         let sealStarted = WallClock.monotonicNanoseconds()
         defer { SupervisorMetrics.stage("seal", nanoseconds: WallClock.monotonicNanoseconds() - sealStarted) }
         do {
-            inputs = try await Blocking.run { try Sealer().seal(out) }
+            inputs = try await Blocking.run { [sandbox] in try Sealer(owner: sandbox.ownerUID).seal(out) }
         } catch let failure as Sealer.Failure {
             if written.process.groupIsAlive {
                 log.warning("killing what is left of the writer's process group", metadata: ["pgid": "\(written.process.pid)"])
@@ -235,7 +242,9 @@ struct DeltaPipeline: Sendable {
         do {
             process = try ChildProcess.spawn(arguments: arguments, environment: writerEnvironment(record),
                                              workingDirectory: directory, outputPath: directory + "/writer.log",
-                                             limits: config.writerLimits)
+                                             limits: config.writerLimits,
+                                             sandbox: sandbox.confinement(writable: [out, directory + "/tmp"]),
+                                             outputLimit: Int(config.writerLogLimit))
         } catch {
             throw AttemptFailure(reason: "cannot start the writer \(config.writerCommand[0]): \(error)", retryable: true)
         }
@@ -247,7 +256,7 @@ struct DeltaPipeline: Sendable {
         let termination = await process.wait(timeout: live.writerTimeout, grace: live.killGrace)
         let durationMs = Int64((WallClock.monotonicNanoseconds() - started) / 1_000_000)
         for line in tail(directory + "/writer.log", bytes: 4096).split(separator: "\n") where !line.isEmpty {
-            log.info("writer: \(line)")
+            log.info("writer: \(DisplayText.sanitize(String(line)))")
         }
         var outcome = WriterContract.outcome(exitStatus: termination.exitStatus, signal: termination.signal)
         if termination.timedOut {
@@ -276,7 +285,9 @@ struct DeltaPipeline: Sendable {
             "DELTASEAL_DELTA_ID": record.id.rawValue,
             "DELTASEAL_ATTEMPT": "\(record.attempt)",
         ]
-        for name in config.writerEnvironmentPassthrough where !SecretNames.isSecret(name) {
+        // Credential-like names were refused when the configuration was read unless forced with `!`.
+        for entry in config.writerEnvironmentPassthrough {
+            let name = entry.hasPrefix("!") ? String(entry.dropFirst()) : entry
             if let value = inherited[name] { environment[name] = value }
         }
         return environment
@@ -370,18 +381,28 @@ struct DeltaPipeline: Sendable {
     private func verify(_ record: DeltaRecord, _ log: Logger) async throws {
         let directory = spool.directory(of: record.id)
         let url = config.store.appending(ObjectLayout.join(config.host, record.id.rawValue))
-        let arguments = [config.verifierPath, url.description, "--json"] + (live.quickVerify ? ["--quick"] : ["--full"])
+        var arguments = [config.verifierPath, url.description, "--json"] + (live.quickVerify ? ["--quick"] : ["--full"])
             + (config.store.scheme == .s3 ? config.s3.arguments : [])
-        for stale in ["verify.log", "verify.err"] { try Files.removeTree(directory + "/" + stale) }
+        for stale in ["verify.log", "verify.err", "verify-tmp"] { try Files.removeTree(directory + "/" + stale) }
+        // A private TMPDIR (0700) under the spool, and the credentials in a 0600 file there that
+        // the verifier deletes once read: none of them in its environment.
+        let privateTemporary = directory + "/verify-tmp"
+        try Files.makeDirectories(privateTemporary, mode: 0o700)
+        if let credentials = verifierCredentials {
+            let file = privateTemporary + "/credentials"
+            try Files.writeAtomically(Array(credentials.sharedCredentialsFile.utf8), to: file, mode: 0o600)
+            arguments += ["--credentials-file", file]
+        }
         let process: ChildProcess
         do {
-            process = try ChildProcess.spawn(arguments: arguments, environment: ProcessInfo.processInfo.environment,
+            process = try ChildProcess.spawn(arguments: arguments, environment: VerifierEnvironment.make(temporary: privateTemporary),
                                              workingDirectory: directory, outputPath: directory + "/verify.log",
                                              errorPath: directory + "/verify.err")
         } catch {
             throw AttemptFailure(reason: "cannot start the verifier \(config.verifierPath): \(error)", retryable: true)
         }
         let termination = await process.wait(timeout: live.verifierTimeout, grace: live.killGrace)
+        try? Files.removeTree(privateTemporary)
         if termination.exitStatus == VerifierExit.valid {
             log.info("verified")
             return
@@ -528,10 +549,3 @@ struct DeltaPipeline: Sendable {
     }
 }
 
-/// Names of environment variables that carry credentials.
-enum SecretNames {
-    static func isSecret(_ name: String) -> Bool {
-        name.hasPrefix("AWS_") || name.contains("SECRET") || name.contains("TOKEN")
-            || name.contains("PASSWORD")
-    }
-}

@@ -7,10 +7,15 @@ import Glibc
 #endif
 
 /// Proves a delta directory is closed before a byte of it is read: no process holds any file in
-/// it, no journal or WAL with content remains, every SQLite file passes `quick_check`; then fsyncs
-/// the files and makes them read-only.
+/// it, every entry is a regular file of the writer's own with one link (so nothing outside the
+/// spool can be reached through it), no journal or WAL with content remains, every SQLite file
+/// passes `quick_check`; then fsyncs the files and makes them read-only. Nothing is changed
+/// before every entry passed those checks.
 public struct Sealer: Sendable {
-    public init() {}
+    /// The uid that must own every file: the writer's.
+    public var owner: uid_t
+
+    public init(owner: uid_t = geteuid()) { self.owner = owner }
 
     /// Why a delta cannot be sealed.
     public struct Failure: Error, CustomStringConvertible {
@@ -31,37 +36,58 @@ public struct Sealer: Sendable {
             let lines = scan.holders.map { "pid \($0.pid) (\(DisplayText.sanitize($0.command, limit: 200))) holds \(DisplayText.sanitize($0.path)) [\($0.how)]" }
             throw Failure(reason: "files still open: " + lines.joined(separator: "; "), holders: scan.holders)
         }
+        try checkEntries(canonical)
         try settleJournals(canonical)
-        let walked = try Files.walk(canonical)
-        if let other = walked.others.first {
-            throw Failure(reason: "\(other) is not a regular file (symlinks, sockets and devices are not shipped)")
-        }
-        guard !walked.files.isEmpty else { throw Failure(reason: "the writer produced no files") }
-        if walked.files.count > DeltaLimits.maxFiles {
-            throw Failure(reason: "the writer produced \(walked.files.count) files; a delta holds at most \(DeltaLimits.maxFiles)", permanent: true)
+        let files = try Files.walkBeneath(canonical).filter(\.isRegular)
+        guard !files.isEmpty else { throw Failure(reason: "the writer produced no files") }
+        if files.count > DeltaLimits.maxFiles {
+            throw Failure(reason: "the writer produced \(files.count) files; a delta holds at most \(DeltaLimits.maxFiles)", permanent: true)
         }
         var inputs: [Packer.Input] = []
-        for name in walked.files {
+        for entry in files {
+            let name = entry.path
             guard let path = RelativePath(name) else {
                 throw Failure(reason: "\(DisplayText.quoted(name, limit: 128)) is not a shippable path (at most \(DeltaLimits.maxPathBytes) bytes, no '\\')",
                               permanent: true)
             }
             if let problem = DeltaLimits.pathProblem(path) { throw Failure(reason: problem, permanent: true) }
-            let full = canonical + "/" + name
-            var info: Manifest.SQLiteInfo?
-            if try isSQLite(full) {
-                info = try check(full, name: name)
+            // The very file that was checked: opened without following links, same inode.
+            let file: PosixFile
+            do { file = try PosixFile.openRegular(beneath: canonical, relative: name) } catch {
+                throw Failure(reason: "\(DisplayText.sanitize(name)) changed while it was sealed: \(error)")
             }
-            let file = try PosixFile.openForReading(full)
+            guard try file.inode() == entry.inode else { throw Failure(reason: "\(DisplayText.sanitize(name)) was replaced while it was sealed") }
+            var info: Manifest.SQLiteInfo?
+            if try isSQLite(file) {
+                info = try check(canonical + "/" + name, name: name)
+            }
             try file.sync()
+            try file.makeReadOnly()
             try file.close()
-            try Files.makeReadOnly(full)
             inputs.append(Packer.Input(path: path, sqlite: info))
         }
-        for directory in Set(walked.files.map { PathName.directory(of: canonical + "/" + $0) }) {
+        for directory in Set(files.map { PathName.directory(of: canonical + "/" + $0.path) }) {
             try Files.syncDirectory(directory)
         }
         return inputs
+    }
+
+    /// Refuses anything but regular files of the writer's, with one link each, and directories.
+    /// A hard link is how a writer would make the seal ship, chmod or checkpoint a file that is
+    /// not its own (`/etc/shadow`, another application's database), so one is never touched.
+    private func checkEntries(_ root: String) throws {
+        for entry in try Files.walkBeneath(root) where !entry.isDirectory {
+            let name = DisplayText.sanitize(entry.path)
+            guard entry.isRegular else {
+                throw Failure(reason: "\(name) is a \(PosixFile.kindName(entry.mode)), not a regular file (symlinks, sockets and devices are not shipped)")
+            }
+            guard entry.links == 1 else {
+                throw Failure(reason: "\(name) has \(entry.links) hard links: a file linked from elsewhere is never shipped or changed")
+            }
+            guard entry.uid == owner else {
+                throw Failure(reason: "\(name) belongs to uid \(entry.uid), not the writer's uid \(owner)")
+            }
+        }
     }
 
     /// Empty journals are removed; a hot rollback journal fails the seal (the writer died inside a
@@ -100,8 +126,7 @@ public struct Sealer: Sendable {
         }
     }
 
-    private func isSQLite(_ path: String) throws -> Bool {
-        let file = try PosixFile.openForReading(path)
+    private func isSQLite(_ file: PosixFile) throws -> Bool {
         var header = [UInt8](repeating: 0, count: 16)
         let n = try header.withUnsafeMutableBytes { try file.readFully(into: $0) }
         return n == 16 && SQLiteFile.isDatabaseHeader(header)

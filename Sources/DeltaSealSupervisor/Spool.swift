@@ -21,7 +21,8 @@ public struct Spool: Sendable {
     /// Creates the directories.
     public func prepare() throws {
         for directory in [incoming, work, rejected, failed] { try Files.makeDirectories(directory) }
-        _ = chmod(work, 0o700)
+        // Writers (another user) may pass through to their own delta, never list or write here.
+        _ = chmod(work, 0o711)
     }
 
     /// An entry of `incoming/` that looks like a batch but can never be claimed as one.
@@ -137,7 +138,9 @@ public struct Spool: Sendable {
     /// prove it unchanged.
     public func claim(_ batch: String, as id: DeltaID) throws -> DeltaRecord? {
         let directory = self.directory(of: id)
+        // Traversable and readable for the writer, writable only by the supervisor.
         try Files.makeDirectories(directory + "/batches", mode: 0o755)
+        _ = chmod(directory, 0o711)
         let claimed = directory + "/batches/" + batch
         do {
             try Files.rename(incoming + "/" + batch, claimed)

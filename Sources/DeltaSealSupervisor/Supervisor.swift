@@ -21,34 +21,55 @@ public struct Supervisor: Sendable {
         public var description: String { problems.joined(separator: "\n") }
     }
 
-    /// Checks what would make every delta fail, so the daemon refuses to start instead.
-    public func preflight() throws {
+    /// Checks what would make every delta fail, so the daemon refuses to start instead; returns
+    /// how writers will be confined.
+    @discardableResult
+    public func preflight() throws -> WriterSandbox {
         var problems = config.problems()
+        var sandbox: WriterSandbox?
+        do { sandbox = try WriterSandbox.make(config) } catch let problem as WriterIdentity.Problem { problems.append(problem.message) }
         let writer = ChildProcess.resolve(config.writerCommand.first ?? "", path: ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         if access(writer, X_OK) != 0 { problems.append("writer command \(config.writerCommand.first ?? "") is not an executable file") }
         if access(config.verifierPath, X_OK) != 0 { problems.append("verifier \(config.verifierPath) is not an executable file") }
-        if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+        guard problems.isEmpty, let sandbox else { throw ConfigurationError(problems: problems) }
+        return sandbox
     }
 
     /// Runs until `stop` is requested or, with `once`, until what was in the spool at start is done.
     /// `store` replaces the store the configuration names (tests wrap the real one to inject faults).
+    /// With `scrubEnvironment`, credentials read from the environment are removed from it once
+    /// the store has them, so no child spawned later can inherit them (the command does this;
+    /// tests that share their process do not).
     public func run(once: Bool, stop: StopRequest = StopRequest(), store: (any ObjectStore)? = nil,
                     health: SupervisorHealth = SupervisorHealth(), live: LiveSettings? = nil,
+                    scrubEnvironment: Bool = false,
                     progress: (@Sendable (RunSummary) -> Void)? = nil) async throws -> RunSummary {
         let live = live ?? LiveSettings(config)
-        try preflight()
+        let sandbox = try preflight()
         let spool = Spool(root: config.spool)
         try spool.prepare()
         let lock = try SpoolLock(spool: spool.root)
         defer { withExtendedLifetime(lock) {} }
-        let store = try store ?? StoreOpener.open(config.store, s3: config.s3, environment: ProcessInfo.processInfo.environment)
+        let environment = ProcessInfo.processInfo.environment
+        let verifierCredentials = config.store.scheme == .s3
+            ? try? S3Credentials.resolve(environment: environment, readFile: StoreOpener.readFile) : nil
+        let store = try store ?? StoreOpener.open(config.store, s3: config.s3, environment: environment)
+        if scrubEnvironment {
+            for name in VerifierEnvironment.secretNames { unsetenv(name) }
+        }
+        logger.info("writer sandbox", metadata: ["sandbox": "\(sandbox.summary)"])
+        for warning in sandbox.identity.warnings { logger.warning("\(warning)") }
+        if config.writerLandlock && sandbox.landlockABI == nil {
+            logger.warning("this kernel has no Landlock: writers are confined by their user, no_new_privs and the seal's checks only")
+        }
         let writerGate = WriterGate(config.restartIntensity, logger: logger)
         let board = StatusBoard()
         let pipeline = DeltaPipeline(
             config: config, spool: spool, store: store, logger: logger,
             writers: AsyncSemaphore(config.maxWriters), writerGate: writerGate,
             uploads: AsyncSemaphore(config.maxUploads),
-            verifications: AsyncSemaphore(config.maxVerifications), stop: stop, live: live)
+            verifications: AsyncSemaphore(config.maxVerifications), stop: stop, live: live,
+            sandbox: sandbox, verifierCredentials: verifierCredentials)
         collectGarbage(store: store, spool: spool)
         logger.info("supervisor started", metadata: [
             "spool": "\(spool.root)", "store": "\(config.store)", "host": "\(config.host)", "once": "\(once)",

@@ -21,8 +21,18 @@ public struct SupervisorConfig: Sendable {
     public var killGrace: Duration = .seconds(5)
     /// Resource limits for each writer.
     public var writerLimits = ChildProcess.Limits()
-    /// Environment variables passed through to writers (besides the fixed clean set).
+    /// Environment variables passed through to writers (besides the fixed clean set). A name
+    /// that looks like a credential is refused unless written with a leading `!`.
     public var writerEnvironmentPassthrough: [String] = []
+    /// Who writers run as: `auto` (as root: ``WriterIdentity/defaultUser``; otherwise the
+    /// supervisor's own user), `self`, `root`, or a user name.
+    public var writerUser = "auto"
+    /// The writers' group; empty: the user's primary group.
+    public var writerGroup = ""
+    /// Confine writers with Landlock where the kernel has it.
+    public var writerLandlock = true
+    /// The most bytes of a writer's output kept in `writer.log` (the last ones).
+    public var writerLogLimit: Int64 = 256 << 10
     /// The verifier executable.
     public var verifierPath: String
     /// How long a verification may take.

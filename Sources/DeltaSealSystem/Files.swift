@@ -81,6 +81,55 @@ public enum Files {
         return (files.sorted(), others.sorted())
     }
 
+    /// One entry found by ``walkBeneath(_:)``, with what `fstatat` said of it (not following links).
+    public struct Entry: Sendable {
+        /// The path relative to the root.
+        public var path: String
+        public var mode: mode_t
+        public var uid: uid_t
+        public var links: UInt64
+        public var inode: UInt64
+        public var size: Int64
+        public var isDirectory: Bool { mode & S_IFMT == S_IFDIR }
+        public var isRegular: Bool { mode & S_IFMT == S_IFREG }
+    }
+
+    /// Every entry below `root` (directories, files, links, anything), sorted by path, found
+    /// relative to descriptors of their directories: a symlink is reported, never followed, and
+    /// a directory swapped for a link during the walk is not entered.
+    public static func walkBeneath(_ root: String) throws -> [Entry] {
+        var entries: [Entry] = []
+        func visit(_ directoryFD: Int32, _ relative: String) throws {
+            guard let dir = fdopendir(directoryFD) else {
+                close(directoryFD)
+                throw SystemError("fdopendir", root + "/" + relative, errno: Glibc.errno)
+            }
+            defer { closedir(dir) }
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            for name in names.sorted() {
+                let path = relative.isEmpty ? name : relative + "/" + name
+                var st = stat()
+                try syscallRetrying("fstatat", root + "/" + path) { fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) }
+                let entry = Entry(path: path, mode: st.st_mode, uid: st.st_uid, links: UInt64(st.st_nlink), inode: UInt64(st.st_ino),
+                                  size: Int64(st.st_size))
+                entries.append(entry)
+                if entry.isDirectory {
+                    let child = try syscallRetrying("openat", root + "/" + path) {
+                        openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    }
+                    try visit(child, path)
+                }
+            }
+        }
+        let rootFD = try syscallRetrying("open", root) { open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        try visit(rootFD, "")
+        return entries.sorted { $0.path < $1.path }
+    }
+
     /// Removes `path` and everything below it; no error if it does not exist.
     public static func removeTree(_ path: String) throws {
         guard exists(path) else { return }

@@ -130,6 +130,19 @@ public final class PosixFile: @unchecked Sendable {
         try syscallRetrying("fsync", path) { Glibc.fsync(fd) }
     }
 
+    /// The file's inode number.
+    public func inode() throws -> UInt64 {
+        var st = stat()
+        try syscallRetrying("fstat", path) { Glibc.fstat(fd, &st) }
+        return UInt64(st.st_ino)
+    }
+
+    /// Makes the open file read-only for everyone (`fchmod`: the file itself, whatever its path
+    /// now names).
+    public func makeReadOnly() throws {
+        try syscallRetrying("fchmod", path) { Glibc.fchmod(fd, 0o444) }
+    }
+
     /// The file's size in bytes.
     public func size() throws -> Int64 {
         var st = stat()

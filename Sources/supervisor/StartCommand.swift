@@ -31,6 +31,9 @@ struct StartCommand: AsyncParsableCommand {
     var once = false
 
     func run() async throws {
+        // First: no process of this user (a writer among them) may read this one's memory,
+        // environment or descriptors through /proc or ptrace.
+        try ProcessSecurity.makeNonDumpable()
         let config = try options.loadOrExit()
         let live = LiveSettings(config)
         let logger = makeLogger(config, label: "deltaseal.supervisor", level: live.logLevel)

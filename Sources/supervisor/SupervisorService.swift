@@ -36,7 +36,7 @@ final class SupervisorService: Service, @unchecked Sendable {
         do {
             let summary = try await withTaskCancellationHandler {
                 try await withGracefulShutdownHandler {
-                    try await supervisor.run(once: once, stop: stop, health: health, live: live)
+                    try await supervisor.run(once: once, stop: stop, health: health, live: live, scrubEnvironment: true)
                 } onGracefulShutdown: { [stop] in
                     logger.notice("stop requested: intake stopped, draining in-flight deltas", metadata: [
                         "drain_timeout_s": "\(config.drainTimeout.components.seconds)",

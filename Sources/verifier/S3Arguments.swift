@@ -15,6 +15,15 @@ struct S3Arguments: ParsableArguments {
     @Option(name: .customLong("stall-timeout"), help: "Seconds a transfer may move no byte before it is abandoned.")
     var stallTimeout: Int?
 
+    @Option(name: .customLong("credentials-file"),
+            help: "Read the credentials from this AWS credentials file (profile default) and delete it (how the supervisor hands them over).")
+    var credentialsFile: String?
+
+    /// Credentials from `--credentials-file`, which is deleted once read; nil without the flag.
+    func takeCredentials() throws -> S3Credentials? {
+        try credentialsFile.map(S3Credentials.takeFile)
+    }
+
     func options() throws -> S3Options {
         var options = S3Options()
         options.endpoint = endpoint

@@ -102,7 +102,8 @@ struct CheckOptions: ParsableArguments {
                 onFile: (@Sendable (Int, Int, String) -> Void)? = nil) -> VerificationReport {
         do {
             let location = try StoreURL(parsing: url, workingDirectory: FileManager.default.currentDirectoryPath)
-            let store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment)
+            let store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment,
+                                             credentials: s3.takeCredentials())
             CleanupOnSignal.install()
             var verifier = DeltaVerifier(fullCheck: !quick)
             verifier.budget.baseSeconds = timeBudget

@@ -230,8 +230,10 @@ struct DaemonTests {
             mkdir -p \(copies)/$DELTASEAL_DELTA_ID && cp -a "$out/." \(copies)/$DELTASEAL_DELTA_ID/
             """, at: harness.root + "/copying.sh")
         try TestSupport.dropBatch(TestSupport.batch(records: 50), named: "b.ndjson", spool: harness.config.spool)
+        // The writer keeps a copy of its output outside it, for the comparison.
         let run = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
-                                       "--host", "test-host", "--writer", writer, "--metrics-address", ""], cwd: harness.root)
+                                       "--host", "test-host", "--writer", writer, "--metrics-address", ""], cwd: harness.root,
+                                      environment: ProcessInfo.processInfo.environment.merging(PipelineHarness.writersReportOutside) { $1 })
         #expect(run.status == 0, "\(run.stderr)")
         let id = try #require(try harness.shippedDeltas().first)
         let restored = harness.root + "/restored"

@@ -135,23 +135,48 @@ import Testing
         #expect(names(harness.spool.work) == [])
     }
 
-    @Test func batchChangedByTheWriterIsKeptInFailedNotRejected() async throws {
+    /// A writer that tries to empty its input, then fails: a retry would find "no records".
+    func truncatingWriter(_ harness: PipelineHarness) throws -> String {
+        try TestSupport.script("""
+            input="$2"
+            ls -ln "$input" > "$TMPDIR/mode"
+            chmod u+w "$input" 2>/dev/null; : > "$input"
+            cp "$TMPDIR/mode" \(harness.root)/mode 2>/dev/null
+            exit 1
+            """, at: harness.root + "/truncate.sh")
+    }
+
+    @Test func sandboxedWriterCannotChangeItsBatch() async throws {
         var harness = try PipelineHarness()
         defer { harness.remove() }
-        // A writer that empties its input, then fails: a retry would find "no records".
-        harness.config.writerCommand = [try TestSupport.script("""
-            input="$2"
-            ls -l "$input" > \(harness.root)/mode
-            chmod u+w "$input" 2>/dev/null; : > "$input"
-            exit 1
-            """, at: harness.root + "/truncate.sh")]
+        harness.config.retry.maxAttempts = 2
+        harness.config.writerCommand = [try truncatingWriter(harness)]
+        let text = TestSupport.batch(records: 5)
+        try TestSupport.dropBatch(text, named: "b.ndjson", spool: harness.config.spool)
+        let summary = try await harness.runOnce()
+        // Both attempts failed as the writer said (exit 1), the batch is intact in failed/.
+        #expect(summary.failed == 1 && summary.rejected == 0, "\(summary)")
+        let report = try failureReport(harness)
+        #expect((report["reason"] as? String)?.contains("writer exited with status 1") == true, "\(report)")
+        #expect(report["attempts"] as? Int == 2)
+        let id = try #require(names(harness.spool.failed).first)
+        #expect(try String(contentsOfFile: harness.spool.failed + "/" + id + "/batches/b.ndjson", encoding: .utf8) == text)
+        // Nor could it leave anything outside its output and tmp.
+        #expect(!Files.exists(harness.root + "/mode"))
+    }
+
+    @Test func batchChangedByAnUnconfinedWriterIsKeptInFailedNotRejected() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.letWritersReportOutsideTheirOutput()
+        harness.config.writerCommand = [try truncatingWriter(harness)]
         let text = TestSupport.batch(records: 5)
         try TestSupport.dropBatch(text, named: "b.ndjson", spool: harness.config.spool)
         let summary = try await harness.runOnce()
         #expect(summary.failed == 1 && summary.rejected == 0, "\(summary)")
         #expect(names(harness.spool.rejected) == [])
-        // The claimed copy was read-only for the writer.
-        #expect(try String(contentsOfFile: harness.root + "/mode", encoding: .utf8).hasPrefix("-r--r--r--"))
+        // The claimed copy was read-only, owned by the supervisor.
+        #expect(try String(contentsOfFile: harness.root + "/mode", encoding: .utf8).hasPrefix("-r--r--r-- 1 0 0"))
         let report = try failureReport(harness)
         let reason = report["reason"] as? String ?? ""
         #expect(reason.contains("batch b.ndjson changed after it was claimed"), "\(reason)")

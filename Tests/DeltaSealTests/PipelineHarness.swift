@@ -26,6 +26,17 @@ struct PipelineHarness {
 
     func remove() { try? Files.removeTree(root) }
 
+    /// Lets writers write outside their output (marker and pid files the test reads): runs them
+    /// as root without Landlock, which the default sandbox would refuse. Only for tests whose
+    /// writer reports to the test through files; every other test runs the default sandbox.
+    mutating func letWritersReportOutsideTheirOutput() {
+        config.writerUser = "root"
+        config.writerLandlock = false
+    }
+
+    /// The environment of a `supervisor` command that does the same.
+    static let writersReportOutside = ["DELTASEAL_WRITER_USER": "root", "DELTASEAL_WRITER_LANDLOCK": "false"]
+
     /// A logger that keeps quiet unless something is badly wrong.
     static let logger: Logger = {
         var logger = Logger(label: "test", factory: { StreamLogHandler.standardError(label: $0) })

@@ -61,6 +61,7 @@ import Testing
     @Test func crashingWriterIsRetried() async throws {
         var harness = try PipelineHarness()
         defer { harness.remove() }
+        harness.letWritersReportOutsideTheirOutput()
         // Crashes (SIGSEGV) on its first run, works on the second.
         let marker = harness.root + "/crashed-once"
         harness.config.writerCommand = [try TestSupport.script("""
@@ -112,6 +113,7 @@ import Testing
     @Test func grandchildHoldingAFileIsNotSealedAndIsNamed() async throws {
         var harness = try PipelineHarness()
         defer { harness.remove() }
+        harness.letWritersReportOutsideTheirOutput()
         harness.config.retry.maxAttempts = 1
         let pidFile = harness.root + "/holder.pid"
         // Writes a good delta, then leaves a grandchild that keeps the database open.
@@ -137,6 +139,7 @@ import Testing
     @Test func hangingWriterIsKilledWithItsProcessGroupAtTheTimeout() async throws {
         var harness = try PipelineHarness()
         defer { harness.remove() }
+        harness.letWritersReportOutsideTheirOutput()
         harness.config.retry.maxAttempts = 1
         harness.config.writerTimeout = .milliseconds(300)
         let pids = harness.root + "/pids"
@@ -191,7 +194,7 @@ import Testing
             """, at: harness.root + "/env.sh")
         try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "good.ndjson", spool: harness.config.spool)
         try TestSupport.dropBatch("not json\n", named: "bad.ndjson", spool: harness.config.spool)
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.merging(PipelineHarness.writersReportOutside) { $1 }
         environment["AWS_SECRET_ACCESS_KEY"] = "s3cr3t-value"
         environment["AWS_ACCESS_KEY_ID"] = "AKIDEXAMPLE"
         let result = try TestSupport.run(
@@ -238,6 +241,7 @@ import Testing
     @Test func writerCrashLoopPausesEveryWriter() async throws {
         var harness = try PipelineHarness()
         defer { harness.remove() }
+        harness.letWritersReportOutsideTheirOutput()
         harness.config.retry.maxAttempts = 2
         harness.config.restartIntensity = RestartIntensity(maxFailures: 2, windowMs: 60_000, pauseMs: 300)
         let runs = harness.root + "/runs"

@@ -21,8 +21,10 @@ enum TestSupport {
         let safe = label.filter { $0.isLetter || $0.isNumber }
         let base = NSTemporaryDirectory().hasSuffix("/") ? String(NSTemporaryDirectory().dropLast()) : NSTemporaryDirectory()
         var template = Array((base + "/deltaseal-\(safe.prefix(40))-XXXXXX").utf8CString)
-        let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        return String(cString: path!)
+        let path = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        // Writers run as their own unprivileged user: they must be able to pass through to the spool.
+        chmod(path, 0o711)
+        return path
     }
 
     /// The output of a finished process.
