@@ -64,6 +64,7 @@ public struct Supervisor: Sendable {
         }
         let writerGate = WriterGate(config.restartIntensity, logger: logger)
         let board = StatusBoard()
+        board.sandbox = sandbox.summary
         let pipeline = DeltaPipeline(
             config: config, spool: spool, store: store, logger: logger,
             writers: AsyncSemaphore(config.maxWriters), writerGate: writerGate,

@@ -41,11 +41,13 @@ public struct SupervisorStatus: Codable, Sendable {
     public var inFlight: [InFlight]
     /// Batches or deltas per spool directory.
     public var queues: [String: Int]
+    /// How writers are confined (user, no_new_privs, Landlock), as the daemon found it at start.
+    public var sandbox: String?
 
     enum CodingKeys: String, CodingKey {
         case running, pid, startedAt = "started_at", updatedAt = "updated_at", intakePaused = "intake_paused"
         case writersPausedSeconds = "writers_paused_seconds", shippedLastHour = "shipped_last_hour", totals
-        case recentFailures = "recent_failures", stages, inFlight = "in_flight", queues
+        case recentFailures = "recent_failures", stages, inFlight = "in_flight", queues, sandbox
     }
 
     /// Reads the spool (and the daemon's last `status.json` if it is running).
@@ -74,6 +76,7 @@ public struct SupervisorStatus: Codable, Sendable {
         lines.append("supervisor: " + (running ? "running" + (pid.map { " (pid \($0))" } ?? "") + (startedAt.map { ", since \($0)" } ?? "")
                                                : "not running"))
         lines.append("intake:     " + (intakePaused.map { "PAUSED: \($0)" } ?? (running ? "open" : "-")))
+        if let sandbox { lines.append("sandbox:    " + sandbox) }
         if let paused = writersPausedSeconds, paused > 0 {
             lines.append("writers:    PAUSED for \(Int(paused.rounded(.up))) s more (crash loop)")
         }
@@ -108,6 +111,7 @@ final class StatusBoard: @unchecked Sendable {
     private var failures: [SupervisorStatus.Failure] = []
     var intakePaused: String?
     var writersPausedMs: Int64 = 0
+    var sandbox: String?
 
     func record(_ outcome: DeltaOutcome, id: DeltaID) {
         let now = WallClock.nowMilliseconds()
@@ -135,7 +139,7 @@ final class StatusBoard: @unchecked Sendable {
             return SupervisorStatus(
                 running: true, pid: getpid(), startedAt: startedAt, updatedAt: CivilTime.rfc3339(unixMilliseconds: now),
                 intakePaused: intakePaused, writersPausedSeconds: Double(writersPausedMs) / 1000, shippedLastHour: shippedTimes.count,
-                totals: totals, recentFailures: failures, stages: [:], inFlight: [], queues: [:])
+                totals: totals, recentFailures: failures, stages: [:], inFlight: [], queues: [:], sandbox: sandbox)
         }
         if let bytes = try? StableJSON.encode(status) {
             try? Files.writeAtomically(bytes, to: spool.root + "/" + Self.fileName)

@@ -23,8 +23,18 @@ struct ConfigCommand: ParsableCommand {
 
         func run() throws {
             let config = try options.loadOrExit()
-            let problems = config.problems()
+            var problems = config.problems()
             print(ConfigLoader.describe(config))
+            do {
+                let sandbox = try WriterSandbox.make(config)
+                print("# writer sandbox: \(sandbox.summary)")
+                for warning in sandbox.identity.warnings { print("# warning: \(warning)") }
+                if config.writerLandlock && sandbox.landlockABI == nil {
+                    print("# warning: this kernel has no Landlock; writers are confined by their user, no_new_privs and the seal's checks only")
+                }
+            } catch {
+                problems.append("\(error)")
+            }
             if config.store.scheme == .s3 {
                 do {
                     let credentials = try S3Credentials.resolve(environment: ProcessInfo.processInfo.environment,
