@@ -112,6 +112,8 @@ public struct Supervisor: Sendable {
                     launch(record)
                 }
                 let arrivals = BatchArrivals(directory: spool.incoming, logger: logger)
+                let settleMs = Int64(config.intakeSettle.components.seconds * 1000
+                    + config.intakeSettle.components.attoseconds / 1_000_000_000_000_000)
                 var reported = Set<Spool.Unclaimable>()
                 /// The batches that may be claimed now; entries that never can be are logged once each.
                 func listing() throws -> [String] {
@@ -125,8 +127,6 @@ public struct Supervisor: Sendable {
                     results.unclaimable(scan.unclaimable.count)
                     let now = WallClock.nowMilliseconds()
                     arrivals.refresh(nowMs: now)
-                    let settleMs = Int64(config.intakeSettle.components.seconds * 1000
-                        + config.intakeSettle.components.attoseconds / 1_000_000_000_000_000)
                     return scan.batches.filter { arrivals.notReady($0, nowMs: now, settleMs: settleMs) == nil }
                 }
                 var nextCollection = ContinuousClock.now + config.gcInterval
@@ -160,10 +160,15 @@ public struct Supervisor: Sendable {
                     if once {
                         let left = Set(try spool.readyBatches()).intersection(atStart)
                         if left.isEmpty { break }
-                        if ContinuousClock.now >= settleDeadline {
-                            for batch in left.sorted() {
+                        // Past the settle time, give up only when every batch left is still not
+                        // ready (open for writing); ready ones are claimed on the next pass.
+                        let stuck = left.compactMap { batch in
+                            arrivals.notReady(batch, nowMs: WallClock.nowMilliseconds(), settleMs: settleMs).map { (batch, $0) }
+                        }
+                        if ContinuousClock.now >= settleDeadline && stuck.count == left.count {
+                            for (batch, reason) in stuck.sorted(by: { $0.0 < $1.0 }) {
                                 logger.warning("batch is still being written; it stays in incoming/", metadata: [
-                                    "batch": "\(batch)", "reason": "\(arrivals.notReady(batch, nowMs: WallClock.nowMilliseconds(), settleMs: 0) ?? "settling")",
+                                    "batch": "\(batch)", "reason": "\(reason)",
                                 ])
                             }
                             results.leftUnclaimed(left.count)

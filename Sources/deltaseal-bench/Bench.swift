@@ -72,6 +72,34 @@ struct Bench {
         let compressed = packed.reduce(Int64(0)) { $0 + $1.compressedSize }
         print("")
         print(String(format: "compression: %.2fx (%d -> %d bytes)", Double(rawBytes) / Double(compressed), rawBytes, compressed))
+        try spawnCost(rounds: rounds, scratch: scratch)
+    }
+
+    /// What the writer sandbox costs per delta: spawning and reaping `/bin/true` through the
+    /// sandboxed fork/exec launcher against plain `posix_spawn`, in the same run.
+    static func spawnCost(rounds: Int, scratch: String) throws {
+        let count = 200
+        let out = scratch + "/spawn-out"
+        try Files.makeDirectories(out)
+        let identity = geteuid() == 0 ? try? Sandbox.Identity.lookup(user: "deltaseal-writer") : nil
+        if let identity { _ = chown(out, identity.uid, identity.gid) }
+        let sandbox = Sandbox(identity: identity, writableDirectories: [out], landlock: Sandbox.landlockABI != nil, noNewPrivileges: true)
+        func spawnAll(_ sandbox: Sandbox?) throws {
+            for _ in 0..<count {
+                let child = try ChildProcess.spawn(arguments: ["/bin/true"], environment: ["PATH": "/usr/bin:/bin"], workingDirectory: scratch,
+                                                   outputPath: scratch + "/spawn.log", sandbox: sandbox,
+                                                   outputLimit: sandbox == nil ? nil : 256 << 10)
+                _ = child.waitBlocking()
+            }
+        }
+        let plain = try median(rounds) { try spawnAll(nil) }
+        let confined = try median(rounds) { try spawnAll(sandbox) }
+        print("")
+        print("writer launch (spawn + reap /bin/true)   sandboxed ms   posix_spawn ms   ratio")
+        print(String(format: "%-40@ %12.2f   %14.2f   %5.2f", "per process, \(count) per round" as NSString,
+                     confined * 1000 / Double(count), plain * 1000 / Double(count), confined / plain))
+        print("  sandbox: " + (identity.map { "uid \($0.uid)" } ?? "own user") + ", no_new_privs, "
+              + (Sandbox.landlockABI.map { "Landlock ABI \($0)" } ?? "no Landlock") + ", bounded output pipe")
     }
 
     static func report(_ step: String, bytes: Int64, ours: Double, baseline: Double, name: String) {

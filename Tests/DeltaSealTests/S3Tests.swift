@@ -71,6 +71,37 @@ struct S3Tests {
         #expect(try store.getBytes(key: "from-cli/object.bin") == bytes)
     }
 
+    @Test func verifierGetsItsCredentialsThroughAFileItDeletesNeverItsEnvironment() throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let prefix = S3TestServer.uniquePrefix()
+        let seen = harness.root + "/verifier-seen"
+        // A verifier in front of the real one that records what it was given.
+        let verifier = try TestSupport.script("""
+            { env; echo ARGS "$@"; echo TMPDIR-MODE $(stat -c %a "$TMPDIR"); } > \(seen)
+            file=""; prev=""; for a in "$@"; do [ "$prev" = --credentials-file ] && file="$a"; prev="$a"; done
+            \(TestSupport.verifier) "$@"; status=$?
+            [ -n "$file" ] && [ -e "$file" ] && echo STILL-THERE >> \(seen)
+            exit $status
+            """, at: harness.root + "/verifier.sh")
+        try TestSupport.dropBatch(TestSupport.batch(records: 4), named: "b.ndjson", spool: harness.config.spool)
+        var environment = server.environment()
+        environment["DELTASEAL_VERIFIER_PATH"] = verifier
+        let result = try TestSupport.run(
+            [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
+             "--host", "test-host", "--endpoint", server.endpoint, "--log-level", "warning", "--metrics-address", ""],
+            cwd: harness.root, environment: environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        let recorded = try String(contentsOfFile: seen, encoding: .utf8)
+        #expect(!recorded.contains(server.secretKey), "the secret reached the verifier's environment or arguments")
+        #expect(!recorded.contains("AWS_SECRET_ACCESS_KEY") && !recorded.contains("AWS_ACCESS_KEY_ID="))
+        #expect(recorded.contains("--credentials-file"))
+        #expect(recorded.contains("TMPDIR-MODE 700"))
+        #expect(recorded.contains("AWS_REGION=us-east-1"))
+        #expect(!recorded.contains("STILL-THERE"), "the verifier did not delete the credentials file")
+        #expect(try deltaIDs(prefix: prefix).count == 1)
+    }
+
     @Test func wrongSecretIsAClearPermanentErrorAndTheBatchIsKept() throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
