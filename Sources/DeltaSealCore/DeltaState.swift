@@ -39,6 +39,11 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
     /// so a batch changed after the claim is never written, rejected or deleted as if it were
     /// the producer's.
     public var batchDigests: [BatchDigest]?
+    /// Failed attempts of the store stages (upload, verification) since the last success; they
+    /// never re-run the writer, and none is counted while the store is unavailable.
+    public var storeAttempts: Int?
+    /// How long the writer took, for the manifest (kept so a resumed delta can be packed).
+    public var writerDurationMs: Int64?
 
     public init(id: DeltaID, batches: [String], claimedAtMs: Int64) {
         self.id = id
@@ -51,6 +56,7 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, state, attempt, batches, lastError = "last_error", claimedAtMs = "claimed_at_ms", notBeforeMs = "not_before_ms"
         case writerPID = "writer_pid", writerStartTime = "writer_start_time", batchDigests = "batch_digests"
+        case storeAttempts = "store_attempts", writerDurationMs = "writer_duration_ms"
     }
 }
 

@@ -91,6 +91,9 @@ public enum ConfigSchema {
         seconds("intake.settle", "seconds a batch written in place (not renamed) must be left alone before it is claimed") { c, v in c.intakeSettle = v } show: { $0.intakeSettle },
         bytes("intake.max_work_bytes", "intake pauses while work/ holds this much") { c, v in c.intake.maxWorkBytes = v } show: { $0.intake.maxWorkBytes },
         bytes("intake.min_free_bytes", "intake pauses while free disk is below this") { c, v in c.intake.minFreeBytes = v } show: { $0.intake.minFreeBytes },
+        milliseconds("outage.threshold", "seconds of store failures, without a success, after which the store counts as unavailable") { c, v in
+            c.outageThresholdMs = v
+        } show: { $0.outageThresholdMs },
         milliseconds("gc.grace", "seconds an object without a manifest must be old to be garbage") { c, v in c.gcGraceMs = v } show: { $0.gcGraceMs },
         seconds("gc.interval", "seconds between garbage collections of the daemon") { c, v in c.gcInterval = v } show: { $0.gcInterval },
         seconds("shutdown.drain_timeout", "seconds in-flight deltas may take to finish after SIGTERM") { c, v in c.drainTimeout = v } show: { $0.drainTimeout },

@@ -28,6 +28,11 @@ struct DeltaPipeline: Sendable {
     let sandbox: WriterSandbox
     /// Credentials the verifier gets through a file in its private directory, never its environment.
     let verifierCredentials: S3Credentials?
+    /// Whether the store can take work (outage mode).
+    let storeHealth: StoreHealth
+    /// `--once`: a delta that would wait for an unavailable store stops instead (it stays in
+    /// `work/` and resumes at the next start); the daemon waits.
+    let once: Bool
 
     /// Runs the delta to an outcome, resuming from whatever state its record holds.
     func run(_ initial: DeltaRecord) async -> DeltaOutcome {
@@ -66,6 +71,11 @@ struct DeltaPipeline: Sendable {
                 log.error("cannot finish the delta's local cleanup; retrying", metadata: ["error": "\(error)"])
                 try? await stop.sleep(for: .seconds(min(60, 1 << min(cleanupFailures - 1, 6))))
                 if stop.isRequested { return .deferred }
+            } catch is Deferred {
+                // No attempt spent: the record says where to go on at the next start.
+                do { try spool.save(record) } catch { log.error("cannot save state", metadata: ["error": "\(error)"]) }
+                log.info("stopped before the delta finished; it resumes at the next start", metadata: ["state": "\(record.state.rawValue)"])
+                return .deferred
             } catch let failure as AttemptFailure {
                 if let outcome = handle(failure, &record, log) { return outcome }
             } catch {
@@ -77,27 +87,45 @@ struct DeltaPipeline: Sendable {
     }
 
     /// Records a failed attempt; returns an outcome when the delta is done (failed), nil to retry.
+    ///
+    /// Writer-stage failures (write, seal, pack, a verdict of "invalid") spend one of
+    /// `retry.max_attempts` and start again from the batch. Store-stage failures (upload, a
+    /// verification that could not check) start again from what is already packed or uploaded,
+    /// spend a store attempt only while the store is available, and none at all during an outage.
     private func handle(_ failure: AttemptFailure, _ record: inout DeltaRecord, _ log: Logger) -> DeltaOutcome? {
         record.lastError = failure.reason
-        if record.state.mayHaveObjects {
+        if let error = failure.storeError { storeHealth.failed(error) }
+        // Objects go (manifest first) only when the delta will be written again: an upload that
+        // starts over overwrites its own objects, and its manifest is checked before it is sent.
+        if record.state.mayHaveObjects && failure.resumeAt == .claimed {
             do {
                 try removeObjects(of: record)
-                record.state = .claimed
+                record.state = failure.resumeAt
             } catch {
                 // Left in its state: the next attempt (or restart) removes them first.
                 log.warning("cannot remove the objects of the failed attempt", metadata: ["error": "\(error)"])
             }
         } else {
-            record.state = .claimed
+            record.state = failure.resumeAt
         }
         let retry = live.retry
-        if failure.retryable && retry.allowsAttempt(after: record.attempt) {
-            let delay = retry.delay(afterAttempt: record.attempt, jitter: Double.random(in: 0..<1))
+        if failure.retryable && failure.isStoreStage && !storeHealth.isAvailable {
+            log.warning("store unavailable: the delta waits for it, no attempt spent", metadata: ["error": "\(failure.reason)"])
+            record.notBeforeMs = nil
+            do { try spool.save(record) } catch { log.error("cannot save state", metadata: ["error": "\(error)"]) }
+            return nil
+        }
+        let spent = failure.isStoreStage ? (record.storeAttempts ?? 0) + 1 : record.attempt
+        // A store that fails and recovers never fails a delta: only permanent errors do.
+        let exhausted = failure.canExhaust && !retry.allowsAttempt(after: spent)
+        if failure.retryable && !exhausted {
+            let delay = retry.delay(afterAttempt: min(spent, 30), jitter: Double.random(in: 0..<1))
             log.warning("attempt failed, retrying", metadata: [
-                "attempt": "\(record.attempt)", "retry_in_s": "\(String(format: "%.2f", delay))", "error": "\(failure.reason)",
+                "attempt": "\(record.attempt)", "store_attempts": "\(record.storeAttempts ?? 0)", "resume_at": "\(failure.resumeAt.rawValue)",
+                "retry_in_s": "\(String(format: "%.2f", delay))", "error": "\(failure.reason)",
             ])
             SupervisorMetrics.retry()
-            record.attempt += 1
+            if failure.isStoreStage { record.storeAttempts = spent } else { record.attempt += 1 }
             record.notBeforeMs = WallClock.nowMilliseconds() + Int64(delay * 1000)
             do { try spool.save(record) } catch { log.error("cannot save state", metadata: ["error": "\(error)"]) }
             return nil
@@ -115,8 +143,9 @@ struct DeltaPipeline: Sendable {
 
     // MARK: - One attempt
 
+    /// One attempt, from the furthest stage whose output is still on disk: write, seal and pack,
+    /// upload, verify.
     private func attempt(_ record: inout DeltaRecord, _ log: Logger) async throws -> DeltaOutcome {
-        let directory = spool.directory(of: record.id)
         if let pid = record.writerPID {
             // A writer started by a supervisor that died; it must not write into the next attempt.
             if ProcessIdentity.killLeftoverGroup(pid: pid, startTime: record.writerStartTime) {
@@ -125,26 +154,72 @@ struct DeltaPipeline: Sendable {
             record.writerPID = nil
             record.writerStartTime = nil
         }
-        if record.state == .uploading, try uploadedManifestMatchesLocal(record) {
-            // A crash after the manifest's upload but before the state was saved.
-            record.state = .uploaded
-            try spool.save(record)
-        }
-        if record.state == .uploaded {
-            try await verify(record, log)
-            return try markShipped(&record, log)
-        }
-        if record.state.mayHaveObjects {
-            try removeObjects(of: record)
-        }
-        record.state = .claimed
         record.notBeforeMs = nil
         if record.batchDigests == nil {
             // Claimed by a supervisor that died before recording them: no writer has run yet.
             record.batchDigests = try spool.digests(of: record)
         }
-        try spool.save(record)
         try checkBatches(record)
+        let resumed = try resumePoint(record)
+        if resumed != record.state || record.state != .claimed {
+            log.info("attempt starts", metadata: ["from": "\(record.state.rawValue)", "at": "\(resumed.rawValue)"])
+        }
+        record.state = resumed
+        try spool.save(record)
+
+        var writer: ChildProcess?
+        if record.state == .claimed {
+            guard let process = try await write(&record, log) else { return try reject(&record, log) }
+            writer = process
+        }
+        var manifest: Manifest?
+        if record.state == .written || record.state == .sealed {
+            manifest = try await sealAndPack(&record, writer: writer, log)
+        }
+        if record.state == .uploading {
+            // A crash or a failure during the upload: the manifest is the commit marker; without
+            // it the upload starts over and overwrites what it left.
+            record.state = try uploadedManifestMatchesLocal(record) ? .uploaded : .packed
+            try spool.save(record)
+        }
+        if record.state == .packed {
+            try await uploadStage(&record, manifest: manifest ?? localManifest(record), log)
+        }
+        guard record.state == .uploaded else {
+            throw AttemptFailure(reason: "internal: attempt ended in state \(record.state.rawValue)", retryable: true)
+        }
+        guard await storeIsAvailable() else { throw Deferred() }
+        let verifyStarted = WallClock.monotonicNanoseconds()
+        try await verifications.withPermit { [record] in try await verify(record, log) }
+        storeHealth.succeeded()
+        SupervisorMetrics.stage("verify", nanoseconds: WallClock.monotonicNanoseconds() - verifyStarted)
+        if let manifest = try? localManifest(record) {
+            SupervisorMetrics.bytes("raw", manifest.rawBytes)
+            SupervisorMetrics.bytes("compressed", manifest.compressedBytes)
+        }
+        return try markShipped(&record, log)
+    }
+
+    /// The furthest state whose output is still on disk, for `record.state`.
+    private func resumePoint(_ record: DeltaRecord) throws -> DeltaState {
+        let directory = spool.directory(of: record.id)
+        let hasOutput = Files.isDirectory(directory + "/out")
+        let hasPacked = Files.exists(directory + "/packed/" + ObjectLayout.manifestKey)
+        switch record.state {
+        case .written, .sealed: return hasOutput ? record.state : .claimed
+        case .packed: return hasPacked ? .packed : hasOutput ? .sealed : .claimed
+        case .uploading, .uploaded:
+            if hasPacked { return record.state }
+            try removeObjects(of: record)
+            return hasOutput ? .sealed : .claimed
+        default: return .claimed
+        }
+    }
+
+    /// Runs the writer into a fresh `out/`; returns its process (its group may still have members),
+    /// or nil when it said the input is bad.
+    private func write(_ record: inout DeltaRecord, _ log: Logger) async throws -> ChildProcess? {
+        let directory = spool.directory(of: record.id)
         for stale in ["out", "packed", "tmp", "writer.log", "verify.log", "verify.err"] {
             try Files.removeTree(directory + "/" + stale)
         }
@@ -169,68 +244,93 @@ struct DeltaPipeline: Sendable {
         }
         switch written.outcome {
         case .complete: break
-        case .badInput: return try reject(&record, log)
+        case .badInput: return nil
         case .failed(let reason):
             written.process.signalGroup(SIGKILL)
+            if written.stoppedByDrain { throw Deferred() }
             throw AttemptFailure(reason: reason + logSuffix(directory + "/writer.log"), retryable: true)
         }
         record.state = .written
+        record.writerDurationMs = written.durationMs
         try spool.save(record)
+        return written.process
+    }
 
+    /// Seals `out/` and packs it into `packed/`.
+    private func sealAndPack(_ record: inout DeltaRecord, writer: ChildProcess?, _ log: Logger) async throws -> Manifest {
+        let directory = spool.directory(of: record.id)
+        let out = directory + "/out"
         let inputs: [Packer.Input]
         let sealStarted = WallClock.monotonicNanoseconds()
-        defer { SupervisorMetrics.stage("seal", nanoseconds: WallClock.monotonicNanoseconds() - sealStarted) }
         do {
             inputs = try await Blocking.run { [sandbox] in try Sealer(owner: sandbox.ownerUID).seal(out) }
         } catch let failure as Sealer.Failure {
-            if written.process.groupIsAlive {
-                log.warning("killing what is left of the writer's process group", metadata: ["pgid": "\(written.process.pid)"])
+            SupervisorMetrics.stage("seal", nanoseconds: WallClock.monotonicNanoseconds() - sealStarted)
+            if let writer, writer.groupIsAlive {
+                log.warning("killing what is left of the writer's process group", metadata: ["pgid": "\(writer.pid)"])
             }
-            written.process.signalGroup(SIGKILL)
+            writer?.signalGroup(SIGKILL)
             throw AttemptFailure(reason: "not sealed: \(failure.reason)", retryable: !failure.permanent)
         }
-        if written.process.groupIsAlive {
-            log.warning("the writer left processes behind; killing its process group", metadata: ["pgid": "\(written.process.pid)"])
-            written.process.signalGroup(SIGKILL)
+        SupervisorMetrics.stage("seal", nanoseconds: WallClock.monotonicNanoseconds() - sealStarted)
+        if let writer, writer.groupIsAlive {
+            log.warning("the writer left processes behind; killing its process group", metadata: ["pgid": "\(writer.pid)"])
+            writer.signalGroup(SIGKILL)
         }
         record.state = .sealed
         try spool.save(record)
 
         let packStarted = WallClock.monotonicNanoseconds()
+        try Files.removeTree(directory + "/packed")
+        let current = record
         let manifest = try await Blocking.run { [config, spool] in
-            try Self.pack(record: current, inputs: inputs, writtenMs: written.durationMs, config: config, spool: spool)
+            try Self.pack(record: current, inputs: inputs, writtenMs: current.writerDurationMs ?? 0, config: config, spool: spool)
         }
         SupervisorMetrics.stage("pack", nanoseconds: WallClock.monotonicNanoseconds() - packStarted)
         record.state = .packed
         try spool.save(record)
+        return manifest
+    }
 
+    /// Uploads the packed delta once the store is available.
+    private func uploadStage(_ record: inout DeltaRecord, manifest: Manifest, _ log: Logger) async throws {
+        guard await storeIsAvailable() else { throw Deferred() }
         record.state = .uploading
         try spool.save(record)
         let uploadStarted = WallClock.monotonicNanoseconds()
+        let current = record
         let requests = try await uploads.withPermit {
             try await Blocking.run { [self] in try upload(manifest, record: current) }
         }
+        storeHealth.succeeded()
         SupervisorMetrics.stage("upload", nanoseconds: WallClock.monotonicNanoseconds() - uploadStarted)
         SupervisorMetrics.bytes("uploaded", manifest.compressedBytes)
         record.state = .uploaded
+        record.storeAttempts = nil
         try spool.save(record)
         log.info("uploaded", metadata: [
             "objects": "\(manifest.files.count + 1)",
             "requests": "\(requests.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
         ])
+    }
 
-        let verifyStarted = WallClock.monotonicNanoseconds()
-        try await verifications.withPermit { try await verify(current, log) }
-        SupervisorMetrics.stage("verify", nanoseconds: WallClock.monotonicNanoseconds() - verifyStarted)
-        SupervisorMetrics.bytes("raw", manifest.rawBytes)
-        SupervisorMetrics.bytes("compressed", manifest.compressedBytes)
-        return try markShipped(&record, log)
+    /// Waits until the store can take work (the daemon) or says whether it can now (`--once`);
+    /// false: stop here, the delta resumes at the next start.
+    private func storeIsAvailable() async -> Bool {
+        once ? storeHealth.isAvailable : await storeHealth.waitUntilAvailable(stop: stop)
+    }
+
+    /// The manifest packed for this delta.
+    private func localManifest(_ record: DeltaRecord) throws -> Manifest {
+        try StableJSON.decode(Manifest.self, from: Files.readAll(spool.directory(of: record.id) + "/packed/" + ObjectLayout.manifestKey))
     }
 
     private struct WriterRun: Sendable {
         var process: ChildProcess
         var outcome: WriterContract.Outcome
         var durationMs: Int64
+        /// Killed by the drain timeout of a stop: not the writer's failure, no attempt spent.
+        var stoppedByDrain: Bool
     }
 
     private func runWriter(_ record: DeltaRecord, out: String, _ log: Logger) async throws -> WriterRun {
@@ -269,7 +369,8 @@ struct DeltaPipeline: Sendable {
             "status": "\(termination.exitStatus.map(String.init) ?? "signal \(termination.signal ?? 0)")",
             "duration_ms": "\(durationMs)",
         ])
-        return WriterRun(process: process, outcome: outcome, durationMs: durationMs)
+        let killed = termination.signal == SIGTERM || termination.signal == SIGKILL
+        return WriterRun(process: process, outcome: outcome, durationMs: durationMs, stoppedByDrain: stop.isRequested && killed)
     }
 
     /// The writer's whole environment: a fixed clean set plus what the configuration passes
@@ -335,9 +436,13 @@ struct DeltaPipeline: Sendable {
             try store.put(key: deltaKey(record, ObjectLayout.manifestKey), bytes: bytes, ifAbsent: true)
             return store.requestCounts
         } catch let error as StoreError where error.code == .alreadyExists {
-            throw AttemptFailure(reason: "a manifest for \(record.id) already exists in \(store.location); refusing to overwrite it", retryable: false)
+            // Ours, if an earlier attempt's manifest PUT succeeded but its answer was lost.
+            if (try? uploadedManifestMatchesLocal(record)) == true { return store.requestCounts }
+            throw AttemptFailure(reason: "a manifest for \(record.id) already exists in \(store.location); refusing to overwrite it",
+                                 retryable: false, resumeAt: .packed)
         } catch let error as StoreError {
-            throw AttemptFailure(reason: "upload failed: \(error)", retryable: error.isRetryable)
+            throw AttemptFailure(reason: "upload failed: \(error)", retryable: error.isRetryable, resumeAt: .packed, storeError: error,
+                                 canExhaust: false)
         }
     }
 
@@ -356,7 +461,8 @@ struct DeltaPipeline: Sendable {
         } catch let error as StoreError where error.code == .notFound {
             return false
         } catch let error as StoreError {
-            throw AttemptFailure(reason: "cannot read the uploaded manifest: \(error)", retryable: error.isRetryable)
+            throw AttemptFailure(reason: "cannot read the uploaded manifest: \(error)", retryable: error.isRetryable, resumeAt: .packed,
+                                 storeError: error, canExhaust: false)
         }
     }
 
@@ -373,7 +479,8 @@ struct DeltaPipeline: Sendable {
         do {
             try store.deleteDelta(manifest: deltaKey(record, ObjectLayout.manifestKey), objects: keys)
         } catch let error as StoreError {
-            throw AttemptFailure(reason: "cannot remove the objects of the failed attempt: \(error)", retryable: error.isRetryable)
+            throw AttemptFailure(reason: "cannot remove the objects of the failed attempt: \(error)", retryable: error.isRetryable,
+                                 resumeAt: .packed, storeError: error, canExhaust: false)
         }
     }
 
@@ -399,7 +506,7 @@ struct DeltaPipeline: Sendable {
                                              workingDirectory: directory, outputPath: directory + "/verify.log",
                                              errorPath: directory + "/verify.err")
         } catch {
-            throw AttemptFailure(reason: "cannot start the verifier \(config.verifierPath): \(error)", retryable: true)
+            throw AttemptFailure(reason: "cannot start the verifier \(config.verifierPath): \(error)", retryable: true, resumeAt: .uploaded)
         }
         let termination = await process.wait(timeout: live.verifierTimeout, grace: live.killGrace)
         try? Files.removeTree(privateTemporary)
@@ -418,7 +525,13 @@ struct DeltaPipeline: Sendable {
         }
         SupervisorMetrics.verificationFailure(reason: kind)
         log.warning("verification failed", metadata: ["reason": "\(reason)"])
-        throw AttemptFailure(reason: reason, retryable: true)
+        // "invalid": what was uploaded is bad; write the delta again. Anything else (could not
+        // check, a timeout, a crash) says nothing about the delta: verify it again.
+        if termination.exitStatus == VerifierExit.invalid {
+            throw AttemptFailure(reason: reason, retryable: true, resumeAt: .claimed)
+        }
+        throw AttemptFailure(reason: reason, retryable: true, resumeAt: .uploaded,
+                             storeError: StoreError(.transient, key: nil, "the verifier could not check the delta: \(reason)"))
     }
 
     // MARK: - Endings

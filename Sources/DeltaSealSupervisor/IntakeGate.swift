@@ -5,36 +5,47 @@ import Logging
 import Glibc
 #endif
 
-/// Backpressure: holds intake while the work area is too large or free disk too low, and says so
-/// once when it pauses and once when it resumes. Nothing is dropped: batches wait in `incoming/`.
+/// Backpressure: holds intake while the work area is too large, free disk too low or the store
+/// unavailable, and says so once when it pauses and once when it resumes. Nothing is dropped:
+/// batches wait in `incoming/`.
 final class IntakeGate: @unchecked Sendable {
+    // Safe: `reason` is read and written under `lock`; the rest is immutable.
     let live: LiveSettings
     let logger: Logger
+    let storeHealth: StoreHealth?
     private let lock = PThreadMutex()
     private var reason: String?
 
-    init(live: LiveSettings, logger: Logger) {
+    init(live: LiveSettings, logger: Logger, storeHealth: StoreHealth? = nil) {
         self.live = live
         self.logger = logger
+        self.storeHealth = storeHealth
     }
 
-    /// Why intake is paused now, if it is.
+    /// Why intake was paused when last looked at, if it was.
     var pausedBecause: String? { lock.withLock { reason } }
+
+    /// Looks again: why intake is paused now (logging a change), nil when it is open.
+    @discardableResult
+    func refresh(spool: Spool) -> String? {
+        let now = live.intake.pauseReason(workBytes: Self.bytes(under: spool.work), freeBytes: Self.freeBytes(spool.root))
+            ?? storeHealth?.unavailability()
+        let before = lock.withLock { () -> String? in
+            defer { reason = now }
+            return reason
+        }
+        switch (before, now) {
+        case (nil, let why?): logger.warning("intake paused", metadata: ["reason": "\(why)"])
+        case (_?, nil): logger.notice("intake resumed")
+        default: break
+        }
+        return now
+    }
 
     /// Returns when intake may claim another batch (or a stop was requested).
     func waitUntilOpen(spool: Spool, stop: StopRequest, pollInterval: Duration) async throws {
         while !stop.isRequested {
-            let now = live.intake.pauseReason(workBytes: Self.bytes(under: spool.work), freeBytes: Self.freeBytes(spool.root))
-            let before = lock.withLock { () -> String? in
-                defer { reason = now }
-                return reason
-            }
-            switch (before, now) {
-            case (nil, let why?): logger.warning("intake paused", metadata: ["reason": "\(why)"])
-            case (_?, nil): logger.notice("intake resumed")
-            default: break
-            }
-            if now == nil { return }
+            if refresh(spool: spool) == nil { return }
             try await stop.sleep(for: pollInterval)
         }
     }
@@ -46,9 +57,5 @@ final class IntakeGate: @unchecked Sendable {
     }
 
     /// Free bytes for an unprivileged user on the file system holding `path`.
-    static func freeBytes(_ path: String) -> Int64 {
-        var st = statvfs()
-        guard statvfs(path, &st) == 0 else { return .max }
-        return Int64(st.f_bavail) * Int64(st.f_frsize)
-    }
+    static func freeBytes(_ path: String) -> Int64 { Files.availableBytes(path) ?? .max }
 }

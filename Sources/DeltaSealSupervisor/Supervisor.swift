@@ -63,6 +63,8 @@ public struct Supervisor: Sendable {
             logger.warning("this kernel has no Landlock: writers are confined by their user, no_new_privs and the seal's checks only")
         }
         let writerGate = WriterGate(config.restartIntensity, logger: logger)
+        let storeHealth = StoreHealth(thresholdMs: config.outageThresholdMs, logger: logger)
+        let probeKey = ObjectLayout.join(config.host, ".deltaseal-probe")
         let board = StatusBoard()
         board.sandbox = sandbox.summary
         let pipeline = DeltaPipeline(
@@ -70,18 +72,20 @@ public struct Supervisor: Sendable {
             writers: AsyncSemaphore(config.maxWriters), writerGate: writerGate,
             uploads: AsyncSemaphore(config.maxUploads),
             verifications: AsyncSemaphore(config.maxVerifications), stop: stop, live: live,
-            sandbox: sandbox, verifierCredentials: verifierCredentials)
+            sandbox: sandbox, verifierCredentials: verifierCredentials, storeHealth: storeHealth, once: once)
         collectGarbage(store: store, spool: spool)
         logger.info("supervisor started", metadata: [
             "spool": "\(spool.root)", "store": "\(config.store)", "host": "\(config.host)", "once": "\(once)",
         ])
 
-        let intake = IntakeGate(live: live, logger: logger)
+        let intake = IntakeGate(live: live, logger: logger, storeHealth: storeHealth)
         let slots = AsyncSemaphore(config.maxInFlight)
         let results = RunResults(progress: progress)
         /// Publishes what the daemon knows: status file, gauges, health.
         func tick() async {
-            board.intakePaused = intake.pausedBecause
+            await storeHealth.probeIfDue(store, key: probeKey)
+            SupervisorMetrics.storeAvailable(storeHealth.isAvailable)
+            board.intakePaused = intake.refresh(spool: spool)
             board.writersPausedMs = await writerGate.pausedForMs
             board.write(spool: spool)
             health.beat(intakePaused: intake.pausedBecause, stopping: stop.isRequested)

@@ -58,6 +58,9 @@ public struct SupervisorConfig: Sendable {
     public var zstdWorkers = 2
     /// How often `incoming/` is scanned.
     public var pollInterval: Duration = .seconds(1)
+    /// How long the store may fail with retryable errors, without a success, before it counts as
+    /// unavailable (outage mode: no attempts spent, intake paused, probes), in milliseconds.
+    public var outageThresholdMs: Int64 = 10_000
     /// How long a batch that did not arrive by rename must go unwritten before it is claimed.
     public var intakeSettle: Duration = .seconds(2)
     /// Store objects without a manifest younger than this are not garbage (milliseconds).

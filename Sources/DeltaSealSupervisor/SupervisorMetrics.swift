@@ -40,6 +40,9 @@ enum SupervisorMetrics {
     /// `deltaseal_intake_paused`: 1 while backpressure holds intake.
     static func intakePaused(_ paused: Bool) { Gauge(label: "deltaseal_intake_paused").record(paused ? 1 : 0) }
 
+    /// `deltaseal_store_available`: 1 while the store takes work, 0 during an outage or refusal.
+    static func storeAvailable(_ available: Bool) { Gauge(label: "deltaseal_store_available").record(available ? 1 : 0) }
+
     /// `deltaseal_deltas_in_flight`.
     static func inFlight(_ count: Int) { Gauge(label: "deltaseal_deltas_in_flight").record(count) }
 }

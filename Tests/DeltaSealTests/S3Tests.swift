@@ -121,21 +121,39 @@ struct S3Tests {
         #expect(try String(contentsOfFile: harness.spool.failed + "/" + failed[0] + "/batches/b.ndjson", encoding: .utf8) == text)
     }
 
-    @Test func stoppedServerIsRetriedThenFailsClearlyAndTheBatchIsKept() throws {
-        let harness = try PipelineHarness()
+    @Test func stoppedServerIsWaitedOutNotFailedAndTheDeltaResumesWithoutWritingAgain() throws {
+        var harness = try PipelineHarness()
         defer { harness.remove() }
+        harness.letWritersReportOutsideTheirOutput()
+        let runs = harness.root + "/runs"
+        let writer = try TestSupport.script("echo run >> \(runs); exec \(TestSupport.writer) \"$@\"", at: harness.root + "/counting.sh")
         let text = TestSupport.batch(records: 5)
         try TestSupport.dropBatch(text, named: "b.ndjson", spool: harness.config.spool)
+        let prefix = S3TestServer.uniquePrefix()
+        var environment = server.environment().merging(PipelineHarness.writersReportOutside) { $1 }
+        environment["DELTASEAL_OUTAGE_THRESHOLD"] = "0.5"
         // A port nothing listens on: what a stopped server looks like.
-        let result = try runSupervisor(harness, prefix: "x", extra: ["--max-attempts", "3"], endpoint: "http://127.0.0.1:9")
-        #expect(result.status == 1)
-        #expect(result.stderr.components(separatedBy: "attempt failed, retrying").count == 3, "\(result.stderr)")
-        let failed = try Files.list(harness.spool.failed)
-        try #require(failed.count == 1)
-        let report = try String(contentsOfFile: harness.spool.failed + "/" + failed[0] + "/report.json", encoding: .utf8)
-        #expect(report.contains("Couldn't connect to server"), "\(report)")
-        #expect(report.contains("\"attempts\" : 3"))
-        #expect(try String(contentsOfFile: harness.spool.failed + "/" + failed[0] + "/batches/b.ndjson", encoding: .utf8) == text)
+        let down = try TestSupport.run(
+            [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
+             "--host", "test-host", "--endpoint", "http://127.0.0.1:9", "--retry-base-delay", "0.05", "--max-attempts", "2",
+             "--writer", writer, "--log-level", "info", "--metrics-address", ""],
+            cwd: harness.root, environment: environment)
+        // Not shipped, not failed: the delta waits in work/, sealed and packed, for the store.
+        #expect(down.status == 1)
+        #expect(down.stderr.contains("Couldn't connect to server"), "\(down.stderr)")
+        #expect(down.stderr.contains("store unavailable since"), "\(down.stderr)")
+        #expect(try Files.list(harness.spool.failed) == [])
+        let id = try #require(try harness.spool.workInProgress().first)
+        #expect(try harness.spool.load(id)?.state == .packed)
+        #expect(try String(contentsOfFile: harness.spool.batchPath(try #require(try harness.spool.load(id)), "b.ndjson"), encoding: .utf8) == text)
+        // The server is back: the packed delta is uploaded and verified; the writer ran once.
+        let back = try TestSupport.run(
+            [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
+             "--host", "test-host", "--endpoint", server.endpoint, "--writer", writer, "--log-level", "warning", "--metrics-address", ""],
+            cwd: harness.root, environment: environment)
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(try deltaIDs(prefix: prefix) == [id.rawValue])
+        #expect(try String(contentsOfFile: runs, encoding: .utf8).split(separator: "\n").count == 1)
     }
 
     @Test func deltaAboveTheMultipartThresholdShipsAndVerifies() throws {

@@ -10,6 +10,7 @@ each were injected. A rule: {"action": ..., "method": "PUT", "contains": "partNu
 unless "times" is also given.
 Actions:
   status_503   answer 503 SlowDown without forwarding (connection closed)
+  status_403   answer 403 AccessDenied without forwarding (connection closed)
   reset_body   forward the head and half the body, then reset both connections
   stall        read the request, send nothing for `seconds` (default 60), close
   flip_byte    forward; flip one byte in the middle of the response body (a rotten object)
@@ -130,6 +131,11 @@ def handle(client, upstream_address):
             if action == "status_503":
                 respond(client, 503, "Slow Down",
                         b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>", close=True)
+                client.close()
+                return
+            if action == "status_403":
+                respond(client, 403, "Forbidden",
+                        b"<Error><Code>AccessDenied</Code><Message>injected: the policy denies it</Message></Error>", close=True)
                 client.close()
                 return
             if upstream is None:

@@ -1,0 +1,114 @@
+import DeltaSealCore
+import DeltaSealStore
+import DeltaSealSystem
+import Logging
+
+/// Whether the store can take work now, as the deltas' requests and a cheap probe find it.
+///
+/// Outage mode: once the store has failed with retryable errors (connections, DNS, 5xx,
+/// throttling) for `thresholdMs` without a success in between, it is *unavailable*: deltas stop
+/// spending attempts and wait before their store steps, intake pauses, and a probe (a HEAD of a
+/// key that need not exist) runs with backoff up to 30 s until the store answers. A permanent
+/// error (access denied, no such bucket) makes it *refusing* at once: the delta that met it
+/// fails, the rest wait the same way instead of failing behind it. The probe writes and removes a
+/// tiny object under the host's prefix: the most common refusal is a policy that denies writes,
+/// which a read would not see.
+final class StoreHealth: @unchecked Sendable {
+    // Safe: every mutable field is read and written under `lock`.
+    private let lock = PThreadMutex()
+    private let thresholdMs: Int64
+    private let logger: Logger
+    private var failingSinceMs: Int64?
+    private var lastFailure: String?
+    private var refusal: String?
+    private var announced = false
+    private var nextProbeMs: Int64 = 0
+    private var probeDelayMs: Int64 = 1000
+
+    init(thresholdMs: Int64, logger: Logger) {
+        self.thresholdMs = thresholdMs
+        self.logger = logger
+    }
+
+    /// A request succeeded: whatever was wrong is over.
+    func succeeded() {
+        let wasDown = lock.withLock { () -> Bool in
+            defer {
+                failingSinceMs = nil
+                lastFailure = nil
+                refusal = nil
+                probeDelayMs = 1000
+                announced = false
+            }
+            return announced
+        }
+        if wasDown { logger.notice("store available again; shipping resumes") }
+    }
+
+    /// A request failed with `error`.
+    func failed(_ error: StoreError, nowMs: Int64 = WallClock.nowMilliseconds()) {
+        lock.withLock {
+            if error.isRetryable {
+                if failingSinceMs == nil { failingSinceMs = nowMs }
+                lastFailure = error.description
+            } else {
+                refusal = error.description
+            }
+        }
+    }
+
+    /// Why the store cannot take work now, or nil when it can.
+    func unavailability(nowMs: Int64 = WallClock.nowMilliseconds()) -> String? {
+        let (reason, announce) = lock.withLock { () -> (String?, Bool) in
+            var reason: String?
+            if let refusal {
+                reason = "store refuses: \(refusal)"
+            } else if let since = failingSinceMs, nowMs - since >= thresholdMs {
+                reason = "store unavailable since \(CivilTime.rfc3339(unixMilliseconds: since)): \(lastFailure ?? "?")"
+            }
+            let announce = reason != nil && !announced
+            if announce { announced = true }
+            return (reason, announce)
+        }
+        if announce, let reason {
+            logger.error("store outage: deltas wait, intake pauses, probing until it answers", metadata: ["reason": "\(reason)"])
+        }
+        return reason
+    }
+
+    /// Whether the store is available now.
+    var isAvailable: Bool { unavailability() == nil }
+
+    /// Probes the store if it is unavailable and a probe is due (backoff 1 s doubling to 30 s).
+    /// `key` is the probe object's key (written, then deleted).
+    func probeIfDue(_ store: any ObjectStore, key: String) async {
+        let now = WallClock.nowMilliseconds()
+        guard unavailability(nowMs: now) != nil, lock.withLock({ now >= nextProbeMs }) else { return }
+        do {
+            try await Blocking.run {
+                try store.put(key: key, bytes: [], ifAbsent: false)
+                try store.delete(keys: [key])
+            }
+            succeeded()
+        } catch let error as StoreError {
+            lock.withLock {
+                // A probe that fails again keeps the store out, permanent or not.
+                lastFailure = error.description
+                if !error.isRetryable { refusal = error.description }
+                nextProbeMs = now + probeDelayMs
+                probeDelayMs = min(probeDelayMs * 2, 30_000)
+            }
+        } catch {
+            lock.withLock { nextProbeMs = now + probeDelayMs }
+        }
+    }
+
+    /// Returns true once the store is available, false if a stop was requested first.
+    func waitUntilAvailable(stop: StopRequest) async -> Bool {
+        while !isAvailable {
+            if stop.isRequested { return false }
+            try? await stop.sleep(for: .milliseconds(200))
+        }
+        return !stop.isRequested
+    }
+}
