@@ -93,6 +93,12 @@ let package = Package(
             dependencies: ["DeltaSealCore", "DeltaSealPack", "DeltaSealStore", "DeltaSealSystem", "DeltaSealWriter"]
         ),
 
+        // bin/fuzz: libFuzzer targets when built with -DDELTASEAL_FUZZING -sanitize=fuzzer,
+        // replay tools over files otherwise (the seed corpus is replayed by FuzzCorpusTests).
+        .target(name: "DeltaSealFuzzHarness"),
+        .executableTarget(name: "fuzz-record-parser", dependencies: ["DeltaSealFuzzHarness", "DeltaSealWriter"]),
+        .executableTarget(name: "fuzz-manifest", dependencies: ["DeltaSealFuzzHarness", "DeltaSealCore", "DeltaSealPack"]),
+
         .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore", "DeltaSealS3"]),
         .testTarget(
             name: "DeltaSealTests",
