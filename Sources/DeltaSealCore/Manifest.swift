@@ -101,12 +101,27 @@ public struct Manifest: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey { case pageSize = "page_size", pageCount = "page_count", rowCounts = "row_counts" }
     }
 
-    /// Total records over all sources.
-    public var recordCount: Int { sources.reduce(0) { $0 + $1.records } }
-    /// Total raw bytes over all files.
-    public var rawBytes: Int64 { files.reduce(0) { $0 + $1.rawSize } }
-    /// Total compressed bytes over all files.
-    public var compressedBytes: Int64 { files.reduce(0) { $0 + $1.compressedSize } }
+    /// Total records over all sources (saturating: a hostile manifest cannot overflow it;
+    /// ``structuralProblems()`` refuses one whose totals do not fit).
+    public var recordCount: Int { Self.total(sources.map(\.records)) }
+    /// Total raw bytes over all files (saturating).
+    public var rawBytes: Int64 { Int64(Self.total(files.map { Int($0.rawSize) })) }
+    /// Total compressed bytes over all files (saturating).
+    public var compressedBytes: Int64 { Int64(Self.total(files.map { Int($0.compressedSize) })) }
+
+    /// The sum of `values`, or nil when it overflows or a value is negative.
+    static func checkedTotal(_ values: [Int]) -> Int? {
+        var sum = 0
+        for value in values {
+            guard value >= 0 else { return nil }
+            let (next, overflow) = sum.addingReportingOverflow(value)
+            if overflow { return nil }
+            sum = next
+        }
+        return sum
+    }
+
+    private static func total(_ values: [Int]) -> Int { checkedTotal(values) ?? .max }
 }
 
 extension Manifest {
@@ -122,6 +137,10 @@ extension Manifest {
         }
         if compression.algorithm != "zstd" { problems.append("unsupported compression \(compression.algorithm)") }
         if files.isEmpty { problems.append("manifest lists no files") }
+        if Self.checkedTotal(sources.map(\.records)) == nil { problems.append("sources' record counts are negative or do not add up in 64 bits") }
+        if Self.checkedTotal(files.map { Int($0.rawSize) }) == nil || Self.checkedTotal(files.map { Int($0.compressedSize) }) == nil {
+            problems.append("file sizes are negative or do not add up in 64 bits")
+        }
         if files.count > DeltaLimits.maxFiles {
             problems.append("manifest lists \(files.count) files (at most \(DeltaLimits.maxFiles))")
         }

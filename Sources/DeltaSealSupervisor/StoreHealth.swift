@@ -103,12 +103,13 @@ final class StoreHealth: @unchecked Sendable {
         }
     }
 
-    /// Returns true once the store is available, false if a stop was requested first.
+    /// Returns true once the store is available (at once if it is: a draining delta goes on),
+    /// false if a stop was requested while waiting for it.
     func waitUntilAvailable(stop: StopRequest) async -> Bool {
         while !isAvailable {
             if stop.isRequested { return false }
             try? await stop.sleep(for: .milliseconds(200))
         }
-        return !stop.isRequested
+        return true
     }
 }

@@ -158,6 +158,9 @@ struct DaemonTests {
         #expect(daemon.wait() == 0)
         try await waitUntil { TestSupport.processIsGone(writerPID!) }
         #expect(try Files.list(harness.spool.work).filter { !$0.hasPrefix(".") }.count == 1)
+        // Killed by the drain is not a failure: no attempt spent.
+        let left = try #require(try harness.spool.workInProgress().first)
+        #expect(try harness.spool.load(left)?.attempt == 1)
         _ = FileManager.default.createFile(atPath: fast, contents: nil)
         let rest = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
                                         "--writer", writer, "--metrics-address", ""], cwd: harness.root)

@@ -153,6 +153,26 @@ import Testing
         #expect(result.stdout.contains("raw_size says 1099511627776"), "\(result.stdout)")
     }
 
+    @Test func totalsThatOverflowAreInvalidNotACrash() async throws {
+        let shipped = try await shipOne()
+        defer { shipped.remove() }
+        try shipped.tamperManifest { manifest in
+            manifest.sources.append(manifest.sources[0])
+            manifest.sources[0].records = .max
+            var second = manifest.files[0]
+            second.path = "second.bin"
+            second.objectKey = "files/second.bin.zst"
+            second.kind = .other
+            second.sqlite = nil
+            manifest.files.append(second)
+            manifest.files[0].rawSize = .max
+            manifest.files[1].rawSize = .max
+        }
+        let result = try shipped.verify()
+        #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
+        #expect(result.stdout.contains("do not add up in 64 bits"), "\(result.stdout)")
+    }
+
     @Test func objectWithoutAFrameHeaderIsInvalid() async throws {
         let shipped = try await shipOne()
         defer { shipped.remove() }
