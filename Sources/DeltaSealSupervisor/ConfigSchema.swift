@@ -1,6 +1,7 @@
 import DeltaSealCore
 import DeltaSealS3
 import DeltaSealStore
+import DeltaSealSystem
 
 /// Every setting of the supervisor: its key in the YAML file, its environment variable
 /// (`DELTASEAL_` + the key in capitals, dots as underscores), how text becomes a value, and how
