@@ -30,15 +30,23 @@ struct DeepVerificationTests {
         }.joined(separator: "\n") + "\n"
     }
 
+    /// How a damaging writer spoils the index it wrote.
+    enum Damage: String { case truncate, zero }
+
     /// A writer that runs bin/chroma-writer and then truncates every collection's
-    /// `data_level0.bin` to half, before the seal: the delta ships with checksums of the damage.
-    func damagingWriter(_ harness: PipelineHarness) throws -> [String] {
+    /// `data_level0.bin` to half (or overwrites it with zeros, keeping its size), before the seal:
+    /// the delta ships with checksums of the damage.
+    func damagingWriter(_ harness: PipelineHarness, _ damage: Damage = .truncate) throws -> [String] {
         [try TestSupport.script("""
             "\(python)" "\(ChromaEnvironment.root)/bin/chroma-writer" "$@" || exit $?
             out=""; previous=""
             for argument in "$@"; do [ "$previous" = "--out" ] && out="$argument"; previous="$argument"; done
             for index in "$out"/*/data_level0.bin; do
-                truncate -s $(( $(stat -c %s "$index") / 2 )) "$index" || exit 3
+                size=$(stat -c %s "$index")
+                case \(damage.rawValue) in
+                truncate) truncate -s $(( size / 2 )) "$index" || exit 3 ;;
+                zero) head -c "$size" /dev/zero | dd of="$index" conv=notrunc status=none || exit 3 ;;
+                esac
             done
             """, at: harness.root + "/damaging-writer")]
     }
@@ -102,6 +110,18 @@ struct DeepVerificationTests {
         #expect(report.check?.verdict == .invalid)
         #expect(report.check?.reason?.contains("collection tickets") == true, "\(String(describing: report.check))")
         #expect(report.problems.contains { $0.reason.contains("collection tickets") && $0.reason.contains("data_level0.bin") }, "\(report.problems)")
+    }
+
+    @Test func aLargeDeltaWithAZeroedIndexIsInvalid() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        let ids = try await ship(["large.ndjson": Self.batch(Self.large)], writer: try damagingWriter(harness, .zero), &harness)
+        let id = try #require(ids["large.ndjson"])
+        #expect(try verify(harness, id, check: nil).0 == 0)
+        // The sizes still agree with the header: what catches it is chromadb failing to answer.
+        let (status, report) = try verify(harness, id, check: chromaCheck)
+        #expect(status == 1)
+        #expect(report.check?.reason?.hasPrefix("collection docs: ") == true, "\(String(describing: report.check))")
     }
 
     @Test func theSupervisorWithACheckCommandDoesNotShipADamagedDelta() async throws {
