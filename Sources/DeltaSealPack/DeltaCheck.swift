@@ -71,6 +71,9 @@ public struct DeltaCheck: Sendable {
             return result(.couldNotCheck, "cannot start the check \(command[0]): \(error)")
         }
         let termination = Self.waitSynchronously(process, timeout: timeout, grace: grace)
+        // Whatever it said, nothing it started outlives it (a setsid escapee aside: it still
+        // cannot write the delta, and the workspace is removed under it).
+        process.signalGroup(SIGKILL)
         let reason = Self.lastLine(of: scratch + "/check.out")
         if termination.timedOut {
             return result(.couldNotCheck, "the check ran past its timeout of \(Self.seconds(timeout)) s and was killed with its process group"
