@@ -6,8 +6,8 @@ import DeltaSealZstd
 import Foundation
 
 /// Checks one shipped delta: manifest, every object's checksums, decompression under a hard cap,
-/// and every SQLite file opened hardened and checked. Writes only inside its own temporary
-/// directory, which it removes.
+/// and every SQLite file opened hardened and checked; then, with a ``DeltaCheck``, the writer's own
+/// reader on the restored files. Writes only inside its own temporary directory, which it removes.
 public struct DeltaVerifier: Sendable {
     /// `integrity_check` when true, `quick_check` when false.
     public var fullCheck: Bool
@@ -17,6 +17,8 @@ public struct DeltaVerifier: Sendable {
     public var budget = SQLiteBudget()
     /// Called after each file is checked: (files done, files in all, path).
     public var onFile: (@Sendable (Int, Int, String) -> Void)?
+    /// Run on the restored delta once every file checked valid; its verdict joins the report's.
+    public var check: DeltaCheck?
 
     public init(fullCheck: Bool = true, temporaryRoot: String = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") {
         self.fullCheck = fullCheck
@@ -34,8 +36,10 @@ public struct DeltaVerifier: Sendable {
     private func check(_ store: any ObjectStore, restoreInto: String?) -> VerificationReport {
         var report = VerificationReport(location: store.location.description)
         let manifest: Manifest
+        let manifestBytes: [UInt8]
         do {
             let bytes = try store.getBytes(key: ObjectLayout.manifestKey, limit: DeltaLimits.maxManifestBytes)
+            manifestBytes = bytes
             do {
                 manifest = try StableJSON.decode(Manifest.self, from: bytes)
             } catch {
@@ -88,8 +92,17 @@ public struct DeltaVerifier: Sendable {
             CleanupOnSignal.unregister(workspace)
         }
 
+        // The delta's files alone below files/, so a check command sees exactly the delta.
+        let staging = workspace + "/files"
+        do {
+            try Files.makeDirectories(staging, mode: 0o700)
+        } catch {
+            report.status = .couldNotCheck
+            report.problems.append(.init(file: nil, reason: "cannot make a temporary directory: \(error)"))
+            return report
+        }
         for entry in manifest.files {
-            let outcome = check(entry, store: store, workspace: workspace)
+            let outcome = check(entry, store: store, workspace: staging)
             report.files += 1
             onFile?(report.files, manifest.files.count, entry.path)
             report.rawBytes += entry.rawSize
@@ -105,9 +118,12 @@ public struct DeltaVerifier: Sendable {
                 return report
             }
         }
+        if report.status == .valid, let check {
+            runCheck(check, manifestBytes: manifestBytes, staging: staging, workspace: workspace, report: &report)
+        }
         if report.status == .valid, let destination = restoreInto {
             do {
-                try restore(manifest, from: workspace, into: destination)
+                try restore(manifest, from: staging, into: destination)
             } catch {
                 report.status = .couldNotCheck
                 report.problems.append(.init(file: nil, reason: "cannot restore into \(destination): \(error)"))
@@ -117,6 +133,30 @@ public struct DeltaVerifier: Sendable {
     }
 
     private enum FileOutcome { case ok, invalid(String), couldNotCheck(String) }
+
+    /// Runs the check command on the staged delta; an invalid or undecided verdict becomes the report's.
+    private func runCheck(_ check: DeltaCheck, manifestBytes: [UInt8], staging: String, workspace: String,
+                          report: inout VerificationReport) {
+        let manifestPath = workspace + "/" + ObjectLayout.manifestKey
+        do {
+            try Files.writeAtomically(manifestBytes, to: manifestPath, mode: 0o644)
+        } catch {
+            report.status = .couldNotCheck
+            report.problems.append(.init(file: nil, reason: "cannot write the manifest for the check: \(error)"))
+            return
+        }
+        let result = check.run(delta: staging, manifest: manifestPath, scratch: workspace)
+        report.check = result
+        switch result.verdict {
+        case .valid: break
+        case .invalid:
+            report.status = .invalid
+            report.problems.append(.init(file: nil, reason: "check \(result.command): \(result.reason ?? "invalid")"))
+        case .couldNotCheck:
+            report.status = .couldNotCheck
+            report.problems.append(.init(file: nil, reason: "check \(result.command) could not check: \(result.reason ?? "no reason")"))
+        }
+    }
 
     /// Content problems found while streaming, kept apart from store failures.
     private struct ContentProblem: Error { var reason: String }

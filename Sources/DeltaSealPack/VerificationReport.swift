@@ -34,6 +34,26 @@ public struct VerificationReport: Codable, Sendable {
     public var problems: [Problem] = []
     /// Store requests the verification made, by verb.
     public var requests: [String: Int] = [:]
+    /// What the check command said, when one ran (`--check-command`); absent in older reports.
+    public var check: Check?
+
+    /// The verdict of a check command: the writer's own reader on the restored delta.
+    public struct Check: Codable, Sendable, Equatable {
+        /// The command as configured, without the `--delta`/`--manifest` the verifier appends.
+        public var command: String
+        /// valid (exit 0), invalid (exit 1) or could_not_check (exit 2, another exit, a signal, the timeout).
+        public var verdict: Status
+        /// The last non-empty line of its stdout, or what the verifier knows (a timeout, a spawn failure).
+        public var reason: String?
+        /// From spawn to exit.
+        public var durationMs: Int64
+
+        public init(command: String, verdict: Status, reason: String?, durationMs: Int64) {
+            self.command = command; self.verdict = verdict; self.reason = reason; self.durationMs = durationMs
+        }
+
+        enum CodingKeys: String, CodingKey { case command, verdict, reason, durationMs = "duration_ms" }
+    }
 
     public init(location: String) { self.location = location }
 
@@ -48,11 +68,12 @@ public struct VerificationReport: Codable, Sendable {
         compressedBytes = try c.decode(Int64.self, forKey: .compressedBytes)
         problems = try c.decode([Problem].self, forKey: .problems)
         requests = try c.decodeIfPresent([String: Int].self, forKey: .requests) ?? [:]
+        check = try c.decodeIfPresent(Check.self, forKey: .check)
     }
 
     enum CodingKeys: String, CodingKey {
         case location, status, deltaID = "delta_id", files, records, rawBytes = "raw_bytes"
-        case compressedBytes = "compressed_bytes", problems, requests
+        case compressedBytes = "compressed_bytes", problems, requests, check
     }
 
     /// One line per finding, first the verdict.
@@ -61,6 +82,9 @@ public struct VerificationReport: Codable, Sendable {
         var lines = ["\(status.rawValue): \(DisplayText.sanitize(location))"
             + (deltaID.map { " (delta \(DisplayText.sanitize($0)), \(files) files, \(records) records)" } ?? "")]
         lines += problems.map { "  \(DisplayText.sanitize($0.file ?? "-")): \(DisplayText.sanitize($0.reason, limit: 4096))" }
+        if let check, check.verdict == .valid {
+            lines.append("  check: valid in \(check.durationMs) ms" + (check.reason.map { ": " + DisplayText.sanitize($0, limit: 4096) } ?? ""))
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -1,6 +1,7 @@
 import DeltaSealCore
 import DeltaSealS3
 import DeltaSealStore
+import DeltaSealSystem
 
 /// Every setting of the supervisor: its key in the YAML file, its environment variable
 /// (`DELTASEAL_` + the key in capitals, dots as underscores), how text becomes a value, and how
@@ -78,6 +79,13 @@ public enum ConfigSchema {
         text("verifier.path", "the verifier executable") { c, v, cwd in c.verifierPath = absolute(v, cwd) } show: { $0.verifierPath },
         choice("verifier.mode", "full (integrity_check) or quick (quick_check)", ["full", "quick"]) { c, v in c.quickVerify = v == "quick" } show: { $0.quickVerify ? "quick" : "full" },
         seconds("verifier.timeout", "seconds a verification may take") { c, v in c.verifierTimeout = v } show: { $0.verifierTimeout },
+        text("verify.check_command", "run on each restored delta in the writer sandbox (--delta DIR --manifest FILE appended); empty: none") { c, v, _ in
+            do { _ = try CommandWords.split(v) } catch { throw BadValue(message: "\(error)") }
+            c.verifyCheckCommand = v.trimmingCharacters(in: .whitespaces)
+        } show: { $0.verifyCheckCommand },
+        seconds("verify.check_timeout", "seconds the check command may run before its process group is killed") { c, v in
+            c.verifyCheckTimeout = v
+        } show: { $0.verifyCheckTimeout },
         integer("concurrency.in_flight", "deltas in the pipeline at once", minimum: 1) { c, v in c.maxInFlight = v } show: { $0.maxInFlight },
         integer("concurrency.writers", "writers at once", minimum: 1) { c, v in c.maxWriters = v } show: { $0.maxWriters },
         integer("concurrency.uploads", "uploads at once", minimum: 1) { c, v in c.maxUploads = v } show: { $0.maxUploads },

@@ -495,6 +495,17 @@ struct DeltaPipeline: Sendable {
         // the verifier deletes once read: none of them in its environment.
         let privateTemporary = directory + "/verify-tmp"
         try Files.makeDirectories(privateTemporary, mode: 0o700)
+        if !config.verifyCheckCommand.isEmpty {
+            // The check runs as the writer user inside the verifier's workspace below this
+            // directory: it may pass through (search), not list; the credentials file is 0600
+            // and the verifier deletes it once read.
+            try syscallRetrying("chmod", privateTemporary) { chmod(privateTemporary, 0o711) }
+            let timeout = config.verifyCheckTimeout.components
+            arguments += ["--check-command", config.verifyCheckCommand,
+                          "--check-timeout", "\(Double(timeout.seconds) + Double(timeout.attoseconds) / 1e18)",
+                          "--check-user", config.writerUser]
+            if !config.writerGroup.isEmpty { arguments += ["--check-group", config.writerGroup] }
+        }
         if let credentials = verifierCredentials {
             let file = privateTemporary + "/credentials"
             try Files.writeAtomically(Array(credentials.sharedCredentialsFile.utf8), to: file, mode: 0o600)
@@ -510,14 +521,17 @@ struct DeltaPipeline: Sendable {
         }
         let termination = await process.wait(timeout: live.verifierTimeout, grace: live.killGrace)
         try? Files.removeTree(privateTemporary)
+        let report = (try? Files.readAll(directory + "/verify.log")).flatMap { try? StableJSON.decode(VerificationReport.self, from: $0) }
+        if let check = report?.check {
+            SupervisorMetrics.stage("check", nanoseconds: UInt64(max(0, check.durationMs)) * 1_000_000)
+        }
         if termination.exitStatus == VerifierExit.valid {
-            log.info("verified")
+            log.info("verified", metadata: report?.check.map { ["check_ms": "\($0.durationMs)"] } ?? [:])
             return
         }
         var kind = termination.timedOut ? "timeout" : "error"
         var reason = termination.timedOut ? "verifier timed out" : "verifier exit \(termination.exitStatus.map(String.init) ?? "by signal \(termination.signal ?? 0)")"
-        if let bytes = try? Files.readAll(directory + "/verify.log"),
-           let report = try? StableJSON.decode(VerificationReport.self, from: bytes) {
+        if let report {
             reason += ": " + report.status.rawValue + " " + report.problems.map { "\($0.file ?? "-"): \($0.reason)" }.joined(separator: "; ")
             kind = report.status.rawValue
         } else {

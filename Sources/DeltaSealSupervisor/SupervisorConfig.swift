@@ -39,6 +39,11 @@ public struct SupervisorConfig: Sendable {
     public var verifierTimeout: Duration = .seconds(600)
     /// `quick_check` instead of `integrity_check` during verification.
     public var quickVerify = false
+    /// The check command the verifier runs on each restored delta (`verify.check_command`, as
+    /// written; the verifier appends `--delta DIR --manifest FILE`); empty: none.
+    public var verifyCheckCommand = ""
+    /// How long the check command may run (`verify.check_timeout`).
+    public var verifyCheckTimeout: Duration = .seconds(300)
     /// Deltas in the pipeline at once.
     public var maxInFlight = 4
     /// Writers running at once.

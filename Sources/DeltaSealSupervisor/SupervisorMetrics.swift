@@ -6,7 +6,8 @@ enum SupervisorMetrics {
     /// `deltaseal_deltas_total{outcome}`: shipped, rejected, failed.
     static func delta(outcome: String) { Counter(label: "deltaseal_deltas_total", dimensions: [("outcome", outcome)]).increment() }
 
-    /// `deltaseal_stage_duration_seconds{stage}`: write, seal, pack, upload, verify.
+    /// `deltaseal_stage_duration_seconds{stage}`: write, seal, pack, upload, verify, check (the
+    /// verifier's check command, from its report).
     static func stage(_ stage: String, nanoseconds: UInt64) {
         Timer(label: "deltaseal_stage_duration_seconds", dimensions: [("stage", stage)]).recordNanoseconds(Int64(nanoseconds))
     }

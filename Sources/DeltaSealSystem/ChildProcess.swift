@@ -10,16 +10,19 @@ public struct ChildProcess: Sendable {
     /// The child's pid, which is also its process-group id.
     public let pid: pid_t
 
-    /// The tail of stdout and stderr when spawned with an output limit.
+    /// The tail of stdout (and stderr, unless it has its own) when spawned with an output limit.
     private let output: BoundedLog?
+    /// The tail of stderr when spawned with an error limit.
+    private let errors: BoundedLog?
 
     /// How long, after the child is gone, its output may take to reach end of file before the
     /// tail is written anyway (a grandchild may hold the pipe open).
     public static let outputLinger: Duration = .seconds(1)
 
-    private init(pid: pid_t, output: BoundedLog?) {
+    private init(pid: pid_t, output: BoundedLog?, errors: BoundedLog?) {
         self.pid = pid
         self.output = output
+        self.errors = errors
     }
 
     /// How a child ended.
@@ -60,28 +63,34 @@ public struct ChildProcess: Sendable {
     ///
     /// With `outputLimit`, stdout and stderr go to a pipe instead and only their last `outputLimit`
     /// bytes are kept, written to `outputPath` (replaced, not appended) once the output ends;
-    /// ``wait(timeout:grace:)`` returns after that. `errorPath` must then be nil.
+    /// ``wait(timeout:grace:)`` returns after that. `errorPath` must then be nil, unless
+    /// `errorLimit` gives stderr a bounded log of its own at `errorPath` (for a child whose stdout
+    /// means something, such as a check command's reason line).
     public static func spawn(arguments: [String], environment: [String: String], workingDirectory: String,
                              outputPath: String, errorPath: String? = nil, limits: Limits = Limits(),
-                             sandbox: Sandbox? = nil, outputLimit: Int? = nil) throws -> ChildProcess {
+                             sandbox: Sandbox? = nil, outputLimit: Int? = nil, errorLimit: Int? = nil) throws -> ChildProcess {
         precondition(!arguments.isEmpty, "a command needs at least its program")
-        precondition(outputLimit == nil || errorPath == nil, "a bounded log takes stdout and stderr together")
+        precondition(outputLimit == nil || errorPath == nil || errorLimit != nil, "a bounded log takes stdout and stderr together")
+        precondition(errorLimit == nil || (outputLimit != nil && errorPath != nil), "a bounded stderr needs a bounded stdout and a path")
         let output = try outputLimit.map { try BoundedLog(path: outputPath, limit: $0) }
+        let errors = try errorLimit.map { try BoundedLog(path: errorPath!, limit: $0) }
         // On a throw the log was never started, so it closes its pipe when it goes.
         let child = if let sandbox {
             try spawnSandboxed(arguments: arguments, environment: environment, workingDirectory: workingDirectory,
-                               outputPath: outputPath, errorPath: errorPath, limits: limits, sandbox: sandbox, output: output)
+                               outputPath: outputPath, errorPath: errorPath, limits: limits, sandbox: sandbox,
+                               output: output, errors: errors)
         } else {
             try spawnPlain(arguments: arguments, environment: environment, workingDirectory: workingDirectory,
-                           outputPath: outputPath, errorPath: errorPath, limits: limits, output: output)
+                           outputPath: outputPath, errorPath: errorPath, limits: limits, output: output, errors: errors)
         }
         output?.start()
+        errors?.start()
         return child
     }
 
     private static func spawnPlain(arguments: [String], environment: [String: String], workingDirectory: String,
                                    outputPath: String, errorPath: String?, limits: Limits,
-                                   output: BoundedLog?) throws -> ChildProcess {
+                                   output: BoundedLog?, errors: BoundedLog?) throws -> ChildProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -101,7 +110,7 @@ public struct ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         if let output {
             posix_spawn_file_actions_adddup2(&actions, output.writeEnd, 1)
-            posix_spawn_file_actions_adddup2(&actions, output.writeEnd, 2)
+            posix_spawn_file_actions_adddup2(&actions, errors?.writeEnd ?? output.writeEnd, 2)
         } else {
             posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
             if let errorPath {
@@ -123,14 +132,14 @@ public struct ChildProcess: Sendable {
         var pid: pid_t = 0
         let result = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
         if result != 0 { throw SystemError("spawn", arguments[0], errno: result) }
-        let child = ChildProcess(pid: pid, output: output)
+        let child = ChildProcess(pid: pid, output: output, errors: errors)
         child.apply(limits)
         return child
     }
 
     private static func spawnSandboxed(arguments: [String], environment: [String: String], workingDirectory: String,
                                        outputPath: String, errorPath: String?, limits: Limits, sandbox: Sandbox,
-                                       output: BoundedLog?) throws -> ChildProcess {
+                                       output: BoundedLog?, errors: BoundedLog?) throws -> ChildProcess {
         let program = resolve(arguments[0], path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
         // An unresolved bare name would make execve look in the child's working directory.
         guard program.contains("/") else { throw SystemError("execve", program, errno: ENOENT) }
@@ -143,7 +152,8 @@ public struct ChildProcess: Sendable {
         }
         let stdin = try open("/dev/null", O_RDONLY)
         let stdout = try output?.writeEnd ?? open(outputPath, O_WRONLY | O_CREAT | O_APPEND)
-        let stderr = try output == nil ? (errorPath.map { try open($0, O_WRONLY | O_CREAT | O_APPEND) } ?? stdout) : stdout
+        let stderr = try errors?.writeEnd
+            ?? (output == nil ? (errorPath.map { try open($0, O_WRONLY | O_CREAT | O_APPEND) } ?? stdout) : stdout)
 
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -185,7 +195,7 @@ public struct ChildProcess: Sendable {
         if result != 0 {
             throw spawnFailure(outcome, program: program, workingDirectory: workingDirectory, sandbox: sandbox)
         }
-        return ChildProcess(pid: outcome.pid, output: output)
+        return ChildProcess(pid: outcome.pid, output: output, errors: errors)
     }
 
     /// The error for a failed sandboxed spawn: the step as operation, what it acted on as subject.
@@ -249,11 +259,13 @@ public struct ChildProcess: Sendable {
     /// none, else when the pipe ends or `linger` after this call, whichever comes first. Call it
     /// once the child is gone; ``wait(timeout:grace:)`` does.
     public func outputDone(linger: Duration = ChildProcess.outputLinger) async {
+        async let errorsDone: Void? = errors?.finish(linger: linger)
         await output?.finish(linger: linger)
+        _ = await errorsDone
     }
 
     /// Why the bounded output could not be written, if it could not (after ``outputDone(linger:)``).
-    public var outputFailure: SystemError? { output?.writeFailure }
+    public var outputFailure: SystemError? { output?.writeFailure ?? errors?.writeFailure }
 
     /// Waits for the child (blocking the calling thread); does not wait for its bounded output.
     public func waitBlocking() -> Termination {

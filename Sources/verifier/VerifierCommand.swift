@@ -25,7 +25,8 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Check one shipped delta: manifest, checksums, decompression, SQLite integrity and row counts.",
-        discussion: "Exit 0: valid. 1: invalid (the report names the file and the reason). 2: could not check."
+        discussion: "Exit 0: valid. 1: invalid (the report names the file and the reason). 2: could not check. "
+            + "With --check-command, the writer's own reader then opens the restored delta (docs/formats.md, \"Check command\")."
     )
 
     @Argument(help: "The delta's location: file:///STORE/HOST/DELTA-ID or s3://BUCKET/PREFIX/HOST/DELTA-ID.")
@@ -91,11 +92,39 @@ struct CheckOptions: ParsableArguments {
     @Option(name: .customLong("max-heap-bytes"), help: "Most heap the SQLite checks may hold.")
     var maxHeapBytes: Int64 = SQLiteBudget().heapBytes
 
+    @Option(name: .customLong("check-command"),
+            help: "Once every file checked valid, run 'CMD ARGS --delta DIR --manifest FILE' on the restored delta in the writer sandbox; exit 0 valid, 1 invalid, 2 could not check.")
+    var checkCommand: String?
+
+    @Option(name: .customLong("check-timeout"), help: "Seconds the check command may run before its process group is killed.")
+    var checkTimeout: Double = 300
+
+    @Option(name: .customLong("check-user"), help: "Who the check runs as, as writer.user: auto (as root: \(WriterIdentity.defaultUser)), self, root or a user name.")
+    var checkUser = "auto"
+
+    @Option(name: .customLong("check-group"), help: "The check's group; empty: the user's primary group.")
+    var checkGroup = ""
+
     func validate() throws {
         if quick && full { throw ValidationError("--quick and --full exclude each other") }
         if !(timeBudget > 0) { throw ValidationError("--time-budget must be a positive number of seconds") }
         if maxValueBytes < 1 { throw ValidationError("--max-value-bytes must be positive") }
         if maxHeapBytes < 1 << 20 { throw ValidationError("--max-heap-bytes must be at least 1 MiB") }
+        if let checkCommand {
+            let words: [String]
+            do { words = try CommandWords.split(checkCommand) } catch { throw ValidationError("--check-command: \(error)") }
+            if words.isEmpty { throw ValidationError("--check-command is empty") }
+        }
+        if !(checkTimeout > 0) || checkTimeout > 1e9 { throw ValidationError("--check-timeout must be a positive number of seconds") }
+    }
+
+    /// The check command, with its identity resolved by the writers' rules; nil without one.
+    func deltaCheck() throws -> DeltaCheck? {
+        guard let checkCommand else { return nil }
+        let identity = try WriterIdentity.resolve(user: checkUser, group: checkGroup)
+        for warning in identity.warnings { FileHandle.standardError.write(Data("verifier: check command: \(warning)\n".utf8)) }
+        return DeltaCheck(command: try CommandWords.split(checkCommand), timeout: .milliseconds(Int64((checkTimeout * 1000).rounded())),
+                          identity: identity.identity)
     }
 
     func verify(url: String, s3: S3Arguments, restoreInto: String?,
@@ -110,6 +139,15 @@ struct CheckOptions: ParsableArguments {
             verifier.budget.valueBytes = maxValueBytes
             verifier.budget.heapBytes = maxHeapBytes
             verifier.onFile = onFile
+            do {
+                verifier.check = try deltaCheck()
+            } catch {
+                // A setting of this host, not the delta's fault: no retry helps until it is fixed.
+                var failed = VerificationReport(location: url)
+                failed.status = .couldNotCheck
+                failed.problems.append(.init(file: nil, reason: "check command: \(error) (fix the setting; retrying does not help)"))
+                return failed
+            }
             return verifier.verify(store, restoreInto: restoreInto)
         } catch {
             var failed = VerificationReport(location: url)

@@ -49,6 +49,22 @@ import Testing
         #expect(try harness.verify(id, extra: ["--quick"]).status == 0)
     }
 
+    @Test func reportsWithoutACheckStillDecodeAndOmitIt() throws {
+        // A report as verifiers before check commands wrote it.
+        let old = """
+            {"location":"file:///s/h/d","status":"valid","delta_id":"d","files":1,"records":2,"raw_bytes":3,
+             "compressed_bytes":4,"problems":[],"requests":{"GET":2}}
+            """
+        let report = try StableJSON.decode(VerificationReport.self, from: Array(old.utf8))
+        #expect(report.check == nil)
+        #expect(!String(decoding: try StableJSON.encode(report), as: UTF8.self).contains("\"check\""))
+        var checked = report
+        checked.check = .init(command: "bin/chroma-check", verdict: .invalid, reason: "collection docs: truncated", durationMs: 12)
+        let again = try StableJSON.decode(VerificationReport.self, from: StableJSON.encode(checked))
+        #expect(again.check == checked.check)
+        #expect(String(decoding: try StableJSON.encode(checked), as: UTF8.self).contains("\"duration_ms\" : 12"))
+    }
+
     @Test func corruptedObjectIsInvalid() async throws {
         let (harness, id) = try await shipOne()
         defer { harness.remove() }

@@ -1,9 +1,9 @@
-import DeltaSealSystem
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Who a writer runs as, decided from `writer.user`/`writer.group` and who the supervisor is.
+/// Who a writer runs as, decided from `writer.user`/`writer.group` and who the supervisor is; the
+/// verifier's check command runs under the same rules (`--check-user`/`--check-group`).
 public struct WriterIdentity: Sendable, Equatable {
     /// The unprivileged user writers run as when the supervisor runs as root and nothing is set;
     /// `bin/supervisor` and `bin/install` create it (`useradd --system`) when it is missing.
