@@ -15,6 +15,12 @@ final class BatchArrivals {
     private let directory: String
     private let watch: DirectoryWatch?
     private var movedIn = Set<String>()
+    /// Since when each batch has been found open for writing, and which were reported.
+    private var openSinceMs: [String: Int64] = [:]
+    private var reportedLongOpen = Set<String>()
+    private let logger: Logger
+    /// How long a batch may stay open for writing before it is reported.
+    static let longOpenMs: Int64 = 60_000
     /// Names inotify reported anything about.
     private var known = Set<String>()
     private var lastWriteMs: [String: Int64] = [:]
@@ -22,6 +28,7 @@ final class BatchArrivals {
     /// Watches `directory`; without inotify every batch waits for the settle time.
     init(directory: String, logger: Logger) {
         self.directory = directory
+        self.logger = logger
         do {
             watch = try DirectoryWatch(directory)
         } catch {
@@ -63,8 +70,18 @@ final class BatchArrivals {
         let path = directory + "/" + name
         if case .open(let holders) = OpenForWriting.check(path) {
             let who = holders.first.map { " (pid \($0.pid) \(DisplayText.sanitize($0.command, limit: 100)), \($0.how))" } ?? ""
+            let since = openSinceMs[name] ?? nowMs
+            openSinceMs[name] = since
+            // A producer that never closes its batch (or a child that inherited its descriptor)
+            // holds it back forever: say so once, naming the holder.
+            if nowMs - since >= Self.longOpenMs, reportedLongOpen.insert(name).inserted {
+                logger.warning("a batch in incoming/ has been open for writing for a long time; it is not claimed while it is", metadata: [
+                    "batch": "\(DisplayText.sanitize(name))", "seconds": "\((nowMs - since) / 1000)", "holder": "\(who.isEmpty ? "unknown (a lease was refused)" : who)",
+                ])
+            }
             return "still open for writing" + who
         }
+        openSinceMs[name] = nil
         if movedIn.contains(name) { return nil }
         var st = stat()
         guard lstat(path, &st) == 0 else { return "gone" }
@@ -81,5 +98,7 @@ final class BatchArrivals {
     func claimed(_ name: String) {
         movedIn.remove(name)
         lastWriteMs[name] = nil
+        openSinceMs[name] = nil
+        reportedLongOpen.remove(name)
     }
 }

@@ -107,7 +107,7 @@ final class StoreHealth: @unchecked Sendable {
     /// false if a stop was requested while waiting for it.
     func waitUntilAvailable(stop: StopRequest) async -> Bool {
         while !isAvailable {
-            if stop.isRequested { return false }
+            if stop.isRequested || Task.isCancelled { return false }
             try? await stop.sleep(for: .milliseconds(200))
         }
         return true

@@ -81,19 +81,49 @@ public struct Supervisor: Sendable {
         let intake = IntakeGate(live: live, logger: logger, storeHealth: storeHealth)
         let slots = AsyncSemaphore(config.maxInFlight)
         let results = RunResults(progress: progress)
-        /// Publishes what the daemon knows: status file, gauges, health.
-        func tick() async {
+        let notifier = SystemdNotifier(environment: environment)
+        notifier.notify("READY=1\nSTATUS=started")
+        SupervisorMetrics.initialize()
+        let stopping = OnceFlag()
+        /// Publishes what the daemon knows: status file, gauges, health, systemd's status and
+        /// watchdog. Runs from its own timer, whatever intake and the deltas are doing.
+        func publish() async {
             await storeHealth.probeIfDue(store, key: probeKey)
-            SupervisorMetrics.storeAvailable(storeHealth.isAvailable)
-            board.intakePaused = intake.refresh(spool: spool)
-            board.writersPausedMs = await writerGate.pausedForMs
+            let available = storeHealth.isAvailable
+            SupervisorMetrics.storeAvailable(available)
+            let paused = intake.refresh(spool: spool)
+            let writersPausedMs = await writerGate.pausedForMs
+            board.intakePaused = paused
+            board.writersPausedMs = writersPausedMs
             board.write(spool: spool)
-            health.beat(intakePaused: intake.pausedBecause, stopping: stop.isRequested)
+            let notReady = stop.isRequested ? "draining: intake stopped, finishing the deltas in flight"
+                : paused.map { "intake paused: \($0)" }
+                ?? (writersPausedMs > 0 ? "writers paused for \(writersPausedMs / 1000) s after a crash loop" : nil)
+            health.beat(notReady: notReady)
             SupervisorMetrics.inFlight(results.running)
-            SupervisorMetrics.intakePaused(intake.pausedBecause != nil)
+            SupervisorMetrics.intakePaused(reason: stop.isRequested ? "draining" : paused.map(SupervisorMetrics.pauseLabel)
+                                           ?? (writersPausedMs > 0 ? "crash_loop" : nil))
             for (directory, count) in spool.queueDepths() { SupervisorMetrics.spool(directory, count) }
+            if stop.isRequested, !stopping.isSet {
+                stopping.set()
+                notifier.notify("STOPPING=1")
+            }
+            let summary = results.summary
+            notifier.notify("STATUS=\(results.running) in flight, \(summary.shipped) shipped, \(summary.failed) failed"
+                            + (notReady.map { "; \($0)" } ?? "") + (notifier.watchdogMicroseconds != nil ? "\nWATCHDOG=1" : ""))
         }
+        let finished = StopRequest()
         await withDiscardingTaskGroup { group in
+            group.addTask {
+                // The health timer: a beat at least every second, and at the very end. A cancelled
+                // group (the drain timeout) ends it: a cancelled sleep returns at once, and a loop
+                // around it would spin.
+                while !finished.isRequested && !Task.isCancelled {
+                    await publish()
+                    try? await finished.sleep(for: .seconds(1))
+                }
+                if !Task.isCancelled { await publish() }
+            }
             /// Starts a delta in the slot its caller acquired.
             func launch(_ record: DeltaRecord) {
                 results.started(record.id)
@@ -160,7 +190,6 @@ public struct Supervisor: Sendable {
                         logger.info("claimed", metadata: ["delta": "\(id)", "batch": "\(batch)"])
                         launch(record)
                     }
-                    await tick()
                     if once {
                         let left = Set(try spool.readyBatches()).intersection(atStart)
                         if left.isEmpty { break }
@@ -196,14 +225,14 @@ public struct Supervisor: Sendable {
                 logger.error("intake stopped", metadata: ["error": "\(error)"])
                 results.intakeFailed()
             }
-            // Draining: publish status while the last deltas finish.
-            while results.running > 0 {
-                await tick()
-                try? await Task.sleep(for: .milliseconds(100))
+            // Draining: the health timer goes on publishing while the last deltas finish.
+            while results.running > 0 && !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(50))
             }
+            finished.request()
         }
         let summary = results.summary
-        health.beat(intakePaused: nil, stopping: true)
+        health.beat(notReady: "stopped")
         logger.info("supervisor stopped", metadata: [
             "shipped": "\(summary.shipped)", "rejected": "\(summary.rejected)", "failed": "\(summary.failed)",
         ])
@@ -277,7 +306,9 @@ final class RunResults: @unchecked Sendable {
         }
         progress?(now)
         switch outcome {
-        case .shipped: SupervisorMetrics.delta(outcome: "shipped")
+        case .shipped:
+            SupervisorMetrics.delta(outcome: "shipped")
+            SupervisorMetrics.shipped(atMs: WallClock.nowMilliseconds())
         case .rejected: SupervisorMetrics.delta(outcome: "rejected")
         case .failed: SupervisorMetrics.delta(outcome: "failed")
         case .deferred: break
@@ -301,31 +332,31 @@ final class RunResults: @unchecked Sendable {
 public final class SupervisorHealth: @unchecked Sendable {
     private let lock = PThreadMutex()
     private var lastBeatMs = WallClock.nowMilliseconds()
-    private var pausedBecause: String?
-    private var stopping = false
+    private var reason: String? = "starting"
 
     public init() {}
 
-    func beat(intakePaused: String?, stopping: Bool) {
+    /// The health timer's beat: the process can make progress; `notReady` says why it would
+    /// not take and ship a new batch now (nil: it would).
+    func beat(notReady: String?) {
         lock.withLock {
             lastBeatMs = WallClock.nowMilliseconds()
-            pausedBecause = intakePaused
-            self.stopping = stopping
+            reason = notReady
         }
     }
 
-    /// `nil` when the intake loop turned recently, else why the process is not healthy.
+    /// `nil` when the health timer beat recently (the process can make progress, however busy
+    /// its writers are), else why the process is not healthy: what `/healthz` answers.
     public func unhealthy(maxSilenceMs: Int64) -> String? {
         lock.withLock {
             let silence = WallClock.nowMilliseconds() - lastBeatMs
-            return silence > maxSilenceMs ? "intake loop silent for \(silence / 1000) s" : nil
+            return silence > maxSilenceMs ? "the health timer has not run for \(silence / 1000) s" : nil
         }
     }
 
-    /// `nil` when ready to take batches, else why not (stopping, intake paused).
-    public var notReady: String? {
-        lock.withLock { stopping ? "stopping" : pausedBecause.map { "intake paused: \($0)" } }
-    }
+    /// `nil` when it would take and ship a new batch now, else why not (intake paused for disk,
+    /// the work area, the store; writers paused after a crash loop; draining): what `/readyz` answers.
+    public var notReady: String? { lock.withLock { reason } }
 }
 
 /// A request to stop intake, set from a signal handler or a test.

@@ -26,6 +26,8 @@ public struct SupervisorStatus: Codable, Sendable {
         enum CodingKeys: String, CodingKey { case deltaID = "delta_id", state, attempt, batches, lastError = "last_error" }
     }
 
+    /// The version of this JSON's schema (docs/operations.md, "Status"); bumped on a breaking change.
+    public var schemaVersion = 1
     /// Whether a supervisor holds the spool's lock right now.
     public var running: Bool
     public var pid: Int32?
@@ -45,7 +47,7 @@ public struct SupervisorStatus: Codable, Sendable {
     public var sandbox: String?
 
     enum CodingKeys: String, CodingKey {
-        case running, pid, startedAt = "started_at", updatedAt = "updated_at", intakePaused = "intake_paused"
+        case schemaVersion = "schema_version", running, pid, startedAt = "started_at", updatedAt = "updated_at", intakePaused = "intake_paused"
         case writersPausedSeconds = "writers_paused_seconds", shippedLastHour = "shipped_last_hour", totals
         case recentFailures = "recent_failures", stages, inFlight = "in_flight", queues, sandbox
     }
@@ -61,6 +63,12 @@ public struct SupervisorStatus: Codable, Sendable {
             status.running = true
         }
         status.queues = spool.queueDepths()
+        // What ended badly survives restarts: the reports in failed/ and rejected/ say it.
+        var seen = Set(status.recentFailures.map(\.deltaID))
+        for failure in Self.reportedFailures(spool: spool) where seen.insert(failure.deltaID).inserted {
+            status.recentFailures.append(failure)
+        }
+        status.recentFailures = Array(status.recentFailures.sorted { $0.at > $1.at }.prefix(20))
         status.inFlight = ((try? spool.workInProgress()) ?? []).compactMap { id in
             guard let record = try? spool.load(id) else { return nil }
             return InFlight(deltaID: id.rawValue, state: record.state.rawValue, attempt: record.attempt, batches: record.batches,
@@ -68,6 +76,29 @@ public struct SupervisorStatus: Codable, Sendable {
         }
         status.stages = Dictionary(status.inFlight.map { ($0.state, 1) }, uniquingKeysWith: +)
         return status
+    }
+
+    /// Failures and rejections as their reports on disk tell them.
+    static func reportedFailures(spool: Spool) -> [Failure] {
+        struct Report: Decodable {
+            var deltaID: String
+            var reason: String
+            var failedAt: String?
+            var rejectedAt: String?
+            enum CodingKeys: String, CodingKey { case deltaID = "delta_id", reason, failedAt = "failed_at", rejectedAt = "rejected_at" }
+        }
+        var out: [Failure] = []
+        for id in (try? Files.list(spool.failed)) ?? [] {
+            guard let bytes = try? Files.readAll(spool.failed + "/" + id + "/report.json", limit: 1 << 20),
+                  let report = try? StableJSON.decode(Report.self, from: bytes) else { continue }
+            out.append(.init(deltaID: report.deltaID, outcome: "failed", reason: report.reason, at: report.failedAt ?? ""))
+        }
+        for name in ((try? Files.list(spool.rejected)) ?? []) where name.hasSuffix(".report.json") {
+            guard let bytes = try? Files.readAll(spool.rejected + "/" + name, limit: 1 << 20),
+                  let report = try? StableJSON.decode(Report.self, from: bytes) else { continue }
+            out.append(.init(deltaID: report.deltaID, outcome: "rejected", reason: report.reason, at: report.rejectedAt ?? ""))
+        }
+        return out
     }
 
     /// The table people read.
@@ -92,7 +123,7 @@ public struct SupervisorStatus: Codable, Sendable {
         }
         if !recentFailures.isEmpty {
             lines.append("recent failures:")
-            for failure in recentFailures.suffix(10) {
+            for failure in recentFailures.prefix(10) {
                 lines.append("  \(failure.at)  \(failure.deltaID)  \(failure.outcome): \(failure.reason.prefix(160))")
             }
         }

@@ -88,14 +88,17 @@ struct StartCommand: AsyncParsableCommand {
     private func startEndpoints(_ config: SupervisorConfig, health: SupervisorHealth, logger: Logger) -> TinyHTTPServer? {
         guard let address = config.metricsAddress else { return nil }
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["deltaseal_stage_duration_seconds"] = SupervisorMetrics.stageBuckets
+        MetricsSystem.bootstrap(factory)
         let parts = address.split(separator: ":")
         let silence = max(Int64(30_000), 3 * Int64(config.pollInterval.components.seconds * 1000))
         do {
             let server = try TinyHTTPServer(host: String(parts[0]), port: Int(parts[1]) ?? 9464) { path in
                 switch path {
                 case "/metrics":
-                    return .init(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer())
+                    return .init(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                 body: SupervisorMetrics.withHelp(registry.emitToBuffer()))
                 case "/healthz":
                     if let problem = health.unhealthy(maxSilenceMs: silence) { return .init(status: 503, body: Array("\(problem)\n".utf8)) }
                     return .init(status: 200, body: Array("ok\n".utf8))

@@ -96,7 +96,7 @@ struct DaemonTests {
         let metrics = try Self.get(base + "/metrics").body
         for name in ["deltaseal_stage_duration_seconds_bucket{stage=\"write\"", "deltaseal_bytes_total{kind=\"raw\"}",
                      "deltaseal_writer_exits_total{code=\"0\"} 4", "deltaseal_store_requests_total{verb=\"PUT\",status=\"unknown\"} 8",
-                     "deltaseal_spool_batches{dir=\"incoming\"}", "deltaseal_intake_paused 0"] {
+                     "deltaseal_spool_batches{dir=\"incoming\"}", "deltaseal_intake_paused{reason=\"free_disk\"} 0"] {
             #expect(metrics.contains(name), "\(name) missing from:\n\(metrics)")
         }
         #expect(try Self.get(base + "/healthz").status == 200)

@@ -70,7 +70,12 @@ enum TestSupport {
     /// Writes `text` to `path`, creating parent directories.
     static func write(_ text: String, to path: String) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        // Close-on-exec: tests run in parallel and spawn processes all the time; a child that
+        // inherited this descriptor would hold the batch open for writing, and intake rightly
+        // never claims a batch someone may still be writing.
+        let file = try PosixFile.create(path, mode: 0o644)
+        try file.write(Array(text.utf8))
+        try file.close()
     }
 
     /// Writes an executable shell script.
