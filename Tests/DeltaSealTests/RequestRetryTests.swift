@@ -70,6 +70,34 @@ struct RequestRetryTests {
         #expect(gets.last?.contains("range=bytes=") == true && gets.last?.contains("range=bytes=0-") == false, "\(gets)")
     }
 
+    @Test func anObjectThatChangedBeforeTheResumeIsNotSpliced() throws {
+        let prefix = S3TestServer.uniquePrefix()
+        let direct = try server.store(prefix: prefix)
+        let original = bytes(4 << 20, seed: 1)
+        try direct.put(key: "a/object.bin", bytes: original, ifAbsent: false)
+        let proxy = try FaultProxy(upstream: server.endpoint)
+        try proxy.set([.init(action: "reset_response", method: "GET")])
+        let store = try server.store(prefix: prefix, endpoint: proxy.endpoint)
+        var received = 0
+        var replaced = false
+        #expect {
+            try store.get(key: "a/object.bin") { chunk in
+                received += chunk.count
+                if !replaced {
+                    // Someone replaces the object while the first answer is still arriving.
+                    replaced = true
+                    try direct.put(key: "a/object.bin", bytes: bytes(4 << 20, seed: 2), ifAbsent: false)
+                }
+            }
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.code == .invalidObject && error.message.contains("changed while it was read")
+        }
+        #expect(received < original.count)
+        #expect(outcomes(store, "GET")["412"] == 1, "\(store.requestOutcomes)")
+        #expect(store.requestCounts == ["GET": 2], "a 412 on the resumed GET is not retried")
+    }
+
     @Test func threeConsecutive503sExhaustTheAttemptsAndAreRetryable() throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_503", method: "PUT", times: 3)])
