@@ -219,6 +219,17 @@ struct CredentialChainTests {
         let store = try roundTrip(bucket: server.bucket, endpoint: server.endpoint, environment: environment)
         #expect(store.credentials.source == "credential_process of profile proc")
         #expect(try String(contentsOfFile: calls, encoding: .utf8) == "call\n")
+
+        // Keys the server refuses: the verifier says where they came from, never the secret.
+        _ = try TestSupport.script("""
+            printf '{"Version": 1, "AccessKeyId": "%s", "SecretAccessKey": "wrong-secret-123"}' '\(server.accessKey)'
+            """, at: home.path + "/credentials.sh")
+        let verify = try TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/nothing/h/d", "--endpoint", server.endpoint],
+                                         environment: environment)
+        #expect(verify.status != 0)
+        #expect(verify.stdout.contains("the server refused the credentials (access key \(server.accessKey) from credential_process of profile proc (secret redacted))"),
+                "\(verify.stdout)")
+        #expect(!verify.stdout.contains("wrong-secret-123"))
     }
 
     @Test(.enabled(if: seaweed, "needs the SeaweedFS server bin/test starts")) func ssoProfileWithACachedToken() throws {
