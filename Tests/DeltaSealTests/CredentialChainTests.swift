@@ -50,11 +50,14 @@ struct CredentialChainTests {
 
     // MARK: - Temporary credentials from moto
 
+    /// moto checks every signature here: the AssumeRole call (signed for `sts` with the user's
+    /// keys) and the S3 requests (signed with the role's keys and session token).
     @Test(.enabled(if: moto, "needs moto_server in .venv")) func assumeRoleThroughAProfileWithASourceProfile() throws {
-        let moto = try MotoServer()
+        let moto = try MotoServer(checkingSignatures: true)
         try moto.makeBucket("creds")
+        let user = try #require(moto.userKeys)
         let home = try Home()
-        _ = try home.write(".aws/credentials", "[base]\naws_access_key_id = AKIDBASEEXAMPLE\naws_secret_access_key = base-secret\n")
+        _ = try home.write(".aws/credentials", "[base]\naws_access_key_id = \(user.id)\naws_secret_access_key = \(user.secret)\n")
         _ = try home.write(".aws/config", """
             [profile deploy]
             role_arn = arn:aws:iam::123456789012:role/deltaseal
@@ -68,7 +71,17 @@ struct CredentialChainTests {
         let store = try roundTrip(bucket: "creds", endpoint: nil, environment: environment)
         #expect(store.credentials.source == "role arn:aws:iam::123456789012:role/deltaseal of profile deploy (source_profile base)")
         let credentials = try store.credentials.credentials()
-        #expect(credentials.accessKeyID != "AKIDBASEEXAMPLE" && credentials.sessionToken != nil && credentials.expiration != nil)
+        #expect(credentials.accessKeyID != user.id && credentials.sessionToken != nil && credentials.expiration != nil)
+
+        // The same profile with a wrong source secret: STS refuses the AssumeRole, and says so.
+        _ = try home.write(".aws/credentials", "[base]\naws_access_key_id = \(user.id)\naws_secret_access_key = wrong\n")
+        let refused = try StoreOpener.open(StoreURL(scheme: .s3, root: "creds", prefix: "x"), environment: environment)
+        #expect {
+            try refused.head(key: "a")
+        } throws: { error in
+            "\(error)".contains("STS AssumeRole (role arn:aws:iam::123456789012:role/deltaseal of profile deploy (source_profile base)) refused")
+                && "\(error)".contains("SignatureDoesNotMatch")
+        }
     }
 
     @Test(.enabled(if: moto, "needs moto_server in .venv")) func webIdentityFromATokenFile() throws {

@@ -68,24 +68,54 @@ final class MotoServer: @unchecked Sendable {
 
     static var available: Bool { FileManager.default.isExecutableFile(atPath: executable) }
 
-    init() throws {
+    /// IAM keys of a user allowed everything, when moto checks signatures.
+    private(set) var userKeys: (id: String, secret: String)?
+
+    /// With `checkingSignatures`, moto authenticates every request (SigV4 and session tokens
+    /// checked against its IAM and STS) after a setup of its own: a user with keys and a role
+    /// `arn:aws:iam::123456789012:role/deltaseal`, both allowed everything.
+    init(checkingSignatures: Bool = false) throws {
         let port = try LoopbackProcess.freePort()
-        server = try LoopbackProcess([Self.executable, "-H", "127.0.0.1", "-p", "\(port)"], printsPort: false, port: port)
+        var environment = ProcessInfo.processInfo.environment
+        if checkingSignatures { environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "5" }
+        server = try LoopbackProcess([Self.executable, "-H", "127.0.0.1", "-p", "\(port)"], environment: environment,
+                                     printsPort: false, port: port)
         let deadline = Date().addingTimeInterval(30)
         while LoopbackProcess.get(server.url + "/moto-api/data.json") == nil {
             guard Date() < deadline else { throw SystemError("moto_server", "did not answer within 30 s", errno: ETIMEDOUT) }
             usleep(200_000)
         }
+        if checkingSignatures {
+            let allowAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+            let trustAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#
+            _ = try cli(["iam", "create-user", "--user-name", "deltaseal"])
+            let key = try cli(["iam", "create-access-key", "--user-name", "deltaseal"])
+            let object = try JSONSerialization.jsonObject(with: Data(key.utf8)) as? [String: [String: Any]]
+            guard let id = object?["AccessKey"]?["AccessKeyId"] as? String, let secret = object?["AccessKey"]?["SecretAccessKey"] as? String else {
+                throw SystemError("moto create-access-key", key, errno: EIO)
+            }
+            _ = try cli(["iam", "put-user-policy", "--user-name", "deltaseal", "--policy-name", "all", "--policy-document", allowAll])
+            _ = try cli(["iam", "create-role", "--role-name", "deltaseal", "--assume-role-policy-document", trustAll])
+            _ = try cli(["iam", "put-role-policy", "--role-name", "deltaseal", "--policy-name", "all", "--policy-document", allowAll])
+            userKeys = (id, secret)
+        }
     }
 
-    /// Creates `bucket` in moto's S3 (moto checks no signature on its own setup).
-    func makeBucket(_ bucket: String) throws {
+    /// Runs the AWS CLI against moto (with the user's keys once there are some).
+    @discardableResult
+    func cli(_ arguments: [String]) throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let cli = ProcessInfo.processInfo.environment["DELTASEAL_AWS_CLI"] ?? root.path + "/.venv/bin/aws"
-        let result = try TestSupport.run([cli, "--endpoint-url", endpoint, "--region", "us-east-1", "s3api", "create-bucket", "--bucket", bucket],
-                                         environment: ["AWS_ACCESS_KEY_ID": "setup", "AWS_SECRET_ACCESS_KEY": "setup", "PATH": "/usr/bin:/bin",
-                                                       "HOME": NSTemporaryDirectory()])
-        guard result.status == 0 else { throw SystemError("create-bucket", result.stderr, errno: EIO) }
+        let executable = ProcessInfo.processInfo.environment["DELTASEAL_AWS_CLI"] ?? root.path + "/.venv/bin/aws"
+        let result = try TestSupport.run([executable, "--endpoint-url", endpoint, "--region", "us-east-1"] + arguments,
+                                         environment: ["AWS_ACCESS_KEY_ID": userKeys?.id ?? "setup", "AWS_SECRET_ACCESS_KEY": userKeys?.secret ?? "setup",
+                                                       "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()])
+        guard result.status == 0 else { throw SystemError("aws \(arguments.prefix(2).joined(separator: " "))", result.stderr, errno: EIO) }
+        return result.stdout
+    }
+
+    /// Creates `bucket` in moto's S3.
+    func makeBucket(_ bucket: String) throws {
+        try cli(["s3api", "create-bucket", "--bucket", bucket])
     }
 }
 
