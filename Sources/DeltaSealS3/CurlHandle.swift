@@ -26,12 +26,21 @@ struct HTTPResponse {
     var headers: [String: String]
     var body: [UInt8]
     var bodyText: String { String(decoding: body, as: UTF8.self) }
+    /// The credentials the request was signed with (S3 requests), for messages.
+    var signedWith: S3Credentials?
+    /// Whether the answer came after more than one attempt.
+    var retried = false
 }
 
 /// A transport failure: no HTTP status (connection refused, reset, timeout, TLS).
 struct TransportError: Error, CustomStringConvertible {
     let code: CURLcode
     let message: String
+    /// What had arrived before the failure: the status (0 if none), headers, and how many body
+    /// bytes went to the sink.
+    var status = 0
+    var headers: [String: String] = [:]
+    var delivered: Int64 = 0
     var isRetryable: Bool {
         switch code {
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_OPERATION_TIMEDOUT,
@@ -52,6 +61,8 @@ struct TransferLimits: Sendable {
     var stallTimeoutSeconds: Int = 30
     /// A CA bundle to trust instead of the system's.
     var caBundle: String?
+    /// The whole request may take at most this long (credential endpoints); `nil`: no limit.
+    var totalTimeoutSeconds: Int?
 }
 
 /// One libcurl easy handle. It keeps its connections open between requests, so a store reuses
@@ -68,14 +79,15 @@ final class CurlHandle {
 
     deinit { curl_easy_cleanup(handle) }
 
-    /// Sends `request`. A 2xx body goes to `sink` when one is given; any other body is collected
-    /// (up to 1 MiB) into the response. Errors thrown by `sink` are rethrown as they are.
+    /// Sends `request`. A body with a status `sinkAccepts` (2xx by default) goes to `sink` when one
+    /// is given; any other body is collected (up to 1 MiB) into the response. Errors thrown by `sink` are rethrown as they are.
     /// The sink is used only during the call (callers pass non-escaping closures through
     /// `withoutActuallyEscaping`).
     func perform(_ request: HTTPRequest, limits: TransferLimits,
-                 sink: ((UnsafeRawBufferPointer) throws -> Void)?) throws -> HTTPResponse {
+                 sink: ((UnsafeRawBufferPointer) throws -> Void)?,
+                 sinkAccepts: @escaping (Int, [String: String]) -> Bool = { status, _ in (200..<300).contains(status) }) throws -> HTTPResponse {
         curl_easy_reset(handle)
-        let context = TransferContext(handle: handle, body: request.body, sink: sink)
+        let context = TransferContext(handle: handle, body: request.body, sink: sink, sinkAccepts: sinkAccepts)
         let unmanaged = Unmanaged.passRetained(context)
         defer { unmanaged.release() }
         let pointer = unmanaged.toOpaque()
@@ -93,6 +105,7 @@ final class CurlHandle {
         dsc_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, limits.stallTimeoutSeconds)
         dsc_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
         if let bundle = limits.caBundle { dsc_setopt_string(handle, CURLOPT_CAINFO, bundle) }
+        if let total = limits.totalTimeoutSeconds { dsc_setopt_long(handle, CURLOPT_TIMEOUT, total) }
         dsc_setopt_list(handle, CURLOPT_HTTPHEADER, list)
         dsc_setopt_callback(handle, CURLOPT_WRITEFUNCTION, writeCallback)
         dsc_setopt_pointer(handle, CURLOPT_WRITEDATA, pointer)
@@ -118,7 +131,8 @@ final class CurlHandle {
         if let error = context.sinkError { throw error }
         if let error = context.readError { throw error }
         guard code == CURLE_OK else {
-            throw TransportError(code: code, message: String(cString: curl_easy_strerror(code)))
+            throw TransportError(code: code, message: String(cString: curl_easy_strerror(code)),
+                                 status: context.status, headers: context.headers, delivered: context.delivered)
         }
         var status = 0
         dsc_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -131,16 +145,20 @@ private final class TransferContext {
     let handle: UnsafeMutableRawPointer
     let body: HTTPRequest.Body
     let sink: ((UnsafeRawBufferPointer) throws -> Void)?
+    let sinkAccepts: (Int, [String: String]) -> Bool
     var position: Int64 = 0
+    var delivered: Int64 = 0
     var headers: [String: String] = [:]
     var collected: [UInt8] = []
     var sinkError: (any Error)?
     var readError: (any Error)?
 
-    init(handle: UnsafeMutableRawPointer, body: HTTPRequest.Body, sink: ((UnsafeRawBufferPointer) throws -> Void)?) {
+    init(handle: UnsafeMutableRawPointer, body: HTTPRequest.Body, sink: ((UnsafeRawBufferPointer) throws -> Void)?,
+         sinkAccepts: @escaping (Int, [String: String]) -> Bool) {
         self.handle = handle
         self.body = body
         self.sink = sink
+        self.sinkAccepts = sinkAccepts
     }
 
     var bodyLength: Int64 {
@@ -161,11 +179,12 @@ private final class TransferContext {
 private let writeCallback: dsc_data_callback = { buffer, size, count, pointer in
     let context = Unmanaged<TransferContext>.fromOpaque(pointer!).takeUnretainedValue()
     let bytes = UnsafeRawBufferPointer(start: buffer, count: size * count)
-    if let sink = context.sink, (200..<300).contains(context.status) {
+    if let sink = context.sink, context.sinkAccepts(context.status, context.headers) {
         do { try sink(bytes) } catch {
             context.sinkError = error
             return 0
         }
+        context.delivered += Int64(bytes.count)
     } else if context.collected.count < 1 << 20 {
         context.collected.append(contentsOf: bytes)
     }

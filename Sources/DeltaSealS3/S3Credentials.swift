@@ -8,14 +8,25 @@ public struct S3Credentials: Sendable, Equatable, CustomStringConvertible, Custo
     public let accessKeyID: String
     public let secretAccessKey: String
     public let sessionToken: String?
-    /// Where they came from, for messages ("environment", "profile default in ~/.aws/credentials").
+    /// Where they came from, for messages ("environment", "web identity (role arn:…)",
+    /// "IMDSv2 role X"); never a secret.
     public let source: String
+    /// When temporary credentials stop working (Unix milliseconds); `nil` for long-term keys.
+    public let expiration: Int64?
 
-    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, source: String) {
+    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, source: String,
+                expiration: Int64? = nil) {
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken
         self.source = source
+        self.expiration = expiration
+    }
+
+    /// The same keys, said to come from `source`.
+    func from(_ source: String) -> S3Credentials {
+        S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, sessionToken: sessionToken,
+                      source: source, expiration: expiration)
     }
 
     public var description: String { "access key \(accessKeyID) from \(source) (secret redacted)" }
@@ -23,8 +34,10 @@ public struct S3Credentials: Sendable, Equatable, CustomStringConvertible, Custo
 
     /// These credentials as an AWS shared credentials file (profile `default`), to hand to a
     /// child process through a private file instead of its environment.
+    /// The first line, a comment, says where they came from (never a secret).
     public var sharedCredentialsFile: String {
-        "[default]\naws_access_key_id = \(accessKeyID)\naws_secret_access_key = \(secretAccessKey)\n"
+        "# source: \(source.filter { !$0.isNewline })\n"
+            + "[default]\naws_access_key_id = \(accessKeyID)\naws_secret_access_key = \(secretAccessKey)\n"
             + (sessionToken.map { "aws_session_token = \($0)\n" } ?? "")
     }
 
@@ -36,40 +49,26 @@ public struct S3Credentials: Sendable, Equatable, CustomStringConvertible, Custo
               let id = values["aws_access_key_id"], let secret = values["aws_secret_access_key"] else {
             throw NotFound(searched: ["--credentials-file \(path)"])
         }
+        let origin = text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("# source: ") }
+            .map { "; " + $0.dropFirst("# source: ".count) } ?? ""
         return S3Credentials(accessKeyID: id, secretAccessKey: secret, sessionToken: values["aws_session_token"],
-                             source: "the supervisor (a private file)")
+                             source: "the supervisor (a private file\(origin))")
     }
 
     /// No credentials in any of the standard places.
     public struct NotFound: Error, CustomStringConvertible {
         public let searched: [String]
         public var description: String {
-            "no AWS credentials found (searched: \(searched.joined(separator: ", "))); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a profile"
+            "no AWS credentials found (searched: \(searched.joined(separator: ", "))); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run where a role is available (web identity, container, EC2)"
         }
     }
 
-    /// Resolves credentials in the AWS CLI's order: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
-    /// `AWS_SESSION_TOKEN`; then the profile (`AWS_PROFILE`, default `default`) in the shared
-    /// credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`); then in the
-    /// config file (`AWS_CONFIG_FILE`, default `~/.aws/config`).
-    public static func resolve(environment: [String: String], readFile: (String) -> String?) throws -> S3Credentials {
-        if let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty,
-           let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty {
-            let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-            return S3Credentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token, source: "environment")
-        }
-        let profile = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        let home = environment["HOME"] ?? "/root"
-        let credentialsFile = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? home + "/.aws/credentials"
-        let configFile = environment["AWS_CONFIG_FILE"] ?? home + "/.aws/config"
-        for (path, section) in [(credentialsFile, profile), (configFile, profile == "default" ? "default" : "profile " + profile)] {
-            guard let text = readFile(path), let values = INIFile.section(section, in: text),
-                  let id = values["aws_access_key_id"], let secret = values["aws_secret_access_key"] else { continue }
-            return S3Credentials(accessKeyID: id, secretAccessKey: secret, sessionToken: values["aws_session_token"],
-                                 source: "profile \(profile) in \(path)")
-        }
-        throw NotFound(searched: ["AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", "profile \(profile) in \(credentialsFile)",
-                                  "profile \(profile) in \(configFile)"])
+    /// The credentials the standard chain gives now (see ``CredentialChain``): environment, web
+    /// identity, the profile (static keys, `credential_process`, `role_arn`, SSO), container
+    /// credentials, then EC2 instance metadata. Temporary ones are not refreshed: use
+    /// ``CredentialChain/provider(environment:readFile:)`` for a store that runs for long.
+    public static func resolve(environment: [String: String], readFile: @escaping @Sendable (String) -> String?) throws -> S3Credentials {
+        try CredentialChain.provider(environment: environment, readFile: readFile).credentials()
     }
 
     /// The region in the AWS CLI's order: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's

@@ -24,6 +24,9 @@ public struct S3Options: Sendable, Equatable {
     public var connectTimeoutSeconds = 10
     /// A transfer that moves no byte for this long is abandoned.
     public var stallTimeoutSeconds = 30
+    /// Attempts per request (the first included) on throttling, 5xx, connection failures and
+    /// truncated bodies; 1 turns request-level retries off.
+    public var maxAttempts = 3
 
     public init() {}
 
@@ -34,6 +37,7 @@ public struct S3Options: Sendable, Equatable {
         if let region { out += ["--region", region] }
         if addressing != .auto { out += ["--addressing", addressing.rawValue] }
         if stallTimeoutSeconds != S3Options().stallTimeoutSeconds { out += ["--stall-timeout", "\(stallTimeoutSeconds)"] }
+        if maxAttempts != S3Options().maxAttempts { out += ["--s3-max-attempts", "\(maxAttempts)"] }
         return out
     }
 }

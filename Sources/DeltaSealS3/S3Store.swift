@@ -9,22 +9,35 @@ import Foundation
 /// Every PUT carries `x-amz-checksum-sha256`, so the server refuses bytes that changed on the way;
 /// bodies stream from files; large objects go up in parallel parts, and a failed multipart upload
 /// is aborted. Connections are kept open and reused by the store's pool of curl handles.
+///
+/// Each request is tried up to `options.maxAttempts` times on throttling, 5xx, connection
+/// failures and truncated bodies (``RequestRetry``); a GET that broke off resumes where it stopped.
+/// Every request is signed with the provider's current credentials, and an `ExpiredToken` answer
+/// makes the provider fetch new ones before the request is tried once more.
 public final class S3Store: ObjectStore, @unchecked Sendable {
     public let location: StoreURL
     let options: S3Options
-    let signer: SigV4
+    /// Where the signing credentials come from.
+    public let credentials: any CredentialProvider
+    let region: String
     private let endpoint: Endpoint
     private let limits: TransferLimits
     private let pool = HandlePool()
     private let counters = RequestCounters()
 
-    /// Opens a store at `location` (scheme `s3`) with `credentials`.
-    public init(location: StoreURL, options: S3Options, credentials: S3Credentials, environment: [String: String]) throws {
+    /// Opens a store at `location` (scheme `s3`) with fixed `credentials`.
+    public convenience init(location: StoreURL, options: S3Options, credentials: S3Credentials, environment: [String: String]) throws {
+        try self.init(location: location, options: options, provider: StaticCredentials(credentials), environment: environment)
+    }
+
+    /// Opens a store at `location` (scheme `s3`) that signs with what `provider` gives.
+    public init(location: StoreURL, options: S3Options, provider: any CredentialProvider, environment: [String: String]) throws {
         precondition(location.scheme == .s3)
         self.location = location
         self.options = options
         let region = options.region ?? "us-east-1"
-        signer = SigV4(credentials: credentials, region: region)
+        self.region = region
+        credentials = provider
         endpoint = try Endpoint(options.endpoint ?? "https://s3.\(region).amazonaws.com", bucket: location.root,
                                 addressing: options.addressing, isAWS: options.endpoint == nil)
         limits = TransferLimits(connectTimeoutSeconds: options.connectTimeoutSeconds,
@@ -34,7 +47,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     private init(copying other: S3Store) {
         location = other.location
         options = other.options
-        signer = other.signer
+        credentials = other.credentials
+        region = other.region
         endpoint = other.endpoint
         limits = other.limits
     }
@@ -47,6 +61,10 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
 
     /// Requests sent so far, by verb and HTTP status (`error`: no answer).
     public var requestOutcomes: [RequestCounters.Outcome: Int] { counters.byStatus() }
+
+    /// Requests tried again, by reason: `throttled`, `server_error`, `connection`, `truncated`,
+    /// `expired_token`.
+    public var retryCounts: [String: Int] { counters.retries() }
 
     // MARK: - ObjectStore
 
@@ -68,7 +86,11 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         var headers = [("x-amz-checksum-sha256", Data(digest).base64EncodedString())]
         if ifAbsent { headers.append(("If-None-Match", "*")) }
         let response = try send("PUT", key: key, headers: headers, body: .bytes(bytes), payloadHash: Hex.encode(digest))
-        if response.status == 412 { throw StoreError(.alreadyExists, key: key, "object exists (If-None-Match: *)") }
+        if response.status == 412 {
+            // After a retry the object may be this very PUT's, whose answer was lost on the way.
+            if response.retried, ifAbsent, (try? getBytes(key: key, limit: bytes.count)) == bytes { return }
+            throw StoreError(.alreadyExists, key: key, "object exists (If-None-Match: *)")
+        }
         try expectSuccess(response, key: key)
     }
 
@@ -107,7 +129,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                 let code = XMLText.value(of: "Code", in: first) ?? "?"
                 throw classify(status: code == "AccessDenied" ? 403 : 500, code: code,
                                message: "\(errors.count) of \(chunk.count) deletes failed, first: \(XMLText.value(of: "Key", in: first) ?? "?"): \(code)",
-                               key: chunk.first)
+                               key: chunk.first, credentials: response.signedWith)
             }
         }
     }
@@ -199,7 +221,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
             try expectSuccess(completed, key: key)
             // S3 may answer 200 and put the error in the body.
             if let code = XMLText.value(of: "Code", in: completed.bodyText), completed.bodyText.contains("<Error>") {
-                throw classify(status: 500, code: code, message: XMLText.value(of: "Message", in: completed.bodyText) ?? code, key: key)
+                throw classify(status: 500, code: code, message: XMLText.value(of: "Message", in: completed.bodyText) ?? code, key: key,
+                               credentials: completed.signedWith)
             }
         } catch {
             abortMultipart(key: key, uploadID: uploadID)
@@ -295,6 +318,10 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         location.prefix.isEmpty ? key : location.prefix + "/" + key
     }
 
+    /// Sends one request, trying it again as ``RequestRetry`` allows. A GET into `sink` that broke
+    /// off after some bytes resumes with `Range` and `If-Match` (the ETag of the answer that
+    /// delivered them), so `sink` sees every byte once, in order, of one version of the object.
+    /// Bodies from files are read again from the file for each attempt.
     private func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
                       body: HTTPRequest.Body = .none, payloadHash: String = SigV4.emptyPayloadHash, verb: String? = nil,
                       sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPResponse {
@@ -306,22 +333,78 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         let queryText = query.map {
             SigV4.encode($0.0, keepSlash: false) + ($0.1.isEmpty ? "" : "=" + SigV4.encode($0.1, keepSlash: false))
         }.joined(separator: "&")
-        var all = headers + [("Host", target.host)]
-        all += signer.sign(method: method, path: target.path, query: query, headers: headers + [("host", target.host)],
-                           payloadHash: payloadHash, amzDate: SigV4.amzDate(unixMilliseconds: WallClock.nowMilliseconds()))
-        let request = HTTPRequest(method: method, url: target.base + target.path + (queryText.isEmpty ? "" : "?" + queryText),
-                                  headers: all, body: body)
-        counters.count(verb ?? method)
-        let handle = pool.take()
-        defer { pool.give(handle) }
-        do {
-            let response = try handle.perform(request, limits: limits, sink: sink)
-            counters.record(verb ?? method, status: "\(response.status)")
-            return response
-        } catch let error as TransportError {
-            counters.record(verb ?? method, status: "error")
-            throw StoreError(error.isRetryable ? .transient : .invalidRequest, key: key,
-                             "\(method) \(endpoint.display): \(error.description)", retryable: error.isRetryable)
+        let url = target.base + target.path + (queryText.isEmpty ? "" : "?" + queryText)
+        let name = verb ?? method
+        let retry = RequestRetry(maxAttempts: max(1, options.maxAttempts))
+        var attempt = 0
+        var refreshedCredentials = false
+        var delivered: Int64 = 0
+        var etag: String?
+        while true {
+            attempt += 1
+            var requestHeaders = headers
+            let resumeAt = delivered
+            if resumeAt > 0, let etag { requestHeaders += [("Range", "bytes=\(resumeAt)-"), ("If-Match", etag)] }
+            let signing = try credentials.credentials()
+            let signer = SigV4(credentials: signing, region: region)
+            let all = requestHeaders + [("Host", target.host)]
+                + signer.sign(method: method, path: target.path, query: query, headers: requestHeaders + [("host", target.host)],
+                              payloadHash: payloadHash, amzDate: SigV4.amzDate(unixMilliseconds: WallClock.nowMilliseconds()))
+            let request = HTTPRequest(method: method, url: url, headers: all, body: body)
+            counters.count(name)
+            let handle = pool.take()
+            do {
+                // A resumed GET takes only the rest of the same object.
+                let accepts: (Int, [String: String]) -> Bool = resumeAt == 0
+                    ? { status, _ in (200..<300).contains(status) }
+                    : { status, headers in status == 206 && (headers["content-range"] ?? "").hasPrefix("bytes \(resumeAt)-") }
+                var response = try handle.perform(request, limits: limits, sink: sink, sinkAccepts: accepts)
+                pool.give(handle)
+                counters.record(name, status: "\(response.status)")
+                response.signedWith = signing
+                response.retried = attempt > 1 || refreshedCredentials
+                if resumeAt > 0 {
+                    if response.status == 412 {
+                        throw StoreError(.invalidObject, key: key, "the object changed while it was read (If-Match \(etag ?? "") failed after \(resumeAt) bytes); reading it again from the start may help",
+                                         retryable: true)
+                    }
+                    if (200..<300).contains(response.status) && !accepts(response.status, response.headers) {
+                        throw StoreError(.invalidRequest, key: key, "the server did not resume the read at byte \(resumeAt) (HTTP \(response.status), Content-Range \(DisplayText.sanitize(response.headers["content-range"] ?? "none", limit: 80)))",
+                                         retryable: true)
+                    }
+                }
+                if (200..<300).contains(response.status) { return response }
+                let code = XMLText.value(of: "Code", in: response.bodyText) ?? ""
+                if RequestRetry.isExpiredToken(code), !refreshedCredentials {
+                    refreshedCredentials = true
+                    credentials.invalidate(signing)
+                    counters.retried("expired_token")
+                    attempt -= 1
+                    continue
+                }
+                if let reason = RequestRetry.reason(status: response.status, code: code), attempt < retry.maxAttempts {
+                    counters.retried(reason.rawValue)
+                    retry.sleep(afterAttempt: attempt)
+                    continue
+                }
+                return response
+            } catch let error as TransportError {
+                // The connection is in an unknown state: the handle is not reused.
+                counters.record(name, status: "error")
+                if sink != nil && error.delivered > 0 {
+                    if resumeAt == 0 { etag = error.headers["etag"] }
+                    delivered += error.delivered
+                }
+                let resumable = delivered == 0 || etag != nil
+                if let reason = RequestRetry.reason(error), attempt < retry.maxAttempts, resumable {
+                    counters.retried(reason.rawValue)
+                    retry.sleep(afterAttempt: attempt)
+                    continue
+                }
+                let tries = attempt > 1 ? " (after \(attempt) attempts)" : ""
+                throw StoreError(error.isRetryable ? .transient : .invalidRequest, key: key,
+                                 "\(method) \(endpoint.display): \(error.description)\(tries)", retryable: error.isRetryable)
+            }
         }
     }
 
@@ -330,11 +413,12 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         let text = response.bodyText
         let code = XMLText.value(of: "Code", in: text) ?? ""
         let message = XMLText.value(of: "Message", in: text) ?? ""
-        throw classify(status: response.status, code: code, message: message, key: key)
+        throw classify(status: response.status, code: code, message: message, key: key, credentials: response.signedWith)
     }
 
     /// Maps an S3 answer to a store error that says whether a retry can help.
-    func classify(status: Int, code: String, message: String, key: String?) -> StoreError {
+    func classify(status: Int, code: String, message: String, key: String?, credentials signing: S3Credentials? = nil) -> StoreError {
+        let who = signing.map { "\($0)" } ?? "credentials from \(credentials.source)"
         // Code and message are the server's words: sanitized and bounded before they go anywhere.
         let detail = "HTTP \(status)" + (code.isEmpty ? "" : " \(DisplayText.sanitize(code, limit: 64))")
             + (message.isEmpty ? "" : ": \(DisplayText.sanitize(message))")
@@ -343,11 +427,16 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
             return StoreError(.noSuchBucket, key: key, "bucket \(location.root) does not exist (\(detail))")
         case (404, _), (_, "NoSuchKey"), (_, "NoSuchUpload"):
             return StoreError(.notFound, key: key, detail)
-        case (_, "InvalidAccessKeyId"), (_, "SignatureDoesNotMatch"), (401, _), (_, "ExpiredToken"), (_, "InvalidToken"):
+        case (_, "ExpiredToken"), (_, "InvalidToken"), (_, "ExpiredTokenException"), (_, "TokenRefreshRequired"):
+            // Refreshed and tried once already; the source may hand out good ones later.
             return StoreError(.unauthorized, key: key,
-                              "the server refused the credentials (\(signer.credentials)): \(detail)")
+                              "the server refused the session token as expired or invalid even after a refresh (\(who)): \(detail)",
+                              retryable: true)
+        case (_, "InvalidAccessKeyId"), (_, "SignatureDoesNotMatch"), (401, _):
+            return StoreError(.unauthorized, key: key, "the server refused the credentials (\(who)): \(detail)")
         case (403, _):
-            return StoreError(.accessDenied, key: key, "access denied for \(signer.credentials.accessKeyID): \(detail)")
+            return StoreError(.accessDenied, key: key,
+                              "access denied for \(signing?.accessKeyID ?? "the credentials") from \(signing?.source ?? credentials.source): \(detail)")
         case (412, _):
             return StoreError(.alreadyExists, key: key, detail)
         case (_, "BadDigest"), (_, "XAmzContentSHA256Mismatch"), (_, "InvalidDigest"):

@@ -1,18 +1,20 @@
 import Crypto
 import DeltaSealCore
 
-/// AWS Signature Version 4 for S3 requests, computed from values only (no clock, no I/O).
+/// AWS Signature Version 4 for S3 (and STS) requests, computed from values only (no clock, no I/O).
 ///
 /// The payload hash is always a real SHA-256 (DeltaSeal knows every body's digest before it
 /// sends it), so streamed bodies are signed without `UNSIGNED-PAYLOAD`.
 public struct SigV4: Sendable {
     public let credentials: S3Credentials
     public let region: String
-    public let service = "s3"
+    /// The signing name of the service: `s3`, or `sts` for role assumption.
+    public let service: String
 
-    public init(credentials: S3Credentials, region: String) {
+    public init(credentials: S3Credentials, region: String, service: String = "s3") {
         self.credentials = credentials
         self.region = region
+        self.service = service
     }
 
     /// SHA-256 of the empty body, hex.

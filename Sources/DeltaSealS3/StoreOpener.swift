@@ -1,7 +1,7 @@
 import DeltaSealStore
 import DeltaSealSystem
 
-/// Opens the store a URL names, with credentials from the standard AWS sources for `s3://`.
+/// Opens the store a URL names, with credentials from the standard AWS sources (``CredentialChain``) for `s3://`.
 public enum StoreOpener {
     /// The store at `location`.
     /// `credentials`, when given, replace the standard sources.
@@ -11,9 +11,9 @@ public enum StoreOpener {
         case .file:
             return FileStore(location: location)
         case .s3:
-            let credentials: S3Credentials
+            let provider: any CredentialProvider
             do {
-                credentials = try given ?? S3Credentials.resolve(environment: environment, readFile: readFile)
+                provider = try given.map { StaticCredentials($0) } ?? CredentialChain.provider(environment: environment, readFile: readFile)
             } catch let error as S3Credentials.NotFound {
                 throw StoreError(.unauthorized, key: nil, error.description)
             }
@@ -23,12 +23,12 @@ public enum StoreOpener {
                 resolved.endpoint = [environment["AWS_ENDPOINT_URL_S3"], environment["AWS_ENDPOINT_URL"]]
                     .compactMap { $0 }.first { !$0.isEmpty }
             }
-            return try S3Store(location: location, options: resolved, credentials: credentials, environment: environment)
+            return try S3Store(location: location, options: resolved, provider: provider, environment: environment)
         }
     }
 
     /// Reads an AWS shared credentials or config file (at most 1 MiB); `nil` if there is none.
-    public static func readFile(_ path: String) -> String? {
+    @Sendable public static func readFile(_ path: String) -> String? {
         (try? Files.readAll(path, limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

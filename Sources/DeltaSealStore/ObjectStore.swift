@@ -35,9 +35,16 @@ public protocol ObjectStore: Sendable {
 
     /// Requests by verb and the status they got.
     var requestOutcomes: [RequestCounters.Outcome: Int] { get }
+
+    /// Requests the store tried again on its own, by reason (`throttled`, `server_error`,
+    /// `connection`, `truncated`, `expired_token`).
+    var retryCounts: [String: Int] { get }
 }
 
 extension ObjectStore {
+    /// Stores that do not retry requests themselves report none.
+    public var retryCounts: [String: Int] { [:] }
+
     /// Stores that do not record statuses report every request as `unknown`.
     public var requestOutcomes: [RequestCounters.Outcome: Int] {
         Dictionary(uniqueKeysWithValues: requestCounts.map { (RequestCounters.Outcome(verb: $0.key, status: "unknown"), $0.value) })

@@ -5,6 +5,7 @@ public final class RequestCounters: @unchecked Sendable {
     private let lock = PThreadMutex()
     private var counts: [String: Int] = [:]
     private var statuses: [Outcome: Int] = [:]
+    private var retryReasons: [String: Int] = [:]
 
     /// A verb and the status it got (`200`, `503`, `error` for no answer, `ok` for local stores).
     public struct Outcome: Hashable, Sendable {
@@ -22,6 +23,13 @@ public final class RequestCounters: @unchecked Sendable {
 
     /// The counts so far, by verb.
     public func snapshot() -> [String: Int] { lock.withLock { counts } }
+
+    /// Counts one request that is tried again, by why (`throttled`, `server_error`, `connection`,
+    /// `truncated`, `expired_token`).
+    public func retried(_ reason: String) { lock.withLock { retryReasons[reason, default: 0] += 1 } }
+
+    /// Retries so far, by reason.
+    public func retries() -> [String: Int] { lock.withLock { retryReasons } }
 
     /// The counts so far, by verb and status.
     public func byStatus() -> [Outcome: Int] { lock.withLock { statuses } }

@@ -45,6 +45,9 @@ public enum ConfigSchema {
         bytes("s3.part_size", "bytes per part, at least 5 MiB", minimum: 5 << 20) { c, v in c.s3.partSize = v } show: { $0.s3.partSize },
         integer("s3.part_concurrency", "parts uploaded at once", minimum: 1) { c, v in c.s3.partConcurrency = v } show: { $0.s3.partConcurrency },
         integer("s3.stall_timeout", "seconds a transfer may move no byte", minimum: 1) { c, v in c.s3.stallTimeoutSeconds = v } show: { $0.s3.stallTimeoutSeconds },
+        integer("s3.max_attempts", "attempts per S3 request on throttling, 5xx, resets, truncated bodies; 1: no request retries", minimum: 1) { c, v in
+            c.s3.maxAttempts = v
+        } show: { $0.s3.maxAttempts },
         text("writer.command", "the writer; --input FILE... --out DIR is appended") { c, v, _ in
             let words: [String]
             do { words = try CommandWords.split(v) } catch { throw BadValue(message: "\(error)") }

@@ -451,6 +451,7 @@ struct DeltaPipeline: Sendable {
         for (outcome, count) in session.requestOutcomes {
             SupervisorMetrics.storeRequests(verb: outcome.verb, status: outcome.status, count: count)
         }
+        for (reason, count) in session.retryCounts { SupervisorMetrics.storeRetries(class: reason, count: count) }
     }
 
     private func uploadedManifestMatchesLocal(_ record: DeltaRecord) throws -> Bool {

@@ -52,7 +52,7 @@ public struct Supervisor: Sendable {
         defer { withExtendedLifetime(lock) {} }
         let environment = ProcessInfo.processInfo.environment
         let verifierCredentials = config.store.scheme == .s3
-            ? try? S3Credentials.resolve(environment: environment, readFile: StoreOpener.readFile) : nil
+            ? CredentialChain.longTermCredentials(environment: environment, readFile: StoreOpener.readFile) : nil
         let store = try store ?? StoreOpener.open(config.store, s3: config.s3, environment: environment)
         if scrubEnvironment {
             for name in VerifierEnvironment.secretNames { unsetenv(name) }

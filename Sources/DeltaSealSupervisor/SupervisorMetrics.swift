@@ -33,6 +33,12 @@ public enum SupervisorMetrics {
         Counter(label: "deltaseal_store_requests_total", dimensions: [("verb", verb), ("status", status)]).increment(by: count)
     }
 
+    /// `deltaseal_store_retries_total{class}`: requests the store tried again itself (throttled,
+    /// server_error, connection, truncated, expired_token).
+    static func storeRetries(class reason: String, count: Int) {
+        Counter(label: "deltaseal_store_retries_total", dimensions: [("class", reason)]).increment(by: count)
+    }
+
     /// `deltaseal_spool_batches{dir}`: incoming, work, rejected, failed.
     static func spool(_ directory: String, _ count: Int) {
         Gauge(label: "deltaseal_spool_batches", dimensions: [("dir", directory)]).record(count)

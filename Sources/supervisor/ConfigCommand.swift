@@ -36,10 +36,15 @@ struct ConfigCommand: ParsableCommand {
                 problems.append("\(error)")
             }
             if config.store.scheme == .s3 {
+                // The chain's first configured source, asked once: its answer says it works.
                 do {
-                    let credentials = try S3Credentials.resolve(environment: ProcessInfo.processInfo.environment,
+                    let provider = try CredentialChain.provider(environment: ProcessInfo.processInfo.environment,
                                                                 readFile: StoreOpener.readFile)
-                    print("# s3 credentials: \(credentials)")
+                    do {
+                        print("# s3 credentials: \(try provider.credentials())")
+                    } catch {
+                        print("# s3 credentials: from \(provider.source), which failed: \(error)")
+                    }
                 } catch {
                     print("# s3 credentials: \(error)")
                 }

@@ -76,6 +76,9 @@ struct StartOptions: ParsableArguments {
     @Option(name: .customLong("stall-timeout"), help: "Seconds a transfer may move no byte (s3.stall_timeout).")
     var stallTimeout: String?
 
+    @Option(name: .customLong("s3-max-attempts"), help: "Attempts per S3 request before the delta attempt fails (s3.max_attempts).")
+    var s3MaxAttempts: String?
+
     @Option(name: .customLong("metrics-address"), help: "HOST:PORT for /metrics, /healthz, /readyz; '' turns them off (metrics.address).")
     var metricsAddress: String?
 
@@ -98,6 +101,7 @@ struct StartOptions: ParsableArguments {
             ("intake.min_free_bytes", minFreeBytes, "--min-free-bytes"), ("s3.endpoint", endpoint, "--endpoint"), ("s3.region", region, "--region"),
             ("s3.addressing", addressing, "--addressing"), ("s3.multipart_threshold", multipartThreshold, "--multipart-threshold"),
             ("s3.part_size", partSize, "--part-size"), ("s3.stall_timeout", stallTimeout, "--stall-timeout"),
+            ("s3.max_attempts", s3MaxAttempts, "--s3-max-attempts"),
             ("metrics.address", metricsAddress, "--metrics-address"), ("log.format", logFormat, "--log-format"), ("log.level", logLevel, "--log-level"),
         ]
         return pairs.compactMap { key, value, flag in value.map { (key, $0, flag) } }

@@ -15,6 +15,9 @@ struct S3Arguments: ParsableArguments {
     @Option(name: .customLong("stall-timeout"), help: "Seconds a transfer may move no byte before it is abandoned.")
     var stallTimeout: Int?
 
+    @Option(name: .customLong("s3-max-attempts"), help: "Attempts per S3 request on throttling, 5xx, resets and truncated bodies.")
+    var maxAttempts: Int?
+
     @Option(name: .customLong("credentials-file"),
             help: "Read the credentials from this AWS credentials file (profile default) and delete it (how the supervisor hands them over).")
     var credentialsFile: String?
@@ -33,6 +36,10 @@ struct S3Arguments: ParsableArguments {
         }
         options.addressing = style
         if let stallTimeout { options.stallTimeoutSeconds = stallTimeout }
+        if let maxAttempts {
+            guard maxAttempts >= 1 else { throw ValidationError("--s3-max-attempts must be at least 1") }
+            options.maxAttempts = maxAttempts
+        }
         return options
     }
 }

@@ -6,7 +6,9 @@ import Foundation
 import Testing
 
 /// One store fault at a time, through the fault-injection proxy in front of SeaweedFS: each is
-/// retried, the attempt it spoiled is cleaned up, and the delta ships once.
+/// retried, the attempt it spoiled is cleaned up, and the delta ships once. Request-level retries
+/// are off (`--s3-max-attempts 1`) so every fault reaches the pipeline; RequestRetryTests covers
+/// the store's own retries.
 @Suite(.enabled(if: S3TestServer.available, "needs the SeaweedFS server bin/test starts"), .timeLimit(.minutes(3)))
 struct FaultInjectionTests {
     let server = S3TestServer.current!
@@ -34,7 +36,7 @@ struct FaultInjectionTests {
         try TestSupport.dropBatch(TestSupport.batch(records: 12), named: "b.ndjson", spool: harness.config.spool)
         let result = try TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
-             "--endpoint", proxy.endpoint, "--host", "test-host", "--retry-base-delay", "0.05", "--stall-timeout", "1",
+             "--endpoint", proxy.endpoint, "--host", "test-host", "--retry-base-delay", "0.05", "--stall-timeout", "1", "--s3-max-attempts", "1",
              "--log-level", "warning"],
             cwd: harness.root, environment: server.environment())
         #expect(result.status == 0, "\(result.stderr)")

@@ -188,6 +188,7 @@ struct S3Tests {
         options.multipartThreshold = 1 << 20
         options.partSize = 5 << 20
         options.partConcurrency = 1
+        options.maxAttempts = 1  // the part is not retried by the store (RequestRetryTests does that)
         let store = try server.store(prefix: prefix, endpoint: proxy.endpoint, options: options)
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }

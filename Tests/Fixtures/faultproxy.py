@@ -10,10 +10,14 @@ each were injected. A rule: {"action": ..., "method": "PUT", "contains": "partNu
 unless "times" is also given.
 Actions:
   status_503   answer 503 SlowDown without forwarding (connection closed)
-  status_403   answer 403 AccessDenied without forwarding (connection closed)
   reset_body   forward the head and half the body, then reset both connections
   stall        read the request, send nothing for `seconds` (default 60), close
   flip_byte    forward; flip one byte in the middle of the response body (a rotten object)
+  reset_response  forward; send the response head and half its body, then reset the client
+  drop_response   forward the request; reset the client instead of answering (the answer is lost)
+  expired_token   answer 400 ExpiredToken without forwarding (the session token "expired")
+  status_403      answer 403 AccessDenied without forwarding
+Each request is logged to stderr as `METHOD TARGET LENGTH range=RANGE -> ACTION`.
 """
 import json
 import random
@@ -127,15 +131,18 @@ def handle(client, upstream_address):
                 continue
             rule = take_rule(method, target)
             action = rule["action"] if rule else None
-            print(f"{method} {target} {length} -> {action or 'forward'}", file=sys.stderr, flush=True)
-            if action == "status_503":
-                respond(client, 503, "Slow Down",
-                        b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>", close=True)
-                client.close()
-                return
-            if action == "status_403":
-                respond(client, 403, "Forbidden",
-                        b"<Error><Code>AccessDenied</Code><Message>injected: the policy denies it</Message></Error>", close=True)
+            print(f"{method} {target} {length} range={headers.get('range', '-')} -> {action or 'forward'}", file=sys.stderr, flush=True)
+            canned = {
+                "status_503": (503, "Slow Down", b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>"),
+                "expired_token": (400, "Bad Request",
+                                  b"<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>"),
+                "status_403": (403, "Forbidden", b"<Error><Code>AccessDenied</Code><Message>injected</Message></Error>"),
+            }
+            if action in canned:
+                if headers.get("expect", "").lower() != "100-continue":
+                    _, buf = read_exact(client, buf, length)  # answered before the body would be sent otherwise
+                status, reason, body = canned[action]
+                respond(client, status, reason, body, close=True)
                 client.close()
                 return
             if upstream is None:
@@ -157,6 +164,10 @@ def handle(client, upstream_address):
                 return
             upstream.sendall(body)
             rhead, rstatus, rheaders, rest = read_head(upstream, b"")
+            if action == "drop_response":
+                time.sleep(0.2)  # let the upstream finish the request
+                reset(client)
+                return
             while " 100 " in rstatus + " ":
                 client.sendall(rhead)
                 rhead, rstatus, rheaders, rest = read_head(upstream, rest)
@@ -188,6 +199,10 @@ def forward_response(upstream, client, method, status, headers, rest, action):
         except Closed:
             pass
         client.sendall(body)
+        return False
+    if action == "reset_response" and body:
+        client.sendall(body[: len(body) // 2])
+        reset(client)
         return False
     if action == "flip_byte" and code == 200 and body and "content-length" in headers:
         middle = len(body) // 2

@@ -1,0 +1,144 @@
+import DeltaSealSystem
+import Foundation
+import Testing
+
+/// A test server process that prints its port on its first line; killed when released.
+final class LoopbackProcess: @unchecked Sendable {
+    private let process = Process()
+    let port: Int
+    let logPath: String
+
+    init(_ arguments: [String], environment: [String: String]? = nil, printsPort: Bool = true, port fixed: Int? = nil) throws {
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        if let environment { process.environment = environment }
+        process.standardOutput = printsPort ? pipe : FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        let log = NSTemporaryDirectory() + "/loopback-\(UInt32.random(in: 0 ... .max)).log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        logPath = log
+        try process.run()
+        if let fixed {
+            port = fixed
+            return
+        }
+        var line = Data()
+        while !line.contains(10) {
+            let byte = pipe.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty { throw SystemError("start", arguments[0], errno: EPIPE) }
+            line.append(byte)
+        }
+        port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// A free loopback port (bound and released).
+    static func freePort() throws -> Int {
+        let result = try TestSupport.run(["/usr/bin/env", "python3", "-c",
+                                          "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
+        return Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// GETs `url` once with Python's urllib; the body, or nil on any failure.
+    static func get(_ url: String) -> String? {
+        let script = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())"
+        guard let result = try? TestSupport.run(["/usr/bin/env", "python3", "-c", script, url]), result.status == 0 else { return nil }
+        return result.stdout
+    }
+}
+
+/// moto (STS, S3, instance metadata) on a free loopback port, from the project's .venv.
+final class MotoServer: @unchecked Sendable {
+    let server: LoopbackProcess
+    var endpoint: String { server.url }
+
+    static var executable: String {
+        if let path = ProcessInfo.processInfo.environment["DELTASEAL_MOTO_SERVER"], !path.isEmpty { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.path + "/.venv/bin/moto_server"
+    }
+
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: executable) }
+
+    /// IAM keys of a user allowed everything, when moto checks signatures.
+    private(set) var userKeys: (id: String, secret: String)?
+
+    /// With `checkingSignatures`, moto authenticates every request (SigV4 and session tokens
+    /// checked against its IAM and STS) after a setup of its own: a user with keys and a role
+    /// `arn:aws:iam::123456789012:role/deltaseal`, both allowed everything.
+    init(checkingSignatures: Bool = false) throws {
+        let port = try LoopbackProcess.freePort()
+        var environment = ProcessInfo.processInfo.environment
+        if checkingSignatures { environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "5" }
+        server = try LoopbackProcess([Self.executable, "-H", "127.0.0.1", "-p", "\(port)"], environment: environment,
+                                     printsPort: false, port: port)
+        let deadline = Date().addingTimeInterval(30)
+        while LoopbackProcess.get(server.url + "/moto-api/data.json") == nil {
+            guard Date() < deadline else { throw SystemError("moto_server", "did not answer within 30 s", errno: ETIMEDOUT) }
+            usleep(200_000)
+        }
+        if checkingSignatures {
+            let allowAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+            let trustAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#
+            _ = try cli(["iam", "create-user", "--user-name", "deltaseal"])
+            let key = try cli(["iam", "create-access-key", "--user-name", "deltaseal"])
+            let object = try JSONSerialization.jsonObject(with: Data(key.utf8)) as? [String: [String: Any]]
+            guard let id = object?["AccessKey"]?["AccessKeyId"] as? String, let secret = object?["AccessKey"]?["SecretAccessKey"] as? String else {
+                throw SystemError("moto create-access-key", key, errno: EIO)
+            }
+            _ = try cli(["iam", "put-user-policy", "--user-name", "deltaseal", "--policy-name", "all", "--policy-document", allowAll])
+            _ = try cli(["iam", "create-role", "--role-name", "deltaseal", "--assume-role-policy-document", trustAll])
+            _ = try cli(["iam", "put-role-policy", "--role-name", "deltaseal", "--policy-name", "all", "--policy-document", allowAll])
+            userKeys = (id, secret)
+        }
+    }
+
+    /// Runs the AWS CLI against moto (with the user's keys once there are some).
+    @discardableResult
+    func cli(_ arguments: [String]) throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let executable = ProcessInfo.processInfo.environment["DELTASEAL_AWS_CLI"] ?? root.path + "/.venv/bin/aws"
+        let result = try TestSupport.run([executable, "--endpoint-url", endpoint, "--region", "us-east-1"] + arguments,
+                                         environment: ["AWS_ACCESS_KEY_ID": userKeys?.id ?? "setup", "AWS_SECRET_ACCESS_KEY": userKeys?.secret ?? "setup",
+                                                       "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()])
+        guard result.status == 0 else { throw SystemError("aws \(arguments.prefix(2).joined(separator: " "))", result.stderr, errno: EIO) }
+        return result.stdout
+    }
+
+    /// Creates `bucket` in moto's S3.
+    func makeBucket(_ bucket: String) throws {
+        try cli(["s3api", "create-bucket", "--bucket", bucket])
+    }
+}
+
+/// Tests/Fixtures/credserver.py: container credentials and an SSO portal on a loopback port.
+final class CredentialServer: @unchecked Sendable {
+    let server: LoopbackProcess
+    var url: String { server.url }
+
+    static var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path + "/Fixtures/credserver.py"
+    }
+
+    /// Hands out `accessKey`/`secret` (and `sessionToken`) valid for `lifetime` seconds to whoever
+    /// presents `authorization`.
+    init(accessKey: String, secret: String, lifetime: Int, authorization: String, sessionToken: String? = nil) throws {
+        server = try LoopbackProcess(["/usr/bin/env", "python3", Self.script, accessKey, secret, "\(lifetime)", authorization]
+                                     + (sessionToken.map { [$0] } ?? []))
+    }
+
+    /// Credentials handed out and requests refused so far.
+    func counts() throws -> (served: Int, refused: Int) {
+        let text = try #require(LoopbackProcess.get(url + "/__count"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Int])
+        return (object["served"] ?? -1, object["refused"] ?? -1)
+    }
+}
