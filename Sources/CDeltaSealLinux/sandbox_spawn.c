@@ -133,6 +133,16 @@ static void __attribute__((noreturn)) child(const struct dsl_sandbox_spec *spec,
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) fail(report_fd, DSL_STAGE_SIGNALS);
     if (setpgid(0, 0) != 0) fail(report_fd, DSL_STAGE_SETPGID);
+    if (spec->cgroup_procs) {
+        // "0" moves the writing process: from here on the child and all it forks are in the
+        // writer's own cgroup, which cgroup.kill empties whatever they do (setsid included).
+        int procs = open(spec->cgroup_procs, O_WRONLY | O_CLOEXEC);
+        if (procs < 0) fail(report_fd, DSL_STAGE_CGROUP);
+        ssize_t wrote = write(procs, "0\n", 2);
+        int saved = errno;
+        close(procs);
+        if (wrote != 2) { errno = wrote < 0 ? saved : EIO; fail(report_fd, DSL_STAGE_CGROUP); }
+    }
 
     // Lift every descriptor we keep above 4 first, so placing them on 0..4 never overwrites one
     // that is still to be placed, whatever numbers the parent handed us.

@@ -74,6 +74,15 @@ public enum ConfigSchema {
         choice("writer.landlock", "confine writers' writes to their output with Landlock where the kernel has it", ["true", "false"]) { c, v in
             c.writerLandlock = v == "true"
         } show: { $0.writerLandlock ? "true" : "false" },
+        choice("writer.cgroup", "auto: each writer in a cgroup v2 group of its own where a delegated subtree exists (killed whole); off", ["auto", "off"]) { c, v in
+            c.writerCgroup = v
+        } show: { $0.writerCgroup },
+        optionalCount("writer.cgroup_memory_max", "memory.max of each writer's cgroup in bytes, where the memory controller is delegated; empty: none") { c, v in
+            c.writerCgroupMemoryMax = v
+        } show: { $0.writerCgroupMemoryMax },
+        optionalCount("writer.cgroup_pids_max", "pids.max of each writer's cgroup, where the pids controller is delegated; empty: none") { c, v in
+            c.writerCgroupPidsMax = v
+        } show: { $0.writerCgroupPidsMax },
         bytes("writer.log_limit", "writer.log keeps the last this many bytes of a writer's output", minimum: 1024) { c, v in c.writerLogLimit = v } show: { $0.writerLogLimit },
         optionalCount("writer.max_file_size", "RLIMIT_FSIZE of each writer in bytes; empty: unlimited") { c, v in c.writerLimits.fileSizeBytes = v } show: { $0.writerLimits.fileSizeBytes },
         integer("writer.crash_loop_failures", "writer failures within the window that pause all writers", minimum: 1) { c, v in c.restartIntensity.maxFailures = v } show: { $0.restartIntensity.maxFailures },

@@ -168,13 +168,14 @@ struct DeltaPipeline: Sendable {
         try spool.save(record)
 
         var writer: ChildProcess?
+        var writerGroup: String?
         if record.state == .claimed {
-            guard let process = try await write(&record, log) else { return try reject(&record, log) }
-            writer = process
+            guard let written = try await write(&record, log) else { return try reject(&record, log) }
+            (writer, writerGroup) = written
         }
         var manifest: Manifest?
         if record.state == .written || record.state == .sealed {
-            manifest = try await sealAndPack(&record, writer: writer, log)
+            manifest = try await sealAndPack(&record, writer: writer, group: writerGroup, log)
         }
         if record.state == .uploading {
             // A crash or a failure during the upload: the manifest is the commit marker; without
@@ -216,9 +217,9 @@ struct DeltaPipeline: Sendable {
         }
     }
 
-    /// Runs the writer into a fresh `out/`; returns its process (its group may still have members),
-    /// or nil when it said the input is bad.
-    private func write(_ record: inout DeltaRecord, _ log: Logger) async throws -> ChildProcess? {
+    /// Runs the writer into a fresh `out/`; returns its process (its group may still have members)
+    /// and its cgroup, or nil when it said the input is bad.
+    private func write(_ record: inout DeltaRecord, _ log: Logger) async throws -> (ChildProcess, String?)? {
         let directory = spool.directory(of: record.id)
         for stale in ["out", "packed", "tmp", "writer.log", "verify.log", "verify.err"] {
             try Files.removeTree(directory + "/" + stale)
@@ -230,41 +231,61 @@ struct DeltaPipeline: Sendable {
         try sandbox.handOver([out, directory + "/tmp"])
 
         let current = record
+        let group = sandbox.makeGroup("writer-\(record.id.rawValue)-\(record.attempt)")
+        // Whatever goes wrong before the writer's output is handed on, its cgroup goes with it.
+        var handedOn = false
+        defer { if !handedOn, let group { CgroupDelegation.killAndRemove(group) } }
         let written = try await writers.withPermit { [writerGate] in
             await writerGate.waitUntilOpen()
-            let run = try await runWriter(current, out: out, log)
+            let run = try await runWriter(current, out: out, cgroup: group, log)
             // Bad input is the batch's fault, not a sign the writer command is broken.
             await writerGate.record(success: run.outcome == .complete || run.outcome == .badInput)
             return run
         }
+        /// Everything the writer started, gone: its process group, and its cgroup where there is one.
+        func killAll() async {
+            written.process.signalGroup(SIGKILL)
+            if let group {
+                handedOn = true
+                await Blocking.runQuietly { CgroupDelegation.killAndRemove(group) }
+            }
+        }
         // Whatever the writer says, it must have left its input as it was.
         do { try checkBatches(record) } catch {
-            written.process.signalGroup(SIGKILL)
+            await killAll()
             throw error
         }
         switch written.outcome {
         case .complete: break
-        case .badInput: return nil
+        case .badInput:
+            await killAll()
+            return nil
         case .failed(let reason):
-            written.process.signalGroup(SIGKILL)
+            await killAll()
             if written.stoppedByDrain { throw Deferred() }
             throw AttemptFailure(reason: reason + logSuffix(directory + "/writer.log"), retryable: true)
         }
         record.state = .written
         record.writerDurationMs = written.durationMs
         try spool.save(record)
-        return written.process
+        handedOn = true
+        return (written.process, group)
     }
 
-    /// Seals `out/` and packs it into `packed/`.
-    private func sealAndPack(_ record: inout DeltaRecord, writer: ChildProcess?, _ log: Logger) async throws -> Manifest {
+    /// Seals `out/` and packs it into `packed/`. The writer's cgroup, if it has one, is killed
+    /// once the seal has looked for processes holding files (so they are named), before any file
+    /// is checked: nothing it left, a `setsid` daemon included, can change a file after that.
+    private func sealAndPack(_ record: inout DeltaRecord, writer: ChildProcess?, group: String?, _ log: Logger) async throws -> Manifest {
         let directory = spool.directory(of: record.id)
         let out = directory + "/out"
         let inputs: [Packer.Input]
         let sealStarted = WallClock.monotonicNanoseconds()
         do {
-            inputs = try await Blocking.run { [sandbox] in try Sealer(owner: sandbox.ownerUID).seal(out) }
+            inputs = try await Blocking.run { [sandbox] in
+                try Sealer(owner: sandbox.ownerUID).seal(out, afterScan: { if let group { CgroupDelegation.killAndRemove(group) } })
+            }
         } catch let failure as Sealer.Failure {
+            if let group { await Blocking.runQuietly { CgroupDelegation.killAndRemove(group) } }
             SupervisorMetrics.stage("seal", nanoseconds: WallClock.monotonicNanoseconds() - sealStarted)
             if let writer, writer.groupIsAlive {
                 log.warning("killing what is left of the writer's process group", metadata: ["pgid": "\(writer.pid)"])
@@ -333,7 +354,7 @@ struct DeltaPipeline: Sendable {
         var stoppedByDrain: Bool
     }
 
-    private func runWriter(_ record: DeltaRecord, out: String, _ log: Logger) async throws -> WriterRun {
+    private func runWriter(_ record: DeltaRecord, out: String, cgroup: String?, _ log: Logger) async throws -> WriterRun {
         let directory = spool.directory(of: record.id)
         let batches = record.batches.map { directory + "/batches/" + $0 }
         let arguments = config.writerCommand + ["--input"] + batches + ["--out", out]
@@ -343,7 +364,7 @@ struct DeltaPipeline: Sendable {
             process = try ChildProcess.spawn(arguments: arguments, environment: writerEnvironment(record),
                                              workingDirectory: directory, outputPath: directory + "/writer.log",
                                              limits: config.writerLimits,
-                                             sandbox: sandbox.confinement(writable: [out, directory + "/tmp"]),
+                                             sandbox: sandbox.confinement(writable: [out, directory + "/tmp"], cgroup: cgroup),
                                              outputLimit: Int(config.writerLogLimit))
         } catch {
             throw AttemptFailure(reason: "cannot start the writer \(config.writerCommand[0]): \(error)", retryable: true)

@@ -28,14 +28,17 @@ public struct Sealer: Sendable {
         public var description: String { reason }
     }
 
-    /// Seals `directory` and returns its files with what SQLite said about them.
-    public func seal(_ directory: String) throws -> [Packer.Input] {
+    /// Seals `directory` and returns its files with what SQLite said about them. `afterScan` runs
+    /// once no process was found holding a file, before anything is checked or changed (the
+    /// pipeline kills the writer's cgroup there).
+    public func seal(_ directory: String, afterScan: () -> Void = {}) throws -> [Packer.Input] {
         let canonical = try Files.realPath(directory)
         let scan = OpenFileScan.scan(directory: canonical)
         if !scan.holders.isEmpty {
             let lines = scan.holders.map { "pid \($0.pid) (\(DisplayText.sanitize($0.command, limit: 200))) holds \(DisplayText.sanitize($0.path)) [\($0.how)]" }
             throw Failure(reason: "files still open: " + lines.joined(separator: "; "), holders: scan.holders)
         }
+        afterScan()
         try checkEntries(canonical)
         try settleJournals(canonical)
         let files = try Files.walkBeneath(canonical).filter(\.isRegular)

@@ -45,7 +45,8 @@ public struct Supervisor: Sendable {
                     scrubEnvironment: Bool = false,
                     progress: (@Sendable (RunSummary) -> Void)? = nil) async throws -> RunSummary {
         let live = live ?? LiveSettings(config)
-        let sandbox = try preflight()
+        var sandbox = try preflight()
+        sandbox.detectCgroups(config)
         let spool = Spool(root: config.spool)
         try spool.prepare()
         let lock = try SpoolLock(spool: spool.root)
@@ -233,6 +234,7 @@ public struct Supervisor: Sendable {
         }
         let summary = results.summary
         health.beat(notReady: "stopped")
+        if case .delegated(let delegation) = sandbox.cgroups { delegation.removeBase() }
         logger.info("supervisor stopped", metadata: [
             "shipped": "\(summary.shipped)", "rejected": "\(summary.rejected)", "failed": "\(summary.failed)",
         ])

@@ -31,6 +31,11 @@ public struct SupervisorConfig: Sendable {
     public var writerGroup = ""
     /// Confine writers with Landlock where the kernel has it.
     public var writerLandlock = true
+    /// Run each writer in a cgroup v2 group of its own where a delegated subtree exists (`auto`), or not (`off`).
+    public var writerCgroup = "auto"
+    /// `memory.max` and `pids.max` of each writer's cgroup, where those controllers are delegated.
+    public var writerCgroupMemoryMax: UInt64?
+    public var writerCgroupPidsMax: UInt64?
     /// The most bytes of a writer's output kept in `writer.log` (the last ones).
     public var writerLogLimit: Int64 = 256 << 10
     /// The verifier executable.

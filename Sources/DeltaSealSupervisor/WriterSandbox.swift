@@ -1,3 +1,4 @@
+import DeltaSealStore
 import DeltaSealSystem
 #if canImport(Glibc)
 import Glibc
@@ -12,13 +13,37 @@ public struct WriterSandbox: Sendable {
     public var landlockABI: Int?
     /// Whether writers run under Landlock (configured and available).
     public var landlock: Bool
+    /// Where writer cgroups are made, or why they are not.
+    public var cgroups: CgroupDelegation.Detection = .unavailable("writer.cgroup: off")
+    /// `memory.max` and `pids.max` of each writer's cgroup.
+    public var cgroupMemoryMax: UInt64?
+    public var cgroupPidsMax: UInt64?
 
     /// From the configuration and this kernel; throws ``WriterIdentity/Problem`` when the
     /// configured user cannot work.
     public static func make(_ config: SupervisorConfig) throws -> WriterSandbox {
         let identity = try WriterIdentity.resolve(user: config.writerUser, group: config.writerGroup)
         let abi = Sandbox.landlockABI
-        return WriterSandbox(identity: identity, landlockABI: abi, landlock: config.writerLandlock && abi != nil)
+        var sandbox = WriterSandbox(identity: identity, landlockABI: abi, landlock: config.writerLandlock && abi != nil)
+        sandbox.cgroupMemoryMax = config.writerCgroupMemoryMax
+        sandbox.cgroupPidsMax = config.writerCgroupPidsMax
+        return sandbox
+    }
+
+    /// Looks for a delegated cgroup v2 subtree (`writer.cgroup: auto`); done once, at start,
+    /// by the daemon (it may move the process into a cgroup of its own).
+    mutating func detectCgroups(_ config: SupervisorConfig) {
+        guard config.writerCgroup == "auto" else { return }
+        // One subtree per spool: a start removes only its own leftovers.
+        let scope = String(SHA256Stream.hex(of: Array(config.spool.utf8)).prefix(12))
+        cgroups = CgroupDelegation.detect(wantControllers: cgroupMemoryMax != nil || cgroupPidsMax != nil, scope: scope)
+        if case .delegated(let delegation) = cgroups { delegation.removeLeftovers() }
+    }
+
+    /// A cgroup for one writer, or nil where there is no delegation (or making it failed).
+    func makeGroup(_ name: String) -> String? {
+        guard case .delegated(let delegation) = cgroups else { return nil }
+        return try? delegation.makeGroup(name, memoryMax: cgroupMemoryMax, pidsMax: cgroupPidsMax)
     }
 
     /// The uid that must own every file of a writer's output.
@@ -26,9 +51,15 @@ public struct WriterSandbox: Sendable {
 
     /// One line for logs, status and `config check`.
     public var summary: String {
-        "writers run as \(identity.summary), no_new_privs, "
+        let cgroup: String = switch cgroups {
+        case .delegated(let delegation):
+            "a cgroup each under \(delegation.base)" + (delegation.controllers.isEmpty ? "" : " (\(delegation.controllers.sorted().joined(separator: ", ")))")
+        case .unavailable(let why): "no cgroup (\(why))"
+        }
+        return "writers run as \(identity.summary), no_new_privs, "
             + (landlock ? "Landlock ABI \(landlockABI ?? 0) (writes only to their output and tmp)"
                 : landlockABI == nil ? "no Landlock (this kernel has none)" : "Landlock off (writer.landlock: false)")
+            + ", " + cgroup
     }
 
     /// Makes `directories` the writer's own (owner and group), so it can write there and only there.
@@ -40,7 +71,7 @@ public struct WriterSandbox: Sendable {
     }
 
     /// The confinement of one writer process.
-    func confinement(writable: [String]) -> Sandbox {
-        Sandbox(identity: identity.identity, writableDirectories: writable, landlock: landlock, noNewPrivileges: true)
+    func confinement(writable: [String], cgroup: String? = nil) -> Sandbox {
+        Sandbox(identity: identity.identity, writableDirectories: writable, landlock: landlock, noNewPrivileges: true, cgroup: cgroup)
     }
 }

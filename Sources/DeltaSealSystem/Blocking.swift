@@ -13,4 +13,9 @@ public enum Blocking {
             thread.start()
         }
     }
+
+    /// Runs `body`, which cannot fail, the same way.
+    public static func runQuietly(_ body: @escaping @Sendable () -> Void) async {
+        _ = try? await run { body() }
+    }
 }

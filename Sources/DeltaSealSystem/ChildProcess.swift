@@ -158,10 +158,12 @@ public struct ChildProcess: Sendable {
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         let writable = sandbox.writableDirectories.map { UnsafePointer(strdup($0)) } + [nil]
+        let cgroupProcs = sandbox.cgroup.map { strdup($0 + "/cgroup.procs") }
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
             writable.forEach { free(UnsafeMutablePointer(mutating: $0)) }
+            cgroupProcs.map { free($0) }
         }
         var outcome = dsl_sandbox_outcome()
         let result = program.withCString { programPointer in
@@ -186,6 +188,7 @@ public struct ChildProcess: Sendable {
                             spec.no_new_privs = sandbox.noNewPrivileges ? 1 : 0
                             spec.landlock = sandbox.landlock ? 1 : 0
                             spec.writable_dirs = writablePointer.baseAddress
+                            spec.cgroup_procs = cgroupProcs.map { UnsafePointer($0!) }
                             return dsl_sandbox_spawn(&spec, &outcome)
                         }
                     }
@@ -220,6 +223,7 @@ public struct ChildProcess: Sendable {
         case DSL_STAGE_NO_NEW_PRIVS: ("no_new_privs", program)
         case DSL_STAGE_LANDLOCK: ("landlock", program)
         case DSL_STAGE_EXECVE: ("execve", program)
+        case DSL_STAGE_CGROUP: ("cgroup", sandbox.cgroup ?? "-")
         default: ("spawn stage \(outcome.failed_stage)", program)
         }
         return SystemError(stage, subject, errno: outcome.failed_errno)

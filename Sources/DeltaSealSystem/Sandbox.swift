@@ -88,13 +88,18 @@ public struct Sandbox: Sendable, Equatable {
     /// it can do. Landlock needs it once the child has dropped root.
     public var noNewPrivileges: Bool
 
+    /// A cgroup v2 directory the child joins before it drops its privileges (see
+    /// ``CgroupDelegation``), nil for none.
+    public var cgroup: String?
+
     /// A sandbox; by default no identity change, Landlock with nothing writable, no_new_privs.
     public init(identity: Identity? = nil, writableDirectories: [String] = [], landlock: Bool = true,
-                noNewPrivileges: Bool = true) {
+                noNewPrivileges: Bool = true, cgroup: String? = nil) {
         self.identity = identity
         self.writableDirectories = writableDirectories
         self.landlock = landlock
         self.noNewPrivileges = noNewPrivileges
+        self.cgroup = cgroup
     }
 
     /// The kernel's Landlock ABI version, or nil when Landlock is not built in or not enabled.

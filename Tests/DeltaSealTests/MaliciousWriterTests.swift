@@ -204,7 +204,15 @@ import Testing
         #expect(summary.shipped + summary.failed == 1)
         if let id = try harness.shippedDeltas().first { #expect(try harness.verify(id).status == 0) }
         #expect(try Fingerprint(target) == before, "the escaped daemon changed a file outside its output")
-        print("skipped (partly): no delegated cgroup v2 subtree here, so the escaped daemon is not killed with a cgroup")
+        // Where writers get a cgroup each, the escaped daemon died with it.
+        switch CgroupDelegation.detect(wantControllers: false, scope: "test-probe") {
+        case .delegated(let probe):
+            probe.removeBase()
+            let survivors = try TestSupport.run(["/usr/bin/pgrep", "-f", marker])
+            #expect(survivors.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "still running: \(survivors.stdout)")
+        case .unavailable(let why):
+            print("skipped (partly): \(why); the escaped daemon is not killed with a cgroup")
+        }
     }
 
     @Test func credentialLikeWriterEnvironmentIsRefusedUnlessForced() throws {

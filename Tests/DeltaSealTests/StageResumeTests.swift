@@ -80,11 +80,13 @@ import Testing
         let first = try await harness.runOnce(store: store)
         #expect(first.deferred == 1, "\(first)")
         #expect(try record(harness).state == .uploaded)
-        #expect(store.requestCounts["PUT"] == 2)
+        // The object and the manifest (and the outage probe's tiny PUTs, if it probed).
+        let puts = store.requestCounts["PUT"] ?? 0
+        #expect(puts >= 2)
         harness.config.verifierPath = realVerifier
         try await shipsWithoutWriting(harness, runs: runs, store: store, "after the verifier could check again")
-        // Nothing was uploaded again: the object and the manifest, once.
-        #expect(store.requestCounts["PUT"] == 2)
+        // Nothing was uploaded again.
+        #expect(store.requestCounts["PUT"] == puts)
     }
 
     @Test func crashAfterTheManifestWasUploadedVerifiesWhatIsThere() async throws {

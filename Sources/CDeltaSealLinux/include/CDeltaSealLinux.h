@@ -40,6 +40,7 @@ int dsl_pipe2(int fds[2], int flags);
 #define DSL_STAGE_NO_NEW_PRIVS 13
 #define DSL_STAGE_LANDLOCK 14
 #define DSL_STAGE_EXECVE 15
+#define DSL_STAGE_CGROUP 16
 
 /// What to run and how to confine it. Descriptors are the parent's; the child gets them on 0, 1, 2
 /// and nothing else.
@@ -68,6 +69,9 @@ struct dsl_sandbox_spec {
     /// writable_dirs (NULL-terminated, may be NULL) and to /dev/null.
     int landlock;
     const char *const *writable_dirs;
+    /// A cgroup v2 `cgroup.procs` file the child moves itself into (while still privileged),
+    /// before anything else it does; NULL for none.
+    const char *cgroup_procs;
 };
 
 /// The result of dsl_sandbox_spawn.
