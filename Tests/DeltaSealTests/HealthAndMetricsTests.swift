@@ -16,6 +16,14 @@ import Testing
                           environment: environment, cwd: harness.root, log: harness.root + "/log")
     }
 
+    /// A writer that waits until the test calls `release`, then writes as the built-in one does.
+    func heldWriter(_ harness: PipelineHarness) throws -> (writer: String, release: () -> Void) {
+        let release = harness.root + "/release"
+        let writer = try TestSupport.script("while [ ! -e \(release) ]; do sleep 0.05; done; exec \(TestSupport.writer) \"$@\"",
+                                            at: harness.root + "/held.sh")
+        return (writer, { _ = FileManager.default.createFile(atPath: release, contents: nil) })
+    }
+
     func statusUpdatedAt(_ harness: PipelineHarness) -> String? {
         guard let bytes = try? Files.readAll(harness.config.spool + "/status.json"),
               let status = try? StableJSON.decode(SupervisorStatus.self, from: bytes) else { return nil }
@@ -25,10 +33,8 @@ import Testing
     @Test func healthIsAboutProgressNotAboutDeltasFinishing() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
-        let release = harness.root + "/release"
         // One slot, held by a writer that does not finish: intake is blocked on the slot.
-        let writer = try TestSupport.script("while [ ! -e \(release) ]; do sleep 0.05; done; exec \(TestSupport.writer) \"$@\"",
-                                            at: harness.root + "/slow.sh")
+        let (writer, release) = try heldWriter(harness)
         for n in 0..<2 { try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b\(n).ndjson", spool: harness.config.spool) }
         let port = try DaemonTests.freePort()
         let running = try daemon(harness, port: port, writer: writer)
@@ -39,7 +45,7 @@ import Testing
         try await waitUntil(timeout: .seconds(10)) { (statusUpdatedAt(harness) ?? first) > first }
         #expect(try DaemonTests.get("http://127.0.0.1:\(port)/healthz").status == 200)
         #expect(try DaemonTests.get("http://127.0.0.1:\(port)/readyz").status == 200)
-        _ = FileManager.default.createFile(atPath: release, contents: nil)
+        release()
         try await waitUntil(timeout: .seconds(60)) { ((try? harness.shippedDeltas()) ?? []).count == 2 }
         let metrics = try DaemonTests.get("http://127.0.0.1:\(port)/metrics").body
         #expect(metrics.contains("deltaseal_last_shipped_timestamp_seconds "), "\(metrics)")
@@ -66,9 +72,7 @@ import Testing
     @Test func readinessIsFalseWhileDraining() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
-        let release = harness.root + "/release"
-        let writer = try TestSupport.script("while [ ! -e \(release) ]; do sleep 0.05; done; exec \(TestSupport.writer) \"$@\"",
-                                            at: harness.root + "/slow.sh")
+        let (writer, release) = try heldWriter(harness)
         try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: harness.config.spool)
         let port = try DaemonTests.freePort()
         let running = try daemon(harness, port: port, writer: writer)
@@ -78,7 +82,7 @@ import Testing
             (try? DaemonTests.get("http://127.0.0.1:\(port)/readyz"))?.body.contains("draining") == true
         }
         #expect(try DaemonTests.get("http://127.0.0.1:\(port)/healthz").status == 200)
-        _ = FileManager.default.createFile(atPath: release, contents: nil)
+        release()
         #expect(running.wait() == 0)
     }
 

@@ -60,6 +60,16 @@ import Testing
         }
     }
 
+    /// Lists the delta's first file again under `path` (an ordinary file, its object key derived).
+    static func appendCopy(of manifest: inout Manifest, as path: String) {
+        var copy = manifest.files[0]
+        copy.path = path
+        copy.objectKey = ObjectLayout.objectKey(for: RelativePath(path)!)
+        copy.kind = .other
+        copy.sqlite = nil
+        manifest.files.append(copy)
+    }
+
     func shipOne(_ label: String = #function) async throws -> Shipped {
         let harness = try PipelineHarness(label)
         try TestSupport.dropBatch(TestSupport.batch(records: 50), named: "b.ndjson", spool: harness.config.spool)
@@ -112,14 +122,7 @@ import Testing
     @Test func pathListedAsFileAndDirectoryIsInvalid() async throws {
         let shipped = try await shipOne()
         defer { shipped.remove() }
-        try shipped.tamperManifest { manifest in
-            var nested = manifest.files[0]
-            nested.path = "delta.sqlite3/y"
-            nested.objectKey = "files/delta.sqlite3/y.zst"
-            nested.kind = .other
-            nested.sqlite = nil
-            manifest.files.append(nested)
-        }
+        try shipped.tamperManifest { Self.appendCopy(of: &$0, as: "delta.sqlite3/y") }
         let result = try shipped.verify()
         #expect(result.status == 1, "\(result.stdout)")
         #expect(result.stdout.contains("listed as a file and as a directory"), "\(result.stdout)")
@@ -129,14 +132,7 @@ import Testing
     func sidecarOfAListedDatabaseIsInvalid(_ suffix: String) async throws {
         let shipped = try await shipOne()
         defer { shipped.remove() }
-        try shipped.tamperManifest { manifest in
-            var sidecar = manifest.files[0]
-            sidecar.path = "delta.sqlite3" + suffix
-            sidecar.objectKey = "files/delta.sqlite3\(suffix).zst"
-            sidecar.kind = .other
-            sidecar.sqlite = nil
-            manifest.files.append(sidecar)
-        }
+        try shipped.tamperManifest { Self.appendCopy(of: &$0, as: "delta.sqlite3" + suffix) }
         let result = try shipped.verify()
         #expect(result.status == 1, "\(result.stdout)")
         #expect(result.stdout.contains("\(suffix) sidecar"), "\(result.stdout)")
@@ -159,12 +155,7 @@ import Testing
         try shipped.tamperManifest { manifest in
             manifest.sources.append(manifest.sources[0])
             manifest.sources[0].records = .max
-            var second = manifest.files[0]
-            second.path = "second.bin"
-            second.objectKey = "files/second.bin.zst"
-            second.kind = .other
-            second.sqlite = nil
-            manifest.files.append(second)
+            Self.appendCopy(of: &manifest, as: "second.bin")
             manifest.files[0].rawSize = .max
             manifest.files[1].rawSize = .max
         }
