@@ -1,4 +1,6 @@
 import ArgumentParser
+import CDeltaSealBuildInfo
+import DeltaSealCore
 
 /// `supervisor`: the DeltaSeal daemon and its operator commands.
 @main
@@ -6,6 +8,7 @@ struct SupervisorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "supervisor",
         abstract: "Seal, ship and verify SQLite deltas written by short-lived writer processes.",
+        version: DeltaSealVersion.line("supervisor", commit: String(cString: deltaseal_git_commit())),
         subcommands: [StartCommand.self, StatusCommand.self, DemoCommand.self, GCCommand.self, ConfigCommand.self, RetryCommand.self]
     )
 }

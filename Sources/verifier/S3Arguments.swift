@@ -13,7 +13,7 @@ struct S3Arguments: ParsableArguments {
     var addressing: String = "auto"
 
     @Option(name: .customLong("stall-timeout"), help: "Seconds a transfer may move no byte before it is abandoned.")
-    var stallTimeout: Int?
+    var stallTimeout: Double?
 
     @Option(name: .customLong("credentials-file"),
             help: "Read the credentials from this AWS credentials file (profile default) and delete it (how the supervisor hands them over).")
@@ -32,7 +32,10 @@ struct S3Arguments: ParsableArguments {
             throw ValidationError("--addressing must be auto, path or virtual, not \(addressing)")
         }
         options.addressing = style
-        if let stallTimeout { options.stallTimeoutSeconds = stallTimeout }
+        if let stallTimeout {
+            guard stallTimeout > 0, stallTimeout.isFinite else { throw ValidationError("--stall-timeout must be a positive number of seconds") }
+            options.stallTimeoutSeconds = stallTimeout
+        }
         return options
     }
 }
