@@ -14,7 +14,7 @@ public struct Preflight {
     public enum Kind: String, Sendable, Comparable {
         /// The store did not answer (network, DNS, 5xx): EX_UNAVAILABLE, 69.
         case unavailable
-        /// The metrics address is taken by another process: EX_TEMPFAIL, 75.
+        /// Another supervisor holds the spool (at start): EX_TEMPFAIL, 75.
         case temporary
         /// The spool cannot be created or written: EX_CANTCREAT, 73.
         case cannotCreate
@@ -67,9 +67,25 @@ public struct Preflight {
     /// The key the store probe writes and deletes, the same one the daemon's outage probe uses.
     public var probeKey: String { ObjectLayout.join(config.host, ".deltaseal-probe") }
 
-    /// Runs every check. With `probeStore`, the store is written to (a 0-byte PUT and DELETE of
-    /// ``probeKey``); without it, nothing goes over the network.
-    public func run(probeStore: Bool) -> Report {
+    /// Who runs the checks, which decides what a running supervisor on the same spool means.
+    public enum Mode: Sendable {
+        /// `start`: a supervisor holding the spool is a problem (75). The store is not probed:
+        /// a store that is down at start is an outage the daemon rides out like any other.
+        case start
+        /// `config check`, typically run beside the daemon before a reload: a supervisor holding
+        /// the spool (and its metrics address) is reported, not a problem. With `probeStore`,
+        /// the store is written to (a 0-byte PUT and DELETE of ``probeKey``).
+        case check(probeStore: Bool)
+    }
+
+    /// Runs every check.
+    public func run(_ mode: Mode) -> Report {
+        var probeStore = false
+        var starting = false
+        switch mode {
+        case .start: starting = true
+        case .check(let probe): probeStore = probe
+        }
         var report = Report()
         func problem(_ kind: Kind, _ message: String) { report.problems.append(Problem(kind: kind, message: message)) }
         report.warnings += EnvironmentNames.unknown(in: environment)
@@ -102,16 +118,37 @@ public struct Preflight {
         if access(config.verifierPath, X_OK) != 0 { problem(.config, "verifier \(config.verifierPath) is not an executable file") }
 
         checkSpool(&report)
+        var running: String?
+        if SpoolLock.isHeld(spool: config.spool) {
+            let holder = (try? Files.readAll(config.spool + "/supervisor.lock", limit: 4096))
+                .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+            running = holder.isEmpty ? "pid unknown" : holder
+            let held = SpoolLock.Held(spool: config.spool, holder: running!)
+            if starting { problem(.temporary, "\(held)") } else { report.notes.append("\(held); start would exit 75 while it runs") }
+        }
 
         if let address = config.metricsAddress {
             do {
                 let resolved = try ListenAddress(resolving: address)
-                try resolved.checkBindable()
                 report.metricsAddress = resolved
-                report.notes.append("metrics: \(address) binds (\(resolved))")
+                do {
+                    try resolved.checkBindable()
+                    report.notes.append("metrics: \(address) binds (\(resolved))")
+                } catch let bad as ListenAddress.Problem where bad.temporary {
+                    // In use is not a configuration error: by the running supervisor (a check
+                    // beside it), or by another process for now. Shipping matters more than
+                    // being scraped: the daemon runs without the endpoints and says so.
+                    if let running {
+                        report.notes.append("metrics: \(address) (\(resolved)) is in use, by the running supervisor (\(running)) presumably")
+                    } else {
+                        report.warnings.append("metrics.address: \(bad.message): the supervisor would run without /metrics, /healthz and /readyz")
+                    }
+                }
             } catch let bad as ListenAddress.Problem {
-                problem(bad.temporary ? .temporary : .config, "metrics.address: \(bad.message)")
+                report.metricsAddress = nil
+                problem(.config, "metrics.address: \(bad.message)")
             } catch {
+                report.metricsAddress = nil
                 problem(.config, "metrics.address: \(error)")
             }
         }

@@ -20,8 +20,8 @@ struct ConfigCommand: ParsableCommand {
                 closed), S3 credentials (where they come from, never the secret) and, unless --offline, that the store takes a \
                 0-byte PUT and DELETE of HOST/.deltaseal-probe. Every flag of start is accepted too (not listed here), to check \
                 a command line. Exit 0: usable. 78: configuration (a bad setting, an executable that cannot run, missing or \
-                refused credentials); 73: the spool cannot be created or written; 69: the store did not answer; 75: the \
-                metrics address is in use.
+                refused credentials); 73: the spool cannot be created or written; 69: the store did not answer. A supervisor \
+                running on the spool, or a metrics address in use, is reported but is no error (check beside a running daemon before a reload).
                 """
         )
 
@@ -37,7 +37,7 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             let config = try file.loadOrExit(spool.overrides + store.overrides + pipeline.overrides)
             print(ConfigLoader.describe(config))
-            let report = Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(probeStore: !offline)
+            let report = Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(.check(probeStore: !offline))
             for note in report.notes { print("# \(note)") }
             for warning in report.warnings { print("# warning: \(warning)") }
             guard let status = report.exitStatus else { return }

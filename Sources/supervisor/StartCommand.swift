@@ -43,7 +43,8 @@ struct StartCommand: AsyncParsableCommand {
         let logger = makeLogger(config, label: "deltaseal.supervisor", level: live.logLevel)
         // The checks of `config check`, but for the store probe: a store that is down at start
         // is an outage like any other, which the daemon rides out (it writes and seals meanwhile).
-        let preflight = Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(probeStore: false)
+        let preflight = Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(.start)
+        // Sandbox warnings are logged by the supervisor itself once it runs.
         for warning in EnvironmentNames.unknown(in: ProcessInfo.processInfo.environment) { logger.warning("\(warning)") }
         if let status = preflight.exitStatus {
             for problem in preflight.problems { logger.critical("cannot start: \(problem)", metadata: ["kind": "\(problem.kind.rawValue)"]) }
@@ -62,7 +63,7 @@ struct StartCommand: AsyncParsableCommand {
             }
         }
         defer { withExtendedLifetime(reload) {} }
-        let server = try startEndpoints(preflight.metricsAddress, config: config, health: health, logger: logger)
+        let server = startEndpoints(preflight.metricsAddress, config: config, health: health, logger: logger)
         defer { server?.stop() }
 
         let service = SupervisorService(supervisor: Supervisor(config: config, logger: logger), once: once, health: health, live: live)
@@ -95,11 +96,11 @@ struct StartCommand: AsyncParsableCommand {
         if !summary.allShipped && once { throw ExitCode(1) }
     }
 
-    /// Serves /metrics (Prometheus), /healthz and /readyz on `address` (resolved and proven
-    /// bindable by the preflight). A daemon silently without them would look healthy to nobody,
-    /// so losing the address between the check and here (another process took it) is exit 75.
+    /// Serves /metrics (Prometheus), /healthz and /readyz on `address` (resolved by the preflight,
+    /// which refused one that is malformed or does not resolve). An address in use is logged, not
+    /// fatal: shipping data matters more than being scraped (the preflight warned already).
     private func startEndpoints(_ address: ListenAddress?, config: SupervisorConfig, health: SupervisorHealth,
-                                logger: Logger) throws -> TinyHTTPServer? {
+                                logger: Logger) -> TinyHTTPServer? {
         guard let address else { return nil }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -122,8 +123,8 @@ struct StartCommand: AsyncParsableCommand {
             logger.info("serving /metrics, /healthz and /readyz", metadata: ["address": "\(address.host):\(server.port)"])
             return server
         } catch {
-            logger.critical("cannot start: cannot serve metrics", metadata: ["address": "\(address)", "error": "\(error)"])
-            throw ExitCode(75)
+            logger.error("cannot serve metrics; running without them", metadata: ["address": "\(address)", "error": "\(error)"])
+            return nil
         }
     }
 }
