@@ -3,7 +3,9 @@ import PackageDescription
 
 // The commit `--version` reports, from SwiftPM's own look at the checkout: works for a plain
 // `swift build` of a fresh clone, no generated file in git. Only the small C target below and
-// the executables that print it depend on it, so a new commit rebuilds little.
+// the executables that print it depend on it, so a new commit rebuilds little. SwiftPM evaluates
+// this file again only when it changes, so the value can lag behind later commits: bin/ writes
+// the commit it built beside the executables, which wins (BuildCommit).
 let gitCommit: String = {
     guard let git = Context.gitInformation else { return "unknown" }
     return String(git.currentCommit.prefix(12)) + (git.hasUncommittedChanges ? "-dirty" : "")
@@ -91,7 +93,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "writer",
-            dependencies: ["DeltaSealWriter", "DeltaSealCore", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaSealWriter", "DeltaSealCore", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "verifier",

@@ -16,7 +16,7 @@ struct VerifierCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verifier",
         abstract: "Check, restore and list shipped deltas.",
-        version: DeltaSealVersion.line("verifier", commit: String(cString: deltaseal_git_commit())),
+        version: DeltaSealVersion.line("verifier", commit: BuildCommit.current(compiled: String(cString: deltaseal_git_commit()))),
         subcommands: [CheckCommand.self, RestoreCommand.self, ListCommand.self],
         defaultSubcommand: CheckCommand.self
     )

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CDeltaSealBuildInfo
 import DeltaSealCore
+import DeltaSealSystem
 import DeltaSealWriter
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ struct WriterCommand: ParsableCommand {
         commandName: "writer",
         abstract: "Write NDJSON batches into one SQLite delta file.",
         discussion: "Exit 0: --out holds a complete delta. Exit 2: bad input (the message names file and line); nothing is left in --out. Other: failure, retry.",
-        version: DeltaSealVersion.line("writer", commit: String(cString: deltaseal_git_commit()))
+        version: DeltaSealVersion.line("writer", commit: BuildCommit.current(compiled: String(cString: deltaseal_git_commit())))
     )
 
     @Option(name: .customLong("input"), parsing: .upToNextOption, help: "NDJSON batch files.")
