@@ -20,12 +20,17 @@ struct RetryCommand: ParsableCommand {
     @Flag(name: .customLong("all-failed"), help: "Every delta in failed/.")
     var allFailed = false
 
+    /// Checked before anything is read: the reason alone on stderr (no usage text to bury it), exit 64.
     func validate() throws {
-        if ids.isEmpty && !allFailed { throw ValidationError("name the delta ids to retry, or --all-failed") }
-        if !ids.isEmpty && allFailed { throw ValidationError("name delta ids or --all-failed, not both") }
+        func refuse(_ message: String) -> ExitCode {
+            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            return ExitCode(64)
+        }
+        if ids.isEmpty && !allFailed { throw refuse("name the delta ids to retry, or --all-failed") }
+        if !ids.isEmpty && allFailed { throw refuse("name delta ids or --all-failed, not both") }
         let bad = ids.filter { DeltaID($0) == nil }
         if !bad.isEmpty {
-            throw ValidationError("not a delta id: \(bad.joined(separator: ", ")) (expected YYYYMMDDTHHMMSSmmmZ-XXXXXXXXXX, as in failed/)")
+            throw refuse("not a delta id: \(bad.joined(separator: ", ")) (expected YYYYMMDDTHHMMSSmmmZ-XXXXXXXXXX, as listed in failed/)")
         }
     }
 
