@@ -40,7 +40,8 @@ deltaseal_build() {
 # Whether the executable NAME of CONFIGURATION must be built: it is missing, or Package.swift,
 # Package.resolved or a file under Sources/ is newer than the newest of the three executables.
 # (A build builds the whole package but relinks only what changed: the newest executable tells
-# when the last build ran.) A find over the sources takes milliseconds; `swift build` on an
+# when the last build ran. Files only: a directory's time moves with every editor's temporary
+# file; a deleted source needs a build by hand.) A find over the sources takes milliseconds; `swift build` on an
 # up-to-date tree takes seconds.
 deltaseal_is_stale() {
     local dir="$DELTASEAL_ROOT/.build/$1" newest="" candidate
@@ -50,7 +51,7 @@ deltaseal_is_stale() {
         if [ -z "$newest" ] || [ "$candidate" -nt "$newest" ]; then newest="$candidate"; fi
     done
     [ -n "$(find "$DELTASEAL_ROOT/Sources" "$DELTASEAL_ROOT/Package.swift" "$DELTASEAL_ROOT/Package.resolved" \
-        -newer "$newest" -print -quit 2>/dev/null)" ]
+        -type f -newer "$newest" -print -quit 2>/dev/null)" ]
 }
 
 # Builds CONFIGURATION when NAME is stale, installing missing Debian packages first (only then:
