@@ -1,6 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The commit `--version` reports, from SwiftPM's own look at the checkout: works for a plain
+// `swift build` of a fresh clone, no generated file in git. Only the small C target below and
+// the executables that print it depend on it, so a new commit rebuilds little. SwiftPM evaluates
+// this file again only when it changes, so the value can lag behind later commits: bin/ writes
+// the commit it built beside the executables, which wins (BuildCommit).
+let gitCommit: String = {
+    guard let git = Context.gitInformation else { return "unknown" }
+    return String(git.currentCommit.prefix(12)) + (git.hasUncommittedChanges ? "-dirty" : "")
+}()
+
 let package = Package(
     name: "DeltaSeal",
     platforms: [.macOS(.v13)],
@@ -34,6 +44,9 @@ let package = Package(
         // Linux processes, descriptors and files.
         .target(name: "CDeltaSealLinux"),
         .target(name: "DeltaSealSystem", dependencies: ["DeltaSealCore", "CDeltaSealLinux"]),
+
+        // The git commit, for --version of the executables.
+        .target(name: "CDeltaSealBuildInfo", cSettings: [.define("DELTASEAL_GIT_COMMIT", to: "\"\(gitCommit)\"")]),
 
         // The object-store seam and the filesystem store.
         .target(
@@ -73,18 +86,18 @@ let package = Package(
         .executableTarget(
             name: "supervisor",
             dependencies: [
-                "DeltaSealSupervisor", "DeltaSealS3", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "DeltaSealSupervisor", "DeltaSealS3", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "writer",
-            dependencies: ["DeltaSealWriter", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaSealWriter", "DeltaSealCore", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "verifier",
-            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", "DeltaSealSystem", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // bin/bench: pack and verify against the zstd and sha256sum tools, in one run.

@@ -37,14 +37,55 @@ deltaseal_build() {
     rm -f "$log"
 }
 
-# Runs one of the package's executables from the release build, building it first if stale.
+# Whether the executable NAME of CONFIGURATION must be built: it is missing, or Package.swift,
+# Package.resolved or a file under Sources/ is newer than the newest of the three executables.
+# (A build builds the whole package but relinks only what changed: the newest executable tells
+# when the last build ran. Files only: a directory's time moves with every editor's temporary
+# file; a deleted source needs a build by hand.) A find over the sources takes milliseconds; `swift build` on an
+# up-to-date tree takes seconds.
+deltaseal_is_stale() {
+    local dir="$DELTASEAL_ROOT/.build/$1" newest="" candidate
+    [ -x "$dir/$2" ] || return 0
+    for candidate in "$dir/supervisor" "$dir/writer" "$dir/verifier"; do
+        [ -x "$candidate" ] || continue
+        if [ -z "$newest" ] || [ "$candidate" -nt "$newest" ]; then newest="$candidate"; fi
+    done
+    [ -n "$(find "$DELTASEAL_ROOT/Sources" "$DELTASEAL_ROOT/Package.swift" "$DELTASEAL_ROOT/Package.resolved" \
+        -type f -newer "$newest" -print -quit 2>/dev/null)" ]
+}
+
+# Builds CONFIGURATION when NAME is stale, installing missing Debian packages first (only then:
+# an up-to-date launcher runs no dpkg, no swift). The executables are touched after a build, since
+# SwiftPM leaves a binary alone when a touched source compiled to the same thing.
+deltaseal_build_if_stale() {
+    local configuration="$1" name="$2"
+    deltaseal_is_stale "$configuration" "$name" || return 0
+    deltaseal_ensure_packages || return 1
+    deltaseal_build "$configuration" || return 1
+    local binary
+    for binary in supervisor writer verifier; do
+        [ -x "$DELTASEAL_ROOT/.build/$configuration/$binary" ] && touch "$DELTASEAL_ROOT/.build/$configuration/$binary"
+    done
+    deltaseal_commit > "$DELTASEAL_ROOT/.build/$configuration/deltaseal-commit"
+    return 0
+}
+
+# The checkout's commit as --version prints it: 12 hex digits, -dirty with uncommitted changes.
+deltaseal_commit() {
+    local commit
+    commit="$(git -C "$DELTASEAL_ROOT" rev-parse --short=12 HEAD 2>/dev/null)" || { echo unknown; return 0; }
+    if [ -n "$(git -C "$DELTASEAL_ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit-dirty"; fi
+    echo "$commit"
+}
+
+# Runs one of the package's executables from the release build (DELTASEAL_CONFIGURATION=debug
+# for the debug build), building it first only if it is stale.
 deltaseal_exec_release() {
-    local name="$1"
+    local name="$1" configuration="${DELTASEAL_CONFIGURATION:-release}"
     shift
-    deltaseal_ensure_packages || exit 1
     deltaseal_ensure_writer_user || exit 1
-    deltaseal_build release || exit 1
-    exec "$DELTASEAL_ROOT/.build/release/$name" "$@"
+    deltaseal_build_if_stale "$configuration" "$name" || exit 1
+    exec "$DELTASEAL_ROOT/.build/$configuration/$name" "$@"
 }
 
 # The project's virtualenv (git-ignored) with SeaweedFS (the S3 server the tests use), the AWS CLI

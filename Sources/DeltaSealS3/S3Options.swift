@@ -22,8 +22,11 @@ public struct S3Options: Sendable, Equatable {
     /// Parts uploaded at once.
     public var partConcurrency = 4
     public var connectTimeoutSeconds = 10
-    /// A transfer that moves no byte for this long is abandoned.
-    public var stallTimeoutSeconds = 30
+    /// A transfer that moves no byte for this long (seconds, fractions allowed) is abandoned.
+    public var stallTimeoutSeconds: Double = 30
+
+    /// The stall timeout in whole seconds, rounded up: curl's low-speed timer counts seconds.
+    public var stallTimeoutWholeSeconds: Int { max(1, Int(stallTimeoutSeconds.rounded(.up))) }
     /// Attempts per request (the first included) on throttling, 5xx, connection failures and
     /// truncated bodies; 1 turns request-level retries off.
     public var maxAttempts = 3

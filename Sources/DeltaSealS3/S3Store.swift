@@ -41,7 +41,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         endpoint = try Endpoint(options.endpoint ?? "https://s3.\(region).amazonaws.com", bucket: location.root,
                                 addressing: options.addressing, isAWS: options.endpoint == nil)
         limits = TransferLimits(connectTimeoutSeconds: options.connectTimeoutSeconds,
-                                stallTimeoutSeconds: options.stallTimeoutSeconds, caBundle: environment["AWS_CA_BUNDLE"])
+                                stallTimeoutSeconds: options.stallTimeoutWholeSeconds, caBundle: environment["AWS_CA_BUNDLE"])
     }
 
     private init(copying other: S3Store) {

@@ -14,35 +14,60 @@ public struct StoreURL: Sendable, Equatable, CustomStringConvertible {
         self.prefix = prefix.split(separator: "/").joined(separator: "/")
     }
 
-    /// Parses `file:///abs/path`, `s3://bucket/prefix`, or a plain path (absolute, or relative to
-    /// `workingDirectory`), which means the filesystem store.
-    public init(parsing text: String, workingDirectory: String) throws {
-        if text.hasPrefix("s3://") {
+    /// Parses `file:///ABSOLUTE/PATH`, `s3://BUCKET[/PREFIX]`, or a plain path, which means the
+    /// filesystem store (absolute or `~`; relative only where `paths` allows it, see ``LocalPath``).
+    /// Anything else that looks like a URL (`[a-z][a-z0-9+.-]*:`) is refused rather than taken for
+    /// a directory: `s3:/deltas/prod` is a typo, not a directory named `s3:` in the working directory.
+    public init(parsing text: String, paths: LocalPath) throws {
+        func refuse(_ why: String) -> StoreError { StoreError(.invalidRequest, key: nil, "store URL \(text) \(why)") }
+        let scheme = Self.schemePrefix(of: text)
+        switch scheme?.lowercased() {
+        case "s3":
+            guard text.hasPrefix("s3://") else { throw refuse("is not s3://BUCKET/PREFIX (two slashes after s3:)") }
             let rest = text.dropFirst("s3://".count)
-            let parts = rest.split(separator: "/", maxSplits: 1)
-            guard let bucket = parts.first, !bucket.isEmpty else {
-                throw StoreError(.invalidRequest, key: nil, "store URL \(text) names no bucket (expected s3://BUCKET/PREFIX)")
-            }
-            self.init(scheme: .s3, root: String(bucket), prefix: parts.count > 1 ? String(parts[1]) : "")
-            return
+            let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            let bucket = parts.first.map(String.init) ?? ""
+            guard !bucket.isEmpty else { throw refuse("names no bucket (expected s3://BUCKET/PREFIX)") }
+            if let problem = Self.bucketProblem(bucket) { throw refuse("has an invalid bucket name \"\(bucket)\": \(problem)") }
+            self.init(scheme: .s3, root: bucket, prefix: parts.count > 1 ? String(parts[1]) : "")
+        case "file":
+            guard text.hasPrefix("file:///") else { throw refuse("is not absolute (expected file:///ABSOLUTE/PATH)") }
+            self.init(scheme: .file, root: LocalPath.normalised(String(text.dropFirst("file://".count))), prefix: "")
+        case let other?:
+            throw refuse("has an unsupported scheme \(other): (use file:///PATH, s3://BUCKET/PREFIX or an absolute path)")
+        case nil:
+            self.init(scheme: .file, root: try paths.resolve(text, what: "store"), prefix: "")
         }
-        var path: String
-        if text.hasPrefix("file://") {
-            path = String(text.dropFirst("file://".count))
-            guard path.hasPrefix("/") else {
-                throw StoreError(.invalidRequest, key: nil, "store URL \(text) is not absolute (expected file:///ABSOLUTE/PATH)")
-            }
-        } else if text.contains("://") {
-            throw StoreError(.invalidRequest, key: nil, "store URL \(text) has an unsupported scheme (use file:// or s3://)")
-        } else {
-            guard !text.isEmpty else { throw StoreError(.invalidRequest, key: nil, "store URL is empty") }
-            path = text.hasPrefix("/") ? text : workingDirectory + "/" + text
-        }
-        var parts: [Substring] = []
-        for part in path.split(separator: "/") where part != "." {
-            if part == ".." { if !parts.isEmpty { parts.removeLast() } } else { parts.append(part) }
-        }
-        self.init(scheme: .file, root: "/" + parts.joined(separator: "/"), prefix: "")
+    }
+
+    /// Parses as ``init(parsing:paths:)`` with relative paths resolved against `workingDirectory`
+    /// (for callers that know the path was typed by a person, and for tests).
+    public init(parsing text: String, workingDirectory: String) throws {
+        try self.init(parsing: text, paths: LocalPath(workingDirectory: workingDirectory, home: nil, allowRelative: true))
+    }
+
+    /// The `scheme` of a text that starts like a URL (`[a-z][a-z0-9+.-]*:`), else nil.
+    static func schemePrefix(of text: String) -> String? {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let scheme = Array(text[..<colon].utf8)
+        func letter(_ c: UInt8) -> Bool { (0x61...0x7A).contains(c | 0x20) }
+        func digit(_ c: UInt8) -> Bool { (0x30...0x39).contains(c) }
+        guard let first = scheme.first, letter(first),
+              scheme.allSatisfy({ letter($0) || digit($0) || $0 == 0x2B || $0 == 0x2E || $0 == 0x2D }) else { return nil }
+        return String(decoding: scheme, as: UTF8.self)
+    }
+
+    /// Why `name` is not an S3 bucket name (3-63 of `a-z 0-9 . -`, a letter or digit at both ends,
+    /// no `..`, not an IP address), or nil.
+    public static func bucketProblem(_ name: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789.-")
+        if !(3...63).contains(name.count) { return "must be 3-63 characters" }
+        if !name.allSatisfy(allowed.contains) { return "only lowercase letters, digits, '.' and '-' are allowed" }
+        let ends = Set("abcdefghijklmnopqrstuvwxyz0123456789")
+        if !ends.contains(name.first!) || !ends.contains(name.last!) { return "must start and end with a letter or digit" }
+        if name.contains("..") { return "must not contain \"..\"" }
+        if name.split(separator: ".").count == 4 && name.split(separator: ".").allSatisfy({ Int($0) != nil }) { return "must not be an IP address" }
+        return nil
     }
 
     /// This location with `path` appended to the prefix (or the directory, for files).

@@ -1,4 +1,5 @@
 import Foundation
+import DeltaSealStore
 import Yams
 
 /// Builds the effective configuration: defaults, then the YAML file, then `DELTASEAL_*`
@@ -16,10 +17,17 @@ public struct ConfigLoader {
 
     public let workingDirectory: String
     public let executableDirectory: String
+    /// How the store and spool paths are resolved (relative paths only at a terminal).
+    public let paths: LocalPath
 
-    public init(workingDirectory: String, executableDirectory: String) {
+    /// - Parameters:
+    ///   - interactive: whether a person typed the command (stdin is a terminal); a relative
+    ///     store or spool path is refused otherwise.
+    ///   - home: `HOME`, for `~`.
+    public init(workingDirectory: String, executableDirectory: String, home: String? = nil, interactive: Bool = true) {
         self.workingDirectory = workingDirectory
         self.executableDirectory = executableDirectory
+        paths = LocalPath(workingDirectory: workingDirectory, home: home, allowRelative: interactive)
     }
 
     /// The effective configuration.
@@ -27,11 +35,17 @@ public struct ConfigLoader {
     ///   - file: the YAML file, if any (`--config`, else `DELTASEAL_CONFIG`).
     ///   - environment: the process environment.
     ///   - flags: overrides from the command line, as (key, value, flag name).
-    public func load(file: String?, environment: [String: String], flags: [(key: String, value: String, flag: String)]) throws -> SupervisorConfig {
+    ///   - expandEnvironment: whether `${VAR}` and `$VAR` in the file's values are expanded;
+    ///     nil: unless `DELTASEAL_NO_EXPAND_ENV=1`.
+    public func load(file: String?, environment: [String: String], flags: [(key: String, value: String, flag: String)],
+                     expandEnvironment: Bool? = nil) throws -> SupervisorConfig {
         var config = SupervisorConfig(workingDirectory: workingDirectory, executableDirectory: executableDirectory)
         if let path = file ?? environment["DELTASEAL_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            // The file itself, unlike the store, is named by the person or unit that runs the
+            // command, so a relative name is taken relative to where it runs.
             let absolute = path.hasPrefix("/") ? path : workingDirectory + "/" + path
-            for entry in try Self.entries(ofFile: absolute) {
+            let expand = expandEnvironment ?? (environment["DELTASEAL_NO_EXPAND_ENV"] != "1")
+            for entry in try Self.entries(ofFile: absolute, environment: expand ? environment : nil) {
                 try apply(entry.key, entry.value, source: "\(absolute):\(entry.line)", to: &config)
             }
         }
@@ -53,7 +67,7 @@ public struct ConfigLoader {
             throw ConfigError(source: source, key: key, message: "unknown key" + (hint.map { " (did you mean \($0)?)" } ?? ""))
         }
         do {
-            try setting.parse(&config, value, workingDirectory)
+            try setting.parse(&config, value, paths)
         } catch let bad as ConfigSchema.BadValue {
             throw ConfigError(source: source, key: key, message: bad.message)
         }
@@ -67,17 +81,18 @@ public struct ConfigLoader {
     }
 
     /// Flattens a YAML file into dotted keys. Sequences become comma-separated values.
-    static func entries(ofFile path: String) throws -> [Entry] {
+    static func entries(ofFile path: String, environment: [String: String]? = nil) throws -> [Entry] {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigError(source: path, key: "-", message: "cannot read the file: \(error.localizedDescription)")
         }
-        return try entries(ofYAML: text, source: path)
+        return try entries(ofYAML: text, source: path, environment: environment)
     }
 
-    static func entries(ofYAML text: String, source: String) throws -> [Entry] {
+    /// With `environment`, `${VAR}` and `$VAR` in values are expanded from it (EnvironmentExpansion).
+    static func entries(ofYAML text: String, source: String, environment: [String: String]? = nil) throws -> [Entry] {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -89,6 +104,14 @@ public struct ConfigLoader {
             throw ConfigError(source: "\(source):\(root.mark?.line ?? 1)", key: "-", message: "the file must be a mapping of settings")
         }
         var out: [Entry] = []
+        func expand(_ text: String, key: String, line: Int) throws -> String {
+            guard let environment else { return text }
+            do {
+                return try EnvironmentExpansion.expand(text, environment: environment)
+            } catch let problem as EnvironmentExpansion.Problem {
+                throw ConfigError(source: "\(source):\(line)", key: key, message: problem.message)
+            }
+        }
         func walk(_ mapping: Node.Mapping, prefix: String) throws {
             for (keyNode, value) in mapping {
                 let line = keyNode.mark?.line ?? 0
@@ -99,9 +122,10 @@ public struct ConfigLoader {
                 switch value {
                 case .mapping(let inner): try walk(inner, prefix: key)
                 case .scalar(let scalar):
-                    out.append(Entry(key: key, value: value.null != nil ? "" : scalar.string, line: line))
+                    let text = value.null != nil ? "" : scalar.string
+                    out.append(Entry(key: key, value: try expand(text, key: key, line: line), line: line))
                 case .sequence(let items):
-                    let strings = items.map { $0.string ?? "" }
+                    let strings = try items.map { try expand($0.string ?? "", key: key, line: $0.mark?.line ?? line) }
                     out.append(Entry(key: key, value: strings.joined(separator: ","), line: line))
                 case .alias:
                     throw ConfigError(source: "\(source):\(line)", key: key, message: "aliases are not supported")

@@ -11,7 +11,7 @@ public enum ConfigSchema {
     public struct Setting: Sendable {
         public let key: String
         public let help: String
-        let parse: @Sendable (inout SupervisorConfig, String, _ cwd: String) throws -> Void
+        let parse: @Sendable (inout SupervisorConfig, String, _ paths: LocalPath) throws -> Void
         let show: @Sendable (SupervisorConfig) -> String
 
         /// The environment variable that overrides the file.
@@ -24,9 +24,11 @@ public enum ConfigSchema {
     struct BadValue: Error { var message: String }
 
     public static let settings: [Setting] = [
-        text("spool", "spool directory (relative to the working directory)") { c, v, cwd in c.spool = absolute(v, cwd) } show: { $0.spool },
-        text("store", "file:///PATH, a plain path, or s3://BUCKET/PREFIX") { c, v, cwd in
-            do { c.store = try StoreURL(parsing: v, workingDirectory: cwd) } catch { throw BadValue(message: "\(error)") }
+        text("spool", "spool directory: an absolute path or ~/PATH (relative only at a terminal)") { c, v, paths in
+            do { c.spool = try paths.resolve(v, what: "spool") } catch { throw BadValue(message: "\(error)") }
+        } show: { $0.spool },
+        text("store", "file:///PATH, an absolute path, or s3://BUCKET/PREFIX") { c, v, paths in
+            do { c.store = try StoreURL(parsing: v, paths: paths) } catch { throw BadValue(message: "\(error)") }
         } show: { $0.store.description },
         text("host", "this host's key component, [A-Za-z0-9._-]{1,128}") { c, v, _ in
             guard ObjectLayout.isValidHost(v) else { throw BadValue(message: "must be 1-128 of [A-Za-z0-9._-]") }
@@ -44,7 +46,9 @@ public enum ConfigSchema {
         bytes("s3.multipart_threshold", "objects this large are uploaded in parts") { c, v in c.s3.multipartThreshold = v } show: { $0.s3.multipartThreshold },
         bytes("s3.part_size", "bytes per part, at least 5 MiB", minimum: 5 << 20) { c, v in c.s3.partSize = v } show: { $0.s3.partSize },
         integer("s3.part_concurrency", "parts uploaded at once", minimum: 1) { c, v in c.s3.partConcurrency = v } show: { $0.s3.partConcurrency },
-        integer("s3.stall_timeout", "seconds a transfer may move no byte", minimum: 1) { c, v in c.s3.stallTimeoutSeconds = v } show: { $0.s3.stallTimeoutSeconds },
+        decimal("s3.stall_timeout", "seconds a transfer may move no byte (curl counts whole seconds: rounded up)", minimum: 0.001) { c, v in
+            c.s3.stallTimeoutSeconds = v
+        } show: { $0.s3.stallTimeoutSeconds },
         integer("s3.max_attempts", "attempts per S3 request on throttling, 5xx, resets, truncated bodies; 1: no request retries", minimum: 1) { c, v in
             c.s3.maxAttempts = v
         } show: { $0.s3.maxAttempts },
@@ -88,7 +92,9 @@ public enum ConfigSchema {
         integer("writer.crash_loop_failures", "writer failures within the window that pause all writers", minimum: 1) { c, v in c.restartIntensity.maxFailures = v } show: { $0.restartIntensity.maxFailures },
         milliseconds("writer.crash_loop_window", "seconds over which writer failures count") { c, v in c.restartIntensity.windowMs = v } show: { $0.restartIntensity.windowMs },
         milliseconds("writer.crash_loop_pause", "seconds all writers pause after a crash loop") { c, v in c.restartIntensity.pauseMs = v } show: { $0.restartIntensity.pauseMs },
-        text("verifier.path", "the verifier executable") { c, v, cwd in c.verifierPath = absolute(v, cwd) } show: { $0.verifierPath },
+        text("verifier.path", "the verifier executable") { c, v, paths in
+            do { c.verifierPath = try paths.resolve(v, what: "verifier.path") } catch { throw BadValue(message: "\(error)") }
+        } show: { $0.verifierPath },
         choice("verifier.mode", "full (integrity_check) or quick (quick_check)", ["full", "quick"]) { c, v in c.quickVerify = v == "quick" } show: { $0.quickVerify ? "quick" : "full" },
         seconds("verifier.timeout", "seconds a verification may take") { c, v in c.verifierTimeout = v } show: { $0.verifierTimeout },
         text("verify.check_command", "run on each restored delta in the writer sandbox (--delta DIR --manifest FILE appended); empty: none") { c, v, _ in
@@ -133,7 +139,7 @@ public enum ConfigSchema {
 
     // MARK: - Kinds
 
-    private static func text(_ key: String, _ help: String, _ parse: @escaping @Sendable (inout SupervisorConfig, String, String) throws -> Void,
+    private static func text(_ key: String, _ help: String, _ parse: @escaping @Sendable (inout SupervisorConfig, String, LocalPath) throws -> Void,
                              show: @escaping @Sendable (SupervisorConfig) -> String) -> Setting {
         Setting(key: key, help: help, parse: parse, show: show)
     }
@@ -176,10 +182,13 @@ public enum ConfigSchema {
         }, show: { "\(show($0))" })
     }
 
-    private static func decimal(_ key: String, _ help: String, _ apply: @escaping @Sendable (inout SupervisorConfig, Double) -> Void,
+    private static func decimal(_ key: String, _ help: String, minimum: Double = 0,
+                                _ apply: @escaping @Sendable (inout SupervisorConfig, Double) -> Void,
                                 show: @escaping @Sendable (SupervisorConfig) -> Double) -> Setting {
         Setting(key: key, help: help, parse: { c, v, _ in
-            guard let n = Double(v), n >= 0, n.isFinite else { throw BadValue(message: "expected seconds (a number >= 0), got \"\(v)\"") }
+            guard let n = Double(v), n >= minimum, n.isFinite else {
+                throw BadValue(message: "expected seconds (a number >= \(minimum == 0 ? "0" : "\(minimum)")), got \"\(v)\"")
+            }
             apply(&c, n)
         }, show: { "\(show($0))" })
     }
@@ -207,10 +216,6 @@ public enum ConfigSchema {
             let ms = show(config)
             return ms % 1000 == 0 ? "\(ms / 1000)" : "\(Double(ms) / 1000)"
         })
-    }
-
-    private static func absolute(_ path: String, _ cwd: String) -> String {
-        path.hasPrefix("/") ? path : cwd + "/" + path
     }
 }
 

@@ -15,6 +15,8 @@ public struct GarbageCollector: Sendable {
     /// Objects younger than this are left alone (an upload may be under way elsewhere).
     public let graceMs: Int64
     public let logger: Logger
+    /// List what would be removed, remove nothing (`supervisor gc --dry-run`).
+    public var dryRun = false
 
     public init(store: any ObjectStore, host: String, spool: Spool, graceMs: Int64, logger: Logger) {
         self.store = store
@@ -29,6 +31,9 @@ public struct GarbageCollector: Sendable {
         public var deltas = 0
         public var objects = 0
         public var abortedUploads = 0
+        /// What was removed (or, in a dry run, would be): object keys, and `upload KEY` for
+        /// multipart uploads.
+        public var removed: [String] = []
     }
 
     /// Collects once.
@@ -48,20 +53,24 @@ public struct GarbageCollector: Sendable {
             let newest = objects.compactMap(\.modifiedMs).max() ?? nowMs
             let abandoned = !hasManifest && nowMs - newest >= graceMs
             guard gaveUp.contains(id) || abandoned else { continue }
+            result.deltas += 1
+            result.objects += objects.count
+            result.removed += objects.map(\.key).sorted()
+            if dryRun { continue }
             try store.deleteDelta(manifest: hasManifest ? manifestKey : nil, objects: objects.map(\.key))
             logger.notice("gc removed an orphaned delta", metadata: [
                 "delta": "\(id)", "objects": "\(objects.count)", "reason": "\(gaveUp.contains(id) ? "failed" : "no manifest")",
             ])
-            result.deltas += 1
-            result.objects += objects.count
         }
         if let s3 = store as? S3Store {
             for upload in try s3.listMultipartUploads(prefix: host + "/") {
                 let id = upload.key.split(separator: "/").dropFirst().first.map(String.init) ?? ""
                 guard !inFlight.contains(id), nowMs - (upload.initiatedMs ?? nowMs) >= graceMs else { continue }
+                result.abortedUploads += 1
+                result.removed.append("upload \(upload.key)")
+                if dryRun { continue }
                 try s3.abortUpload(key: upload.key, uploadID: upload.uploadID)
                 logger.notice("gc aborted a stale multipart upload", metadata: ["key": "\(upload.key)"])
-                result.abortedUploads += 1
             }
         }
         return result

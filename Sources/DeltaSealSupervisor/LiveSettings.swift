@@ -31,21 +31,26 @@ public final class LiveSettings: @unchecked Sendable {
         public var needRestart: [String]
     }
 
-    /// Applies the reloadable settings of `new`; reports the keys that changed.
+    /// Applies the reloadable settings of `new`; reports the keys it applied (a reloadable key
+    /// whose value changed) and the changed keys that need a restart.
     public func reload(_ new: SupervisorConfig) -> Reload {
         lock.withLock {
-            let before = Dictionary(uniqueKeysWithValues: ConfigSchema.settings.map { ($0.key, $0.show(current)) })
-            let after = Dictionary(uniqueKeysWithValues: ConfigSchema.settings.map { ($0.key, $0.show(new)) })
-            let changed = ConfigSchema.settings.map(\.key).filter { before[$0] != after[$0] }
-            current.retry = new.retry
-            current.intake = new.intake
-            current.writerTimeout = new.writerTimeout
-            current.killGrace = new.killGrace
-            current.verifierTimeout = new.verifierTimeout
-            current.quickVerify = new.quickVerify
+            var next = current
+            next.retry = new.retry
+            next.intake = new.intake
+            next.writerTimeout = new.writerTimeout
+            next.killGrace = new.killGrace
+            next.verifierTimeout = new.verifierTimeout
+            next.quickVerify = new.quickVerify
+            // Kept in `current` too, not only in the box: the next reload compares against what
+            // is in force, and a level changed back must count as applied.
+            next.logLevel = new.logLevel
+            let keys = ConfigSchema.settings
+            let applied = keys.filter { Self.reloadableKeys.contains($0.key) && $0.show(current) != $0.show(next) }.map(\.key)
+            let needRestart = keys.filter { !Self.reloadableKeys.contains($0.key) && $0.show(current) != $0.show(new) }.map(\.key)
+            current = next
             logLevel.level = Logger.Level(rawValue: new.logLevel) ?? .info
-            return Reload(applied: changed.filter { Self.reloadableKeys.contains($0) },
-                          needRestart: changed.filter { !Self.reloadableKeys.contains($0) })
+            return Reload(applied: applied, needRestart: needRestart)
         }
     }
 }

@@ -66,9 +66,9 @@ public enum SupervisorMetrics {
         Gauge(label: "deltaseal_last_shipped_timestamp_seconds").record(Double(atMs) / 1000)
     }
 
-    /// `deltaseal_build_info{version}`: 1, with the version as a label.
-    static func buildInfo(version: String) {
-        Gauge(label: "deltaseal_build_info", dimensions: [("version", version)]).record(1)
+    /// `deltaseal_build_info{version,commit}`: 1, labelled with what runs.
+    public static func buildInfo(version: String, commit: String) {
+        Gauge(label: "deltaseal_build_info", dimensions: [("version", version), ("commit", commit)]).record(1)
     }
 
     /// Every counter and gauge at 0 for its known labels, so `increase(...)` sees the first event
@@ -109,7 +109,7 @@ public enum SupervisorMetrics {
         "deltaseal_store_available": "1 while the store takes work, 0 during an outage or while it refuses.",
         "deltaseal_deltas_in_flight": "Deltas in the pipeline now.",
         "deltaseal_last_shipped_timestamp_seconds": "Unix time in seconds of the last shipped delta.",
-        "deltaseal_build_info": "1, labelled with the running version.",
+        "deltaseal_build_info": "1, labelled with the running version and commit.",
     ]
 
     /// The Prometheus text exposition with a `# HELP` line before each metric's `# TYPE` line.

@@ -1,10 +1,8 @@
 import ArgumentParser
-import DeltaSealS3
-import DeltaSealStore
 import DeltaSealSupervisor
 import Foundation
 
-/// `supervisor config check`: validate and print the effective configuration.
+/// `supervisor config check`: the checks `start` runs, and the effective configuration.
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
@@ -15,44 +13,36 @@ struct ConfigCommand: ParsableCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "check",
-            abstract: "Validate the configuration (file, DELTASEAL_* variables, flags) and print the effective settings.",
-            discussion: "Exit 0 when it is usable; 78 with the key and where it came from (file:line, variable or flag) when not. Secrets are never printed."
+            abstract: "Run the checks start runs (Preflight) and print the effective settings.",
+            discussion: """
+                Checks the settings (file, DELTASEAL_* variables, flags), the writer command (on PATH, and runnable by the \
+                writers' user), the verifier, the spool (created if missing, then written to), the metrics address (bound and \
+                closed), S3 credentials (where they come from, never the secret) and, unless --offline, that the store takes a \
+                0-byte PUT and DELETE of HOST/.deltaseal-probe. Every flag of start is accepted too (not listed here), to check \
+                a command line. Exit 0: usable. 78: configuration (a bad setting, an executable that cannot run, missing or \
+                refused credentials); 73: the spool cannot be created or written; 69: the store did not answer. A supervisor \
+                running on the spool, or a metrics address in use, is reported but is no error (check beside a running daemon before a reload).
+                """
         )
 
-        @OptionGroup var options: StartOptions
+        @OptionGroup var file: ConfigFileOptions
+
+        @Flag(help: "Skip the checks that need the network (the store probe).")
+        var offline = false
+
+        @OptionGroup(visibility: .hidden) var spool: SpoolOption
+        @OptionGroup(visibility: .hidden) var store: StoreOptions
+        @OptionGroup(visibility: .hidden) var pipeline: PipelineOptions
 
         func run() throws {
-            let config = try options.loadOrExit()
-            var problems = config.problems()
+            let config = try file.loadOrExit(spool.overrides + store.overrides + pipeline.overrides)
             print(ConfigLoader.describe(config))
-            do {
-                let sandbox = try WriterSandbox.make(config)
-                print("# writer sandbox: \(sandbox.summary)")
-                for warning in sandbox.identity.warnings { print("# warning: \(warning)") }
-                if config.writerLandlock && sandbox.landlockABI == nil {
-                    print("# warning: this kernel has no Landlock; writers are confined by their user, no_new_privs and the seal's checks only")
-                }
-            } catch {
-                problems.append("\(error)")
-            }
-            if config.store.scheme == .s3 {
-                // The chain's first configured source, asked once: its answer says it works.
-                do {
-                    let provider = try CredentialChain.provider(environment: ProcessInfo.processInfo.environment,
-                                                                readFile: StoreOpener.readFile)
-                    do {
-                        print("# s3 credentials: \(try provider.credentials())")
-                    } catch {
-                        print("# s3 credentials: from \(provider.source), which failed: \(error)")
-                    }
-                } catch {
-                    print("# s3 credentials: \(error)")
-                }
-            }
-            if !problems.isEmpty {
-                FileHandle.standardError.write(Data(problems.map { "error: \($0)\n" }.joined().utf8))
-                throw ExitCode(78)
-            }
+            let report = Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(.check(probeStore: !offline))
+            for note in report.notes { print("# \(note)") }
+            for warning in report.warnings { print("# warning: \(warning)") }
+            guard let status = report.exitStatus else { return }
+            FileHandle.standardError.write(Data(report.problems.map { "error: \($0)\n" }.joined().utf8))
+            throw ExitCode(status)
         }
     }
 }

@@ -8,28 +8,37 @@ struct RetryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry",
         abstract: "Move failed deltas back into the pipeline, under the same delta id, with fresh attempts.",
-        discussion: "A running supervisor picks them up within one poll interval. Exit 0, or 1 if a named delta is not in failed/."
+        discussion: "A running supervisor picks them up within one poll interval. Exit 0, 1 if a named delta is not in failed/, 64 for arguments that are not delta ids."
     )
 
-    @OptionGroup var options: StartOptions
+    @OptionGroup var file: ConfigFileOptions
+    @OptionGroup var spool: SpoolOption
 
-    @Argument(help: "Delta ids in failed/.")
+    @Argument(help: "Delta ids in failed/ (e.g. 20261125T140509123Z-3fa9c01b7e).")
     var ids: [String] = []
 
     @Flag(name: .customLong("all-failed"), help: "Every delta in failed/.")
     var allFailed = false
 
+    /// Checked before anything is read: the reason alone on stderr (no usage text to bury it), exit 64.
     func validate() throws {
-        if ids.isEmpty == !allFailed { throw ValidationError("name delta ids or --all-failed (not both)") }
+        func refuse(_ message: String) -> ExitCode {
+            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            return ExitCode(64)
+        }
+        if ids.isEmpty && !allFailed { throw refuse("name the delta ids to retry, or --all-failed") }
+        if !ids.isEmpty && allFailed { throw refuse("name delta ids or --all-failed, not both") }
+        let bad = ids.filter { DeltaID($0) == nil }
+        if !bad.isEmpty {
+            throw refuse("not a delta id: \(bad.joined(separator: ", ")) (expected YYYYMMDDTHHMMSSmmmZ-XXXXXXXXXX, as listed in failed/)")
+        }
     }
 
     func run() throws {
-        let config = try options.loadOrExit()
+        let config = try file.loadOrExit(spool.overrides)
         let spool = Spool(root: config.spool)
         let chosen = allFailed ? try spool.failedDeltas() : ids.compactMap(DeltaID.init)
-        if chosen.count != (allFailed ? chosen.count : ids.count) {
-            throw ValidationError("not delta ids: \(ids.filter { DeltaID($0) == nil }.joined(separator: ", "))")
-        }
+        if allFailed && chosen.isEmpty { print("no delta in \(spool.failed)") }
         var missing = false
         for id in chosen {
             do {

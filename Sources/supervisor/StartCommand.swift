@@ -1,4 +1,6 @@
 import ArgumentParser
+import CDeltaSealBuildInfo
+import DeltaSealCore
 import DeltaSealStore
 import DeltaSealSupervisor
 import DeltaSealSystem
@@ -21,11 +23,14 @@ struct StartCommand: AsyncParsableCommand {
             SIGTERM or SIGINT stops intake and lets in-flight deltas finish within shutdown.drain_timeout; \
             then their writers are stopped and the process exits 0 (unfinished deltas resume at the next start). \
             SIGHUP reloads the configuration where that is safe. \
-            With --once: process what is in the spool, then exit 0 if everything shipped, 1 if anything was rejected or failed.
+            With --once: process what is in the spool, then exit 0 if everything shipped, 1 if anything was rejected or failed.             Before any work it runs the checks of `config check` except the store probe (the daemon's outage mode deals with a             store that is down): 78 configuration or credentials, 73 spool, 75 metrics address in use or spool locked.
             """
     )
 
-    @OptionGroup var options: StartOptions
+    @OptionGroup var file: ConfigFileOptions
+    @OptionGroup var spool: SpoolOption
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var pipeline: PipelineOptions
 
     @Flag(help: "Process what is in the spool, then exit.")
     var once = false
@@ -34,13 +39,23 @@ struct StartCommand: AsyncParsableCommand {
         // First: no process of this user (a writer among them) may read this one's memory,
         // environment or descriptors through /proc or ptrace.
         try ProcessSecurity.makeNonDumpable()
-        let config = try options.loadOrExit()
+        let overrides = spool.overrides + store.overrides + pipeline.overrides
+        let config = try file.loadOrExit(overrides)
         let live = LiveSettings(config)
         let logger = makeLogger(config, label: "deltaseal.supervisor", level: live.logLevel)
+        // The checks of `config check`, but for the store probe: a store that is down at start
+        // is an outage like any other, which the daemon rides out (it writes and seals meanwhile).
+        let preflight = Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(.start)
+        // Sandbox warnings are logged by the supervisor itself once it runs.
+        for warning in EnvironmentNames.unknown(in: ProcessInfo.processInfo.environment) { logger.warning("\(warning)") }
+        if let status = preflight.exitStatus {
+            for problem in preflight.problems { logger.critical("cannot start: \(problem)", metadata: ["kind": "\(problem.kind.rawValue)"]) }
+            throw ExitCode(status)
+        }
         let health = SupervisorHealth()
-        let reload = ReloadWatch { [options] in
+        let reload = ReloadWatch { [file] in
             do {
-                let result = live.reload(try options.load())
+                let result = live.reload(try file.load(overrides))
                 logger.notice("configuration reloaded", metadata: [
                     "applied": "\(result.applied.joined(separator: ","))",
                     "restart_needed": "\(result.needRestart.joined(separator: ","))",
@@ -50,7 +65,7 @@ struct StartCommand: AsyncParsableCommand {
             }
         }
         defer { withExtendedLifetime(reload) {} }
-        let server = startEndpoints(config, health: health, logger: logger)
+        let server = startEndpoints(preflight.metricsAddress, config: config, health: health, logger: logger)
         defer { server?.stop() }
 
         let service = SupervisorService(supervisor: Supervisor(config: config, logger: logger), once: once, health: health, live: live)
@@ -83,18 +98,21 @@ struct StartCommand: AsyncParsableCommand {
         if !summary.allShipped && once { throw ExitCode(1) }
     }
 
-    /// Serves /metrics (Prometheus), /healthz and /readyz; a failure to bind is logged, not fatal:
-    /// shipping data matters more than being scraped.
-    private func startEndpoints(_ config: SupervisorConfig, health: SupervisorHealth, logger: Logger) -> TinyHTTPServer? {
-        guard let address = config.metricsAddress else { return nil }
+    /// Serves /metrics (Prometheus), /healthz and /readyz on `address` (resolved by the preflight,
+    /// which refused one that is malformed or does not resolve). An address in use is logged, not
+    /// fatal: shipping data matters more than being scraped (the preflight warned already).
+    private func startEndpoints(_ address: ListenAddress?, config: SupervisorConfig, health: SupervisorHealth,
+                                logger: Logger) -> TinyHTTPServer? {
+        guard let address else { return nil }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["deltaseal_stage_duration_seconds"] = SupervisorMetrics.stageBuckets
         MetricsSystem.bootstrap(factory)
-        let parts = address.split(separator: ":")
+        SupervisorMetrics.buildInfo(version: DeltaSealVersion.version,
+                                    commit: BuildCommit.current(compiled: String(cString: deltaseal_git_commit())))
         let silence = max(Int64(30_000), 3 * Int64(config.pollInterval.components.seconds * 1000))
         do {
-            let server = try TinyHTTPServer(host: String(parts[0]), port: Int(parts[1]) ?? 9464) { path in
+            let server = try TinyHTTPServer(host: address.host, port: address.port) { path in
                 switch path {
                 case "/metrics":
                     return .init(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
@@ -109,7 +127,7 @@ struct StartCommand: AsyncParsableCommand {
                     return .init(status: 404, body: Array("try /metrics, /healthz or /readyz\n".utf8))
                 }
             }
-            logger.info("serving /metrics, /healthz and /readyz", metadata: ["address": "\(parts[0]):\(server.port)"])
+            logger.info("serving /metrics, /healthz and /readyz", metadata: ["address": "\(address.host):\(server.port)"])
             return server
         } catch {
             logger.error("cannot serve metrics; running without them", metadata: ["address": "\(address)", "error": "\(error)"])

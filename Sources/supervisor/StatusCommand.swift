@@ -11,13 +11,14 @@ struct StatusCommand: ParsableCommand {
         discussion: "Reads the spool (works whether or not the daemon runs) and the running daemon's status.json."
     )
 
-    @OptionGroup var options: StartOptions
+    @OptionGroup var file: ConfigFileOptions
+    @OptionGroup var spool: SpoolOption
 
     @Flag(help: "Print JSON for scripts.")
     var json = false
 
     func run() throws {
-        let config = try options.loadOrExit()
+        let config = try file.loadOrExit(spool.overrides)
         let status = try SupervisorStatus.read(spool: Spool(root: config.spool))
         if json {
             print(String(decoding: try StableJSON.encode(status), as: UTF8.self), terminator: "")

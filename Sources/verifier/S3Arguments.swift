@@ -13,7 +13,7 @@ struct S3Arguments: ParsableArguments {
     var addressing: String = "auto"
 
     @Option(name: .customLong("stall-timeout"), help: "Seconds a transfer may move no byte before it is abandoned.")
-    var stallTimeout: Int?
+    var stallTimeout: Double?
 
     @Option(name: .customLong("s3-max-attempts"), help: "Attempts per S3 request on throttling, 5xx, resets and truncated bodies.")
     var maxAttempts: Int?
@@ -35,7 +35,10 @@ struct S3Arguments: ParsableArguments {
             throw ValidationError("--addressing must be auto, path or virtual, not \(addressing)")
         }
         options.addressing = style
-        if let stallTimeout { options.stallTimeoutSeconds = stallTimeout }
+        if let stallTimeout {
+            guard stallTimeout > 0, stallTimeout.isFinite else { throw ValidationError("--stall-timeout must be a positive number of seconds") }
+            options.stallTimeoutSeconds = stallTimeout
+        }
         if let maxAttempts {
             guard maxAttempts >= 1 else { throw ValidationError("--s3-max-attempts must be at least 1") }
             options.maxAttempts = maxAttempts

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CDeltaSealBuildInfo
 import DeltaSealCore
 import DeltaSealPack
 import DeltaSealS3
@@ -15,50 +16,128 @@ struct VerifierCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verifier",
         abstract: "Check, restore and list shipped deltas.",
+        version: DeltaSealVersion.line("verifier", commit: BuildCommit.current(compiled: String(cString: deltaseal_git_commit()))),
         subcommands: [CheckCommand.self, RestoreCommand.self, ListCommand.self],
         defaultSubcommand: CheckCommand.self
     )
 }
 
-/// `verifier [check] URL [--quick|--full] [--json]`.
+/// `verifier [check] URL [--quick|--full] [--json]`: one delta; or, given a store (or `--host`,
+/// `--since`), every delta in that range.
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Check one shipped delta: manifest, checksums, decompression, SQLite integrity and row counts.",
-        discussion: "Exit 0: valid. 1: invalid (the report names the file and the reason). 2: could not check. "
-            + "With --check-command, the writer's own reader then opens the restored delta (docs/formats.md, \"Check command\")."
+        abstract: "Check shipped deltas: manifest, checksums, decompression, SQLite integrity and row counts.",
+        discussion: """
+            URL is one delta (…/HOST/DELTA-ID), or a store (file:///STORE, s3://BUCKET/PREFIX) to check every shipped delta \
+            in it, narrowed by --host and --since, with a summary table (or, with --json, one report). \
+            Exit 0: valid (all of them). 1: invalid (the report names the file and the reason). 2: could not check. \
+            Over a range the worst verdict wins. With --check-command, the writer's own reader then opens each \
+            restored delta (docs/formats.md, "Check command").
+            """
     )
 
-    @Argument(help: "The delta's location: file:///STORE/HOST/DELTA-ID or s3://BUCKET/PREFIX/HOST/DELTA-ID.")
+    @Argument(help: "A delta (file:///STORE/HOST/DELTA-ID, s3://BUCKET/PREFIX/HOST/DELTA-ID) or a store.")
     var url: String
+
+    @Option(help: "Check every delta of this host (URL is the store).")
+    var host: String?
+
+    @Option(help: "Check the deltas created at or after this: RFC 3339, a delta id, or an age (24h) (URL is the store).")
+    var since: String?
 
     @OptionGroup var check: CheckOptions
     @OptionGroup var s3: S3Arguments
 
+    func validate() throws {
+        if let since { _ = try SinceTime(since) }
+    }
+
+    /// A range when asked for one, or when the URL does not end in a delta id.
+    var isRange: Bool {
+        host != nil || since != nil || DeltaID(url.split(separator: "/").last.map(String.init) ?? "") == nil
+    }
+
     func run() throws {
-        try check.finish(check.verify(url: url, s3: s3, restoreInto: nil))
+        guard isRange else { return try check.finish(check.verify(url: url, s3: s3, restoreInto: nil)) }
+        let entries: [ShippedDeltas.Entry]
+        do {
+            entries = try ShippedDeltas(url, s3: s3).entries(host: host, since: since.map { try SinceTime($0) })
+        } catch {
+            var failed = VerificationReport(location: url)
+            failed.status = .couldNotCheck
+            failed.problems.append(.init(file: nil, reason: "cannot list \(url): \(error)"))
+            return try check.finish(failed)
+        }
+        var range = RangeReport(store: url, host: host, since: since)
+        for entry in entries {
+            let report = check.verify(url: entry.url, s3: s3, restoreInto: nil)
+            range.add(report)
+            if !check.json && isatty(2) == 1 {
+                FileHandle.standardError.write(Data("\rchecked \(range.deltas.count)/\(entries.count)\u{1B}[K\(range.deltas.count == entries.count ? "\n" : "")".utf8))
+            }
+        }
+        if check.json {
+            print(String(decoding: try StableJSON.encode(range), as: UTF8.self), terminator: "")
+        } else {
+            print(range.table)
+        }
+        throw ExitCode(range.status.exitStatus)
     }
 }
 
-/// `verifier restore URL --out DIR`: a verified download, ready to open.
+/// `verifier restore URL --out DIR`, or `verifier restore STORE --host H --latest --out DIR`:
+/// a verified download, ready to open.
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Verify a shipped delta and write its files into a directory (what a compactor needs).",
-        discussion: "Nothing is written to --out unless the whole delta verifies. Exit codes as for check."
+        discussion: "Nothing is written to --out unless the whole delta verifies; a non-empty --out is refused before anything is downloaded. Exit codes as for check."
     )
 
-    @Argument(help: "The delta's location.")
+    @Argument(help: "The delta's location; with --latest, the store.")
     var url: String
 
     @Option(help: "Directory to restore into; must not exist or be empty.")
     var out: String
 
+    @Flag(help: "Restore the newest shipped delta of --host from the store URL.")
+    var latest = false
+
+    @Option(help: "With --latest: whose newest delta.")
+    var host: String?
+
     @OptionGroup var check: CheckOptions
     @OptionGroup var s3: S3Arguments
 
+    func validate() throws {
+        if latest && host == nil { throw ValidationError("--latest needs --host (whose newest delta)") }
+        if host != nil && !latest { throw ValidationError("--host goes with --latest (the URL names one delta otherwise)") }
+    }
+
     func run() throws {
         let destination = out.hasPrefix("/") ? out : FileManager.default.currentDirectoryPath + "/" + out
+        // Before any download: a delta's worth of bytes fetched only to be refused is wasted.
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: destination), !entries.isEmpty {
+            var refused = VerificationReport(location: url)
+            refused.status = .couldNotCheck
+            refused.problems.append(.init(file: nil, reason: "--out \(destination) is not empty (\(entries.count) entries); nothing was downloaded"))
+            return try check.finish(refused)
+        }
+        var deltaURL = url
+        if latest, let host {
+            do {
+                guard let newest = try ShippedDeltas(url, s3: s3).entries(host: host, since: nil).last else {
+                    throw StoreError(.notFound, key: nil, "no shipped delta of host \(host) in \(url)")
+                }
+                deltaURL = newest.url
+            } catch {
+                var failed = VerificationReport(location: url)
+                failed.status = .couldNotCheck
+                failed.problems.append(.init(file: nil, reason: "\(error)"))
+                return try check.finish(failed)
+            }
+        }
         var progress: (@Sendable (Int, Int, String) -> Void)?
         if isatty(2) == 1 && !check.json {
             progress = { done, total, path in
@@ -66,8 +145,8 @@ struct RestoreCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("\rverified \(done)/\(total): \(path)\u{1B}[K\(end)".utf8))
             }
         }
-        let report: VerificationReport = check.verify(url: url, s3: s3, restoreInto: destination, onFile: progress)
-        if report.status == .valid && !check.json { print("restored \(report.files) files into \(destination)") }
+        let report: VerificationReport = check.verify(url: deltaURL, s3: s3, restoreInto: destination, onFile: progress)
+        if report.status == .valid && !check.json { print("restored \(report.files) files of \(deltaURL) into \(destination)") }
         try check.finish(report)
     }
 }
@@ -130,7 +209,9 @@ struct CheckOptions: ParsableArguments {
     func verify(url: String, s3: S3Arguments, restoreInto: String?,
                 onFile: (@Sendable (Int, Int, String) -> Void)? = nil) -> VerificationReport {
         do {
-            let location = try StoreURL(parsing: url, workingDirectory: FileManager.default.currentDirectoryPath)
+            let location = try StoreURL(parsing: url, paths: LocalPath(workingDirectory: FileManager.default.currentDirectoryPath,
+                                                                       home: ProcessInfo.processInfo.environment["HOME"],
+                                                                       allowRelative: isatty(0) == 1))
             let store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment,
                                              credentials: s3.takeCredentials())
             CleanupOnSignal.install()

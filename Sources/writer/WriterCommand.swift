@@ -1,5 +1,7 @@
 import ArgumentParser
+import CDeltaSealBuildInfo
 import DeltaSealCore
+import DeltaSealSystem
 import DeltaSealWriter
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +13,8 @@ struct WriterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "writer",
         abstract: "Write NDJSON batches into one SQLite delta file.",
-        discussion: "Exit 0: --out holds a complete delta. Exit 2: bad input (the message names file and line); nothing is left in --out. Other: failure, retry."
+        discussion: "Exit 0: --out holds a complete delta. Exit 2: bad input (the message names file and line); nothing is left in --out. Other: failure, retry.",
+        version: DeltaSealVersion.line("writer", commit: BuildCommit.current(compiled: String(cString: deltaseal_git_commit())))
     )
 
     @Option(name: .customLong("input"), parsing: .upToNextOption, help: "NDJSON batch files.")

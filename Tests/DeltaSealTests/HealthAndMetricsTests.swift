@@ -100,7 +100,8 @@ import Testing
         let metrics = try DaemonTests.get("http://127.0.0.1:\(port)/metrics").body
         for line in ["# HELP deltaseal_deltas_total ", "deltaseal_deltas_total{outcome=\"failed\"} 0", "deltaseal_deltas_total{outcome=\"rejected\"} 0",
                      "deltaseal_store_available 1", "deltaseal_intake_paused{reason=\"store\"} 0",
-                     "deltaseal_stage_duration_seconds_bucket{stage=\"write\",le=\"3600.0\"}", "# HELP deltaseal_stage_duration_seconds "] {
+                     "deltaseal_stage_duration_seconds_bucket{stage=\"write\",le=\"3600.0\"}", "# HELP deltaseal_stage_duration_seconds ",
+                     "deltaseal_build_info{version=\"\(DeltaSealVersion.version)\",commit="] {
             #expect(metrics.contains(line), "\(line) missing from:\n\(metrics)")
         }
         // Every metric has its help text.

@@ -16,7 +16,7 @@ import Testing
         defer { try? Files.removeTree(dir) }
         try TestSupport.write("""
             # deltaseal.yaml
-            spool: /srv/spool
+            spool: \(dir)/srv/spool
             host: ingest-7
             writer:
               command: python3 -u 'my writer.py'
@@ -27,12 +27,14 @@ import Testing
             s3:
               part_size: 8MiB
             """, to: dir + "/deltaseal.yaml")
-        let result = try run(["config", "check", "--config", "deltaseal.yaml", "--host", "ingest-8"], in: dir,
-                             environment: ["DELTASEAL_RETRY_MAX_ATTEMPTS": "11", "DELTASEAL_HOST": "ingest-9"])
+        // The preflight binds the metrics address: port 0 is always free on a shared machine.
+        let result = try run(["config", "check", "--config", "deltaseal.yaml", "--host", "ingest-8", "--metrics-address", "127.0.0.1:0"], in: dir,
+                             // python3 as the writers' user finds it: a Python under /root (pyenv) is out of its reach.
+                             environment: ["DELTASEAL_RETRY_MAX_ATTEMPTS": "11", "DELTASEAL_HOST": "ingest-9", "PATH": "/usr/bin:/bin"])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = Set(result.stdout.split(separator: "\n").map(String.init))
         #expect(lines.isSuperset(of: [
-            "spool: /srv/spool", "host: ingest-8", "writer.command: python3 -u 'my writer.py'", "writer.timeout: 90",
+            "spool: \(dir)/srv/spool", "host: ingest-8", "writer.command: python3 -u 'my writer.py'", "writer.timeout: 90",
             "writer.environment: PYTHONPATH,LD_LIBRARY_PATH", "retry.max_attempts: 11", "s3.part_size: 8388608",
             "store: file://\(dir)/var/store", "log.format: json",
         ]), "\(result.stdout)")

@@ -1,26 +1,12 @@
 import ArgumentParser
 import DeltaSealSupervisor
-import Foundation
 import Logging
 
-/// Options shared by the commands that run the pipeline. Every flag is a setting of the
-/// configuration file (docs/operations.md); flags override `DELTASEAL_*` variables, which
-/// override the file.
-struct StartOptions: ParsableArguments {
-    @Option(help: "YAML configuration file (default: DELTASEAL_CONFIG, else none).")
-    var config: String?
-
-    @Option(help: "Spool directory (spool; default ./var/spool).")
-    var spool: String?
-
-    @Option(help: "Store URL: file:///PATH, a plain path, or s3://BUCKET/PREFIX (store; default ./var/store).")
-    var store: String?
-
+/// The settings only the running pipeline uses (`start`, and `config check`, which checks what
+/// `start` would run). Every flag is a setting of the configuration file (docs/operations.md).
+struct PipelineOptions: ParsableArguments {
     @Option(help: "Writer command; --input FILE... --out DIR is appended (writer.command).")
     var writer: String?
-
-    @Option(help: "This host's id in object keys (host; default: the host name).")
-    var host: String?
 
     @Option(name: .customLong("writer-timeout"), help: "Seconds a writer may run (writer.timeout).")
     var writerTimeout: String?
@@ -58,26 +44,11 @@ struct StartOptions: ParsableArguments {
     @Option(name: .customLong("min-free-bytes"), help: "Intake pauses below this much free disk (intake.min_free_bytes).")
     var minFreeBytes: String?
 
-    @Option(help: "S3 endpoint, https://host[:port] (s3.endpoint; overrides AWS_ENDPOINT_URL).")
-    var endpoint: String?
-
-    @Option(help: "S3 signing region (s3.region; overrides AWS_REGION and AWS_DEFAULT_REGION).")
-    var region: String?
-
-    @Option(help: "S3 bucket addressing: auto, path or virtual (s3.addressing).")
-    var addressing: String?
-
     @Option(name: .customLong("multipart-threshold"), help: "Bytes from which objects go up in parts (s3.multipart_threshold).")
     var multipartThreshold: String?
 
     @Option(name: .customLong("part-size"), help: "Bytes per part, at least 5 MiB (s3.part_size).")
     var partSize: String?
-
-    @Option(name: .customLong("stall-timeout"), help: "Seconds a transfer may move no byte (s3.stall_timeout).")
-    var stallTimeout: String?
-
-    @Option(name: .customLong("s3-max-attempts"), help: "Attempts per S3 request before the delta attempt fails (s3.max_attempts).")
-    var s3MaxAttempts: String?
 
     @Option(name: .customLong("metrics-address"), help: "HOST:PORT for /metrics, /healthz, /readyz; '' turns them off (metrics.address).")
     var metricsAddress: String?
@@ -89,38 +60,20 @@ struct StartOptions: ParsableArguments {
     var logLevel: String?
 
     /// The flags given, as configuration keys.
-    var overrides: [(key: String, value: String, flag: String)] {
+    var overrides: [SettingOverride] {
         let pairs: [(String, String?, String)] = [
-            ("spool", spool, "--spool"), ("store", store, "--store"), ("writer.command", writer, "--writer"), ("host", host, "--host"),
+            ("writer.command", writer, "--writer"),
             ("writer.timeout", writerTimeout, "--writer-timeout"), ("writer.max_open_files", writerMaxOpenFiles, "--writer-max-open-files"),
             ("writer.max_memory", writerMaxMemory, "--writer-max-memory"), ("writer.max_cpu", writerMaxCPU, "--writer-max-cpu"),
             ("writer.crash_loop_failures", crashLoopFailures, "--crash-loop-failures"),
             ("writer.crash_loop_window", crashLoopWindow, "--crash-loop-window"), ("writer.crash_loop_pause", crashLoopPause, "--crash-loop-pause"),
             ("retry.max_attempts", maxAttempts, "--max-attempts"), ("retry.base_delay", retryBaseDelay, "--retry-base-delay"),
             ("concurrency.in_flight", maxInFlight, "--max-in-flight"), ("intake.max_work_bytes", maxWorkBytes, "--max-work-bytes"),
-            ("intake.min_free_bytes", minFreeBytes, "--min-free-bytes"), ("s3.endpoint", endpoint, "--endpoint"), ("s3.region", region, "--region"),
-            ("s3.addressing", addressing, "--addressing"), ("s3.multipart_threshold", multipartThreshold, "--multipart-threshold"),
-            ("s3.part_size", partSize, "--part-size"), ("s3.stall_timeout", stallTimeout, "--stall-timeout"),
-            ("s3.max_attempts", s3MaxAttempts, "--s3-max-attempts"),
+            ("intake.min_free_bytes", minFreeBytes, "--min-free-bytes"),
+            ("s3.multipart_threshold", multipartThreshold, "--multipart-threshold"), ("s3.part_size", partSize, "--part-size"),
             ("metrics.address", metricsAddress, "--metrics-address"), ("log.format", logFormat, "--log-format"), ("log.level", logLevel, "--log-level"),
         ]
         return pairs.compactMap { key, value, flag in value.map { (key, $0, flag) } }
-    }
-
-    /// The effective configuration; a bad setting is a `ConfigLoader.ConfigError`.
-    func load() throws -> SupervisorConfig {
-        try ConfigLoader(workingDirectory: FileManager.default.currentDirectoryPath, executableDirectory: Executable.directory)
-            .load(file: config, environment: ProcessInfo.processInfo.environment, flags: overrides)
-    }
-
-    /// Loads the configuration, or prints the error and exits 78 (EX_CONFIG).
-    func loadOrExit() throws -> SupervisorConfig {
-        do {
-            return try load()
-        } catch let error as ConfigLoader.ConfigError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(78)
-        }
     }
 }
 
@@ -130,13 +83,5 @@ func makeLogger(_ config: SupervisorConfig, label: String, level: LogLevelBox = 
     return Logger(label: label) { label in
         let inner: any LogHandler = config.logFormat == "text" ? StreamLogHandler.standardError(label: label) : JSONLogHandler(label: label)
         return LiveLevelHandler(inner, box: level)
-    }
-}
-
-/// Where this executable is, so its siblings `writer` and `verifier` can be found.
-enum Executable {
-    static var directory: String {
-        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return (path as NSString).deletingLastPathComponent
     }
 }
