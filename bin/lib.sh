@@ -84,6 +84,7 @@ deltaseal_exec_release() {
     local name="$1" configuration="${DELTASEAL_CONFIGURATION:-release}"
     shift
     deltaseal_ensure_writer_user || exit 1
+    deltaseal_let_writer_reach "$DELTASEAL_ROOT" || exit 1
     deltaseal_build_if_stale "$configuration" "$name" || exit 1
     exec "$DELTASEAL_ROOT/.build/$configuration/$name" "$@"
 }

@@ -154,13 +154,19 @@ public struct Preflight {
         }
 
         if config.store.scheme == .s3 {
-            // The chain's first configured source, asked once: its answer says it works.
+            // A configured source is what start needs (no source at all is a configuration error);
+            // config check also asks it once, so its answer says it works. Start does not: the
+            // store asks it when it opens, and a source that cannot answer now is an outage.
             do {
                 let provider = try CredentialChain.provider(environment: environment, readFile: StoreOpener.readFile)
-                do {
-                    report.notes.append("s3 credentials: \(try provider.credentials())")
-                } catch {
-                    problem(.config, "s3 credentials: from \(provider.source), which failed: \(error)")
+                if starting {
+                    report.notes.append("s3 credentials: from \(provider.source)")
+                } else {
+                    do {
+                        report.notes.append("s3 credentials: \(try provider.credentials())")
+                    } catch {
+                        problem(.config, "s3 credentials: from \(provider.source), which failed: \(error)")
+                    }
                 }
             } catch {
                 problem(.config, "s3 credentials: \(error)")

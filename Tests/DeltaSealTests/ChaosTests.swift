@@ -57,7 +57,7 @@ struct ChaosTests {
             daemon.kill()
             kills += 1
         }
-        let final = try TestSupport.run(arguments + ["--once"], cwd: harness.root, environment: server.environment())
+        let final = try await TestSupport.run(arguments + ["--once"], cwd: harness.root, environment: server.environment())
         #expect(final.status == 0, "\(final.stderr.suffix(3000))")
 
         // Where every batch ended up.
@@ -79,7 +79,7 @@ struct ChaosTests {
                 records += source.records
             }
             #expect(manifest.files.first?.sqlite?.rowCounts["records"] == manifest.recordCount)
-            let verify = try TestSupport.run(
+            let verify = try await TestSupport.run(
                 [TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/chaos-host/\(manifest.deltaID)", "--endpoint", server.endpoint],
                 environment: server.environment())
             #expect(verify.status == 0, "\(verify.stdout)")
@@ -91,7 +91,7 @@ struct ChaosTests {
         #expect(records == expected.values.reduce(0, +))
 
         // gc leaves no object that a manifest does not account for.
-        let gc = try TestSupport.run([TestSupport.supervisor, "gc", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
+        let gc = try await TestSupport.run([TestSupport.supervisor, "gc", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
                                       "--endpoint", server.endpoint, "--host", "chaos-host", "--grace", "0"],
                                      cwd: harness.root, environment: server.environment())
         #expect(gc.status == 0, "\(gc.stderr)")

@@ -20,7 +20,7 @@ enum ChromaEnvironment {
 /// bin/chroma-writer, a real ChromaDB program that never closes its client, as the writer.
 @Suite(.enabled(if: ChromaEnvironment.available, "needs chromadb in .venv (bin/test installs it)"), .timeLimit(.minutes(5)))
 struct ChromaTests {
-    @Test func chromaDeltasShipVerifyAndOpenWithChromaAfterRestore() throws {
+    @Test func chromaDeltasShipVerifyAndOpenWithChromaAfterRestore() async throws {
         let python = try #require(ChromaEnvironment.python)
         let harness = try PipelineHarness()
         defer { harness.remove() }
@@ -35,7 +35,7 @@ struct ChromaTests {
             }
             try TestSupport.dropBatch(lines.joined(separator: "\n") + "\n", named: "chroma-\(n).ndjson", spool: harness.config.spool)
         }
-        let result = try TestSupport.run(
+        let result = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
              "--host", "test-host", "--writer", "\(python) \(ChromaEnvironment.root)/bin/chroma-writer", "--log-level", "warning"],
             cwd: harness.root)
@@ -52,12 +52,12 @@ struct ChromaTests {
             #expect(Set(indexFiles.map { $0.split(separator: "/").count }) == [2])
             #expect(Set(indexFiles.compactMap { $0.split(separator: "/").last.map(String.init) })
                 .isSuperset(of: ["data_level0.bin", "header.bin", "length.bin", "link_lists.bin"]))
-            #expect(try harness.verify(id).status == 0)
+            await #expect(try harness.verify(id).status == 0)
 
             let restored = harness.root + "/restored-" + id
-            let restore = try TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
+            let restore = try await TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
             #expect(restore.status == 0, "\(restore.stdout)")
-            let counts = try TestSupport.run([python, "-c", """
+            let counts = try await TestSupport.run([python, "-c", """
                 import chromadb, json, sys
                 client = chromadb.PersistentClient(path=sys.argv[1])
                 print(json.dumps({c.name: c.count() for c in client.list_collections()}))
@@ -68,13 +68,13 @@ struct ChromaTests {
         }
     }
 
-    @Test func chromaWriterRejectsBadInputNamingTheLine() throws {
+    @Test func chromaWriterRejectsBadInputNamingTheLine() async throws {
         let python = try #require(ChromaEnvironment.python)
         let harness = try PipelineHarness()
         defer { harness.remove() }
         try TestSupport.dropBatch(TestSupport.record("a") + "\n{\"collection\":\"docs\",\"id\":\"b\",\"embedding\":[1,\"x\"]}\n",
                                   named: "bad.ndjson", spool: harness.config.spool)
-        let result = try TestSupport.run(
+        let result = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
              "--writer", "\(python) \(ChromaEnvironment.root)/bin/chroma-writer"], cwd: harness.root)
         #expect(result.status == 1)

@@ -52,7 +52,7 @@ struct CredentialChainTests {
 
     /// moto checks every signature here: the AssumeRole call (signed for `sts` with the user's
     /// keys) and the S3 requests (signed with the role's keys and session token).
-    @Test(.enabled(if: moto, "needs moto_server in .venv")) func assumeRoleThroughAProfileWithASourceProfile() throws {
+    @Test(.enabled(if: moto, "needs moto_server in .venv")) func assumeRoleThroughAProfileWithASourceProfile() async throws {
         let moto = try MotoServer(checkingSignatures: true)
         try moto.makeBucket("creds")
         let user = try #require(moto.userKeys)
@@ -84,7 +84,7 @@ struct CredentialChainTests {
         }
     }
 
-    @Test(.enabled(if: moto, "needs moto_server in .venv")) func webIdentityFromATokenFile() throws {
+    @Test(.enabled(if: moto, "needs moto_server in .venv")) func webIdentityFromATokenFile() async throws {
         let moto = try MotoServer()
         try moto.makeBucket("webid")
         let home = try Home()
@@ -99,7 +99,7 @@ struct CredentialChainTests {
         #expect(credentials.sessionToken != nil)
 
         // config check names the source and never the secret.
-        let check = try TestSupport.run([TestSupport.supervisor, "config", "check", "--store", "s3://webid/p", "--spool", home.path + "/spool"],
+        let check = try await TestSupport.run([TestSupport.supervisor, "config", "check", "--store", "s3://webid/p", "--spool", home.path + "/spool"],
                                         cwd: home.path, environment: environment)
         // Its own fetch: other keys, the same source.
         #expect(check.stdout.contains("# s3 credentials: access key ASIA"), "\(check.stdout)\(check.stderr)")
@@ -107,7 +107,7 @@ struct CredentialChainTests {
         #expect(!check.stdout.contains(credentials.secretAccessKey))
     }
 
-    @Test(.enabled(if: moto, "needs moto_server in .venv")) func instanceMetadataV2() throws {
+    @Test(.enabled(if: moto, "needs moto_server in .venv")) func instanceMetadataV2() async throws {
         let moto = try MotoServer()
         try moto.makeBucket("imds")
         let home = try Home()
@@ -130,7 +130,7 @@ struct CredentialChainTests {
     // MARK: - Sources that hand out SeaweedFS's static identity
 
     @Test(.enabled(if: seaweed, "needs the SeaweedFS server bin/test starts"))
-    func containerCredentialsWithATokenFileShipThroughTheSupervisorAndVerifier() throws {
+    func containerCredentialsWithATokenFileShipThroughTheSupervisorAndVerifier() async throws {
         let server = try #require(S3TestServer.current)
         let endpoint = try CredentialServer(accessKey: server.accessKey, secret: server.secretKey, lifetime: 3600, authorization: "container-token-1")
         let harness = try PipelineHarness()
@@ -141,7 +141,7 @@ struct CredentialChainTests {
         environment["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = try home.write("container-token", "container-token-1\n")
         let prefix = S3TestServer.uniquePrefix()
         try TestSupport.dropBatch(TestSupport.batch(records: 6), named: "b.ndjson", spool: harness.config.spool)
-        let result = try TestSupport.run(
+        let result = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
              "--host", "test-host", "--endpoint", server.endpoint, "--log-level", "warning", "--metrics-address", ""],
             cwd: harness.root, environment: environment)
@@ -164,7 +164,7 @@ struct CredentialChainTests {
     }
 
     @Test(.enabled(if: seaweed, "needs the SeaweedFS server bin/test starts"))
-    func shortLivedCredentialsAreAskedForAgainAfterTheyExpire() throws {
+    func shortLivedCredentialsAreAskedForAgainAfterTheyExpire() async throws {
         let server = try #require(S3TestServer.current)
         let endpoint = try CredentialServer(accessKey: server.accessKey, secret: server.secretKey, lifetime: 3, authorization: "t")
         let home = try Home()
@@ -185,7 +185,7 @@ struct CredentialChainTests {
     }
 
     @Test(.enabled(if: seaweed, "needs the SeaweedFS server bin/test starts"))
-    func anExpiredTokenAnswerRefreshesTheCredentialsAndRetriesOnce() throws {
+    func anExpiredTokenAnswerRefreshesTheCredentialsAndRetriesOnce() async throws {
         let server = try #require(S3TestServer.current)
         let endpoint = try CredentialServer(accessKey: server.accessKey, secret: server.secretKey, lifetime: 3600, authorization: "t")
         let proxy = try FaultProxy(upstream: server.endpoint)
@@ -218,7 +218,7 @@ struct CredentialChainTests {
         #expect(again.requestCounts == ["PUT": 2])
     }
 
-    @Test(.enabled(if: seaweed, "needs the SeaweedFS server bin/test starts")) func credentialProcessOfAProfile() throws {
+    @Test(.enabled(if: seaweed, "needs the SeaweedFS server bin/test starts")) func credentialProcessOfAProfile() async throws {
         let server = try #require(S3TestServer.current)
         let home = try Home()
         let calls = home.path + "/calls"
@@ -237,7 +237,7 @@ struct CredentialChainTests {
         _ = try TestSupport.script("""
             printf '{"Version": 1, "AccessKeyId": "%s", "SecretAccessKey": "wrong-secret-123"}' '\(server.accessKey)'
             """, at: home.path + "/credentials.sh")
-        let verify = try TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/nothing/h/d", "--endpoint", server.endpoint],
+        let verify = try await TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/nothing/h/d", "--endpoint", server.endpoint],
                                          environment: environment)
         #expect(verify.status != 0)
         #expect(verify.stdout.contains("the server refused the credentials (access key \(server.accessKey) from credential_process of profile proc (secret redacted))"),
@@ -245,7 +245,7 @@ struct CredentialChainTests {
         #expect(!verify.stdout.contains("wrong-secret-123"))
     }
 
-    @Test(.enabled(if: seaweed, "needs the SeaweedFS server bin/test starts")) func ssoProfileWithACachedToken() throws {
+    @Test(.enabled(if: seaweed, "needs the SeaweedFS server bin/test starts")) func ssoProfileWithACachedToken() async throws {
         let server = try #require(S3TestServer.current)
         let portal = try CredentialServer(accessKey: server.accessKey, secret: server.secretKey, lifetime: 3600, authorization: "sso-access-token")
         let home = try Home()

@@ -69,7 +69,7 @@ struct DaemonTests {
         let done = try status(harness)
         #expect(done.queues == ["incoming": 0, "unclaimable": 0, "work": 0, "rejected": 0, "failed": 0])
         #expect(done.intakePaused == nil)
-        let table = try TestSupport.run([TestSupport.supervisor, "status", "--spool", harness.config.spool], cwd: harness.root).stdout
+        let table = try await TestSupport.run([TestSupport.supervisor, "status", "--spool", harness.config.spool], cwd: harness.root).stdout
         #expect(table.contains("supervisor: running (pid"))
         #expect(table.contains("shipped:    3 in the last hour"))
         daemon.kill()
@@ -129,7 +129,7 @@ struct DaemonTests {
         #expect(try Files.list(harness.spool.incoming).count == 3)
         let log = try String(contentsOfFile: harness.root + "/log", encoding: .utf8)
         #expect(log.contains("stop requested: intake stopped, draining in-flight deltas"))
-        let rest = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
+        let rest = try await TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
                                         "--host", "test-host", "--writer", writer, "--metrics-address", ""], cwd: harness.root)
         #expect(rest.status == 0, "\(rest.stderr)")
         let manifests = try harness.shippedDeltas().map { try harness.manifest($0).sources[0].name }
@@ -162,7 +162,7 @@ struct DaemonTests {
         let left = try #require(try harness.spool.workInProgress().first)
         #expect(try harness.spool.load(left)?.attempt == 1)
         _ = FileManager.default.createFile(atPath: fast, contents: nil)
-        let rest = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
+        let rest = try await TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
                                         "--writer", writer, "--metrics-address", ""], cwd: harness.root)
         #expect(rest.status == 0, "\(rest.stderr)")
         #expect(rest.stdout.contains("shipped 1, rejected 0, failed 0"))
@@ -207,23 +207,23 @@ struct DaemonTests {
         try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b.ndjson", spool: harness.config.spool)
         let args = ["start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot, "--host", "test-host",
                     "--writer", writer, "--max-attempts", "1", "--metrics-address", ""]
-        #expect(try TestSupport.run([TestSupport.supervisor] + args, cwd: harness.root).status == 1)
+        #expect(try await TestSupport.run([TestSupport.supervisor] + args, cwd: harness.root).status == 1)
         let failed = try Files.list(harness.spool.failed)
         try #require(failed.count == 1)
         _ = FileManager.default.createFile(atPath: healed, contents: nil)
-        let retry = try TestSupport.run([TestSupport.supervisor, "retry", "--all-failed", "--spool", harness.config.spool], cwd: harness.root)
+        let retry = try await TestSupport.run([TestSupport.supervisor, "retry", "--all-failed", "--spool", harness.config.spool], cwd: harness.root)
         #expect(retry.status == 0)
         #expect(retry.stdout.contains("requeued \(failed[0])"))
         #expect(try Files.list(harness.spool.failed) == [])
-        #expect(try TestSupport.run([TestSupport.supervisor] + args, cwd: harness.root).status == 0)
+        #expect(try await TestSupport.run([TestSupport.supervisor] + args, cwd: harness.root).status == 0)
         #expect(try harness.shippedDeltas() == failed)
-        let unknown = try TestSupport.run([TestSupport.supervisor, "retry", "20261125T140509123Z-3fa9c01b7e", "--spool", harness.config.spool],
+        let unknown = try await TestSupport.run([TestSupport.supervisor, "retry", "20261125T140509123Z-3fa9c01b7e", "--spool", harness.config.spool],
                                           cwd: harness.root)
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("20261125T140509123Z-3fa9c01b7e is not in failed/"))
     }
 
-    @Test func restoreIsByteIdenticalToWhatTheWriterProducedAndListShowsIt() throws {
+    @Test func restoreIsByteIdenticalToWhatTheWriterProducedAndListShowsIt() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let copies = harness.root + "/writer-output"
@@ -234,13 +234,13 @@ struct DaemonTests {
             """, at: harness.root + "/copying.sh")
         try TestSupport.dropBatch(TestSupport.batch(records: 50), named: "b.ndjson", spool: harness.config.spool)
         // The writer keeps a copy of its output outside it, for the comparison.
-        let run = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
+        let run = try await TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
                                        "--host", "test-host", "--writer", writer, "--metrics-address", ""], cwd: harness.root,
                                       environment: ProcessInfo.processInfo.environment.merging(PipelineHarness.writersReportOutside) { $1 })
         #expect(run.status == 0, "\(run.stderr)")
         let id = try #require(try harness.shippedDeltas().first)
         let restored = harness.root + "/restored"
-        let restore = try TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
+        let restore = try await TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
         #expect(restore.status == 0, "\(restore.stdout)")
         let original = TestSupport.files(under: copies + "/" + id)
         #expect(original == ["delta.sqlite3"])
@@ -249,9 +249,9 @@ struct DaemonTests {
             #expect(try Files.readAll(restored + "/" + file, limit: 1 << 30) == Files.readAll(copies + "/" + id + "/" + file, limit: 1 << 30))
         }
         // A second restore into a non-empty directory writes nothing and says why.
-        let again = try TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
+        let again = try await TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
         #expect(again.status == 2)
-        let list = try TestSupport.run([TestSupport.verifier, "list", "file://" + harness.storeRoot, "--host", "test-host", "--json"])
+        let list = try await TestSupport.run([TestSupport.verifier, "list", "file://" + harness.storeRoot, "--host", "test-host", "--json"])
         #expect(list.status == 0)
         #expect(list.stdout.contains("\"delta_id\":\"\(id)\""))
         #expect(list.stdout.contains("\"records\":50"))

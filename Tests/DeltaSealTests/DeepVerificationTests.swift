@@ -64,8 +64,8 @@ struct DeepVerificationTests {
     }
 
     /// `verifier URL --json` with the check command; the exit status and the report.
-    func verify(_ harness: PipelineHarness, _ id: String, check: String?, extra: [String] = []) throws -> (Int32, VerificationReport) {
-        let result = try harness.verify(id, extra: ["--json"] + (check.map { ["--check-command", $0] } ?? []) + extra)
+    func verify(_ harness: PipelineHarness, _ id: String, check: String?, extra: [String] = []) async throws -> (Int32, VerificationReport) {
+        let result = try await harness.verify(id, extra: ["--json"] + (check.map { ["--check-command", $0] } ?? []) + extra)
         let report = try StableJSON.decode(VerificationReport.self, from: Array(result.stdout.utf8))
         return (result.status, report)
     }
@@ -84,7 +84,7 @@ struct DeepVerificationTests {
         #expect(index.rawSize >= Int64(Self.large * 8 * 4))
 
         for (batch, id) in ids {
-            let (status, report) = try verify(harness, id, check: chromaCheck)
+            let (status, report) = try await verify(harness, id, check: chromaCheck)
             #expect(status == 0, "\(batch): \(report.problems)")
             let check = try #require(report.check)
             #expect(check.verdict == .valid)
@@ -100,11 +100,11 @@ struct DeepVerificationTests {
         let ids = try await ship(["large.ndjson": Self.batch(Self.large, collection: "tickets")], writer: try damagingWriter(harness), &harness)
         let id = try #require(ids["large.ndjson"])
         // Checksums and integrity_check prove only that the damage arrived as sealed.
-        let (plain, plainReport) = try verify(harness, id, check: nil)
+        let (plain, plainReport) = try await verify(harness, id, check: nil)
         #expect(plain == 0, "\(plainReport.problems)")
         #expect(plainReport.check == nil)
 
-        let (status, report) = try verify(harness, id, check: chromaCheck)
+        let (status, report) = try await verify(harness, id, check: chromaCheck)
         #expect(status == 1)
         #expect(report.status == .invalid)
         #expect(report.check?.verdict == .invalid)
@@ -117,9 +117,9 @@ struct DeepVerificationTests {
         defer { harness.remove() }
         let ids = try await ship(["large.ndjson": Self.batch(Self.large)], writer: try damagingWriter(harness, .zero), &harness)
         let id = try #require(ids["large.ndjson"])
-        #expect(try verify(harness, id, check: nil).0 == 0)
+        await #expect(try verify(harness, id, check: nil).0 == 0)
         // The sizes still agree with the header: what catches it is chromadb failing to answer.
-        let (status, report) = try verify(harness, id, check: chromaCheck)
+        let (status, report) = try await verify(harness, id, check: chromaCheck)
         #expect(status == 1)
         #expect(report.check?.reason?.hasPrefix("collection docs: ") == true, "\(String(describing: report.check))")
     }
@@ -150,7 +150,7 @@ struct DeepVerificationTests {
         // The damage is there (the truncated file shipped), and chromadb rebuilds from its log.
         let index = try #require(try harness.manifest(id).files.first { $0.path.hasSuffix("/data_level0.bin") })
         #expect(index.rawSize > 0)
-        let (status, report) = try verify(harness, id, check: chromaCheck)
+        let (status, report) = try await verify(harness, id, check: chromaCheck)
         #expect(status == 0, "\(report.problems)")
         #expect(report.check?.verdict == .valid)
     }
@@ -172,7 +172,7 @@ struct DeepVerificationTests {
             wait
             """, at: harness.root + "/hanging-check")
         let started = WallClock.monotonicNanoseconds()
-        let (status, report) = try verify(harness, id, check: hang, extra: ["--check-timeout", "1"])
+        let (status, report) = try await verify(harness, id, check: hang, extra: ["--check-timeout", "1"])
         let seconds = Double(WallClock.monotonicNanoseconds() - started) / 1e9
         #expect(status == 2)
         #expect(report.status == .couldNotCheck)
@@ -216,7 +216,7 @@ struct DeepVerificationTests {
             PY
             """, at: harness.root + "/writing-check")
         let restored = harness.root + "/restored"
-        let result = try TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored, "--json",
+        let result = try await TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored, "--json",
                                           "--check-command", writer])
         let report = try StableJSON.decode(VerificationReport.self, from: Array(result.stdout.utf8))
         let reason = try #require(report.check?.reason)

@@ -27,14 +27,14 @@ struct FaultInjectionTests {
         .init(rule: .init(action: "flip_byte", method: "GET", contains: "/files/"), symptom: "compressed sha256 is"),
     ]
 
-    @Test(arguments: faults) func faultIsRetriedCleanedUpAndTheDeltaShipsOnce(_ fault: Fault) throws {
+    @Test(arguments: faults) func faultIsRetriedCleanedUpAndTheDeltaShipsOnce(_ fault: Fault) async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([fault.rule])
         try TestSupport.dropBatch(TestSupport.batch(records: 12), named: "b.ndjson", spool: harness.config.spool)
-        let result = try TestSupport.run(
+        let result = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
              "--endpoint", proxy.endpoint, "--host", "test-host", "--retry-base-delay", "0.05", "--stall-timeout", "1", "--s3-max-attempts", "1",
              "--log-level", "warning"],
@@ -50,7 +50,7 @@ struct FaultInjectionTests {
         #expect(ids.count == 1)
         let id = try #require(ids.first)
         #expect(objects.sorted() == ["test-host/\(id)/files/delta.sqlite3.zst", "test-host/\(id)/manifest.json"])
-        let verify = try TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)", "--endpoint", server.endpoint],
+        let verify = try await TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)", "--endpoint", server.endpoint],
                                          environment: server.environment())
         #expect(verify.status == 0, "\(verify.stdout)")
     }

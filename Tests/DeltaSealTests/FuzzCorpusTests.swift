@@ -30,11 +30,11 @@ import Testing
     }
 
     @Test(arguments: inputs)
-    func replaysWithoutACrash(target: String, input: String) throws {
+    func replaysWithoutACrash(target: String, input: String) async throws {
         // The runtime's crash message is enough here; its backtracer only slows a known crash down.
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
-        let result = try TestSupport.run([TestSupport.binDirectory + "/" + target, Self.fixtures + "/" + input], environment: environment)
+        let result = try await TestSupport.run([TestSupport.binDirectory + "/" + target, Self.fixtures + "/" + input], environment: environment)
         let check = {
             #expect(result.status == 0, "\(target) \(input) exited \(result.status)\n\(result.stderr.suffix(4000))")
         }

@@ -60,7 +60,7 @@ struct HandleExhaustionTests {
 
         // A sample of what shipped verifies.
         for id in try harness.shippedDeltas().shuffled().prefix(10) {
-            #expect(try harness.verify(id).status == 0)
+            await #expect(try harness.verify(id).status == 0)
         }
     }
 }

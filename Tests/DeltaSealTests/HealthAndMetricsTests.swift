@@ -65,7 +65,7 @@ import Testing
         let metrics = try DaemonTests.get("http://127.0.0.1:\(port)/metrics").body
         #expect(metrics.contains("deltaseal_intake_paused{reason=\"free_disk\"} 1"), "\(metrics)")
         #expect(try DaemonTests.get("http://127.0.0.1:\(port)/healthz").status == 200)
-        let status = try TestSupport.run([TestSupport.supervisor, "status", "--spool", harness.config.spool])
+        let status = try await TestSupport.run([TestSupport.supervisor, "status", "--spool", harness.config.spool])
         #expect(status.stdout.contains("PAUSED: free disk"), "\(status.stdout)")
     }
 
@@ -122,7 +122,7 @@ import Testing
         try TestSupport.dropBatch("not json\n", named: "bad.ndjson", spool: harness.config.spool)
         _ = try await harness.runOnce()
         // No supervisor runs now: what status says comes from the reports on disk.
-        let result = try TestSupport.run([TestSupport.supervisor, "status", "--json", "--spool", harness.config.spool])
+        let result = try await TestSupport.run([TestSupport.supervisor, "status", "--json", "--spool", harness.config.spool])
         let status = try StableJSON.decode(SupervisorStatus.self, from: Array(result.stdout.utf8))
         #expect(!status.running)
         #expect(status.schemaVersion == 1)

@@ -52,7 +52,7 @@ import Testing
         let dir = harness.root + "/direct"
         try Files.makeDirectories(dir)
         let input = try writeBatch(text, in: dir)
-        let result = try TestSupport.run([TestSupport.writer, "--input", input, "--out", dir + "/out"])
+        let result = try await TestSupport.run([TestSupport.writer, "--input", input, "--out", dir + "/out"])
         #expect(result.status == 0, "\(result.stderr)")
         try assertExact(dir + "/out/delta.sqlite3")
 
@@ -61,7 +61,7 @@ import Testing
         #expect(summary.shipped == 1, "\(summary)")
         let id = try #require(try harness.shippedDeltas().first)
         let restored = harness.root + "/restored"
-        let restore = try TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
+        let restore = try await TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
         #expect(restore.status == 0, "\(restore.stdout)")
         try assertExact(restored + "/delta.sqlite3")
     }
@@ -104,11 +104,11 @@ import Testing
     ]
 
     @Test(arguments: badCases)
-    func refusesHostileJSONNamingFileAndLine(_ bad: Bad) throws {
+    func refusesHostileJSONNamingFileAndLine(_ bad: Bad) async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let input = try writeBatch(bad.bytes + [10], in: dir)
-        let result = try TestSupport.run([TestSupport.writer, "--input", input, "--out", dir + "/out"])
+        let result = try await TestSupport.run([TestSupport.writer, "--input", input, "--out", dir + "/out"])
         #expect(result.status == 2, "\(result.stderr)")
         #expect(result.stderr.contains("error: \(input):\(bad.line): \(bad.reason)"), "stderr: \(result.stderr)")
         #expect(TestSupport.files(under: dir + "/out") == [])

@@ -26,10 +26,10 @@ import Testing
         }
 
         /// Runs the verifier (at most `seconds`, else `timeout` kills it: exit 124).
-        func verify(_ extra: [String] = [], seconds: Int = 60) throws -> TestSupport.Result {
+        func verify(_ extra: [String] = [], seconds: Int = 60) async throws -> TestSupport.Result {
             var environment = ProcessInfo.processInfo.environment
             environment["TMPDIR"] = tmp
-            let result = try TestSupport.run(["/usr/bin/timeout", "\(seconds)", TestSupport.verifier, harness.deltaURL(id)] + extra,
+            let result = try await TestSupport.run(["/usr/bin/timeout", "\(seconds)", TestSupport.verifier, harness.deltaURL(id)] + extra,
                                              environment: environment)
             #expect(result.status != 124, "the verifier hung")
             #expect((try? Files.list(tmp)) == [], "the verifier left its temporary directory behind")
@@ -84,7 +84,7 @@ import Testing
         defer { shipped.remove() }
         try Files.removeTree(shipped.manifestPath)
         #expect(mkfifo(shipped.manifestPath, 0o644) == 0)
-        let result = try shipped.verify()
+        let result = try await shipped.verify()
         #expect(result.status == 1, "\(result.stdout)")
         #expect(result.stdout.contains("fifo"), "\(result.stdout)")
     }
@@ -102,7 +102,7 @@ import Testing
         case "symlink": #expect(symlink(copy, shipped.object) == 0)  // the very bytes, but outside the store
         default: try Files.makeDirectories(shipped.object)
         }
-        let result = try shipped.verify()
+        let result = try await shipped.verify()
         #expect(result.status == 1, "\(result.stdout)")
         #expect(result.stdout.contains("not an object") || result.stdout.contains(kind), "\(result.stdout)")
     }
@@ -114,7 +114,7 @@ import Testing
         try FileManager.default.moveItem(atPath: shipped.deltaDirectory + "/files", toPath: outside)
         defer { try? Files.removeTree(outside) }
         #expect(symlink(outside, shipped.deltaDirectory + "/files") == 0)
-        let result = try shipped.verify()
+        let result = try await shipped.verify()
         #expect(result.status == 1, "\(result.stdout)")
         #expect(result.stdout.contains("symlink"), "\(result.stdout)")
     }
@@ -123,7 +123,7 @@ import Testing
         let shipped = try await shipOne()
         defer { shipped.remove() }
         try shipped.tamperManifest { Self.appendCopy(of: &$0, as: "delta.sqlite3/y") }
-        let result = try shipped.verify()
+        let result = try await shipped.verify()
         #expect(result.status == 1, "\(result.stdout)")
         #expect(result.stdout.contains("listed as a file and as a directory"), "\(result.stdout)")
     }
@@ -133,7 +133,7 @@ import Testing
         let shipped = try await shipOne()
         defer { shipped.remove() }
         try shipped.tamperManifest { Self.appendCopy(of: &$0, as: "delta.sqlite3" + suffix) }
-        let result = try shipped.verify()
+        let result = try await shipped.verify()
         #expect(result.status == 1, "\(result.stdout)")
         #expect(result.stdout.contains("\(suffix) sidecar"), "\(result.stdout)")
     }
@@ -143,7 +143,7 @@ import Testing
         defer { shipped.remove() }
         // Honest compressed checksums, a raw size of 1 TB: the frame header says otherwise.
         try shipped.tamperManifest { $0.files[0].rawSize = 1 << 40 }
-        let result = try shipped.verify(seconds: 20)
+        let result = try await shipped.verify(seconds: 20)
         #expect(result.status == 1, "\(result.stdout)")
         #expect(result.stdout.contains("the zstd frame header says"), "\(result.stdout)")
         #expect(result.stdout.contains("raw_size says 1099511627776"), "\(result.stdout)")
@@ -159,7 +159,7 @@ import Testing
             manifest.files[0].rawSize = .max
             manifest.files[1].rawSize = .max
         }
-        let result = try shipped.verify()
+        let result = try await shipped.verify()
         #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
         #expect(result.stdout.contains("do not add up in 64 bits"), "\(result.stdout)")
     }
@@ -173,7 +173,7 @@ import Testing
             $0.files[0].compressedSize = Int64(junk.count)
             $0.files[0].compressedSHA256 = SHA256Stream.hex(of: junk)
         }
-        let result = try shipped.verify()
+        let result = try await shipped.verify()
         #expect(result.status == 1)
         #expect(result.stdout.contains("does not start with a zstd frame header"), "\(result.stdout)")
     }
@@ -188,7 +188,7 @@ import Testing
             $0.files[0].compressedSize = Int64(bytes.count)
             $0.files[0].compressedSHA256 = SHA256Stream.hex(of: bytes)
         }
-        let result = try shipped.verify()
+        let result = try await shipped.verify()
         #expect(result.status == 1)
         #expect(result.stdout.contains("data after the end of the frame"), "\(result.stdout)")
     }
@@ -222,7 +222,7 @@ import Testing
         // A value past the length budget.
         let info = try Self.zeroblobDatabase(at: db, rows: 200, blobBytes: 500_000_000)
         try shipped.replaceObject(raw: try Files.readAll(db), sqlite: info)
-        let tooBig = try shipped.verify(seconds: 60)
+        let tooBig = try await shipped.verify(seconds: 60)
         #expect(tooBig.status == 1, "\(tooBig.stdout)")
         #expect(tooBig.stdout.contains("budget"), "\(tooBig.stdout)")
         // Values inside it, many of them: the time budget ends it.
@@ -230,7 +230,7 @@ import Testing
         defer { try? Files.removeTree(db + "2") }
         try shipped.replaceObject(raw: try Files.readAll(db + "2"), sqlite: slowInfo)
         let started = ContinuousClock.now
-        let slow = try shipped.verify(["--time-budget", "2"], seconds: 60)
+        let slow = try await shipped.verify(["--time-budget", "2"], seconds: 60)
         #expect(slow.status == 1, "\(slow.stdout)")
         #expect(slow.stdout.contains("budget"), "\(slow.stdout)")
         #expect(ContinuousClock.now - started < .seconds(30))

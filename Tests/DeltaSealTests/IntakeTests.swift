@@ -111,7 +111,7 @@ import Testing
         #expect(!recorder.messages.contains { $0.contains("\u{1}") })
         #expect(harness.spool.queueDepths()["unclaimable"] == 3)
         // The command line: --once exits non-zero with them still there.
-        let result = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
+        let result = try await TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
                                           "--store", harness.storeRoot, "--host", "test-host", "--log-level", "error"],
                                          cwd: harness.root)
         #expect(result.status == 1, "\(result.stderr)")

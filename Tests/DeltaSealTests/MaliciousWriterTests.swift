@@ -73,13 +73,13 @@ import Testing
         environment["AWS_SECRET_ACCESS_KEY"] = Self.secret
         environment["AWS_SESSION_TOKEN"] = Self.secret + "-token"
         environment["DELTASEAL_INTAKE_SETTLE"] = "0.1"
-        let result = try TestSupport.run(
+        let result = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
              "--host", "test-host", "--writer", writer, "--metrics-address", "", "--log-level", "debug"],
             cwd: harness.root, environment: environment)
         #expect(result.status == 0, "\(result.stderr)")
         let id = try #require(try harness.shippedDeltas().first)
-        #expect(try harness.verify(id).status == 0)
+        await #expect(try harness.verify(id).status == 0)
         // No secret anywhere it could have been carried: the store, the spool, the logs.
         for place in [everything(under: harness.storeRoot), everything(under: harness.config.spool),
                       Array(result.stderr.utf8), Array(result.stdout.utf8)] {
@@ -103,7 +103,7 @@ import Testing
         harness.config.retry.maxAttempts = 1
         let target = try outsideFile(harness, "shadow")
         let database = harness.root + "/other-app.sqlite3"
-        let made = try TestSupport.run(["/usr/bin/env", "python3", "-c", """
+        let made = try await TestSupport.run(["/usr/bin/env", "python3", "-c", """
             import sqlite3, sys
             db = sqlite3.connect(sys.argv[1]); db.execute("pragma journal_mode=wal"); db.execute("pragma wal_autocheckpoint=0")
             db.execute("create table t(x)"); db.execute("insert into t values (1)"); db.commit()
@@ -131,7 +131,7 @@ import Testing
         #expect(reasons.allSatisfy { $0.contains("hard links: a file linked from elsewhere is never shipped or changed") }, "\(reasons)")
         #expect(try harness.shippedDeltas() == [])
         // The other application's database is still in WAL mode with its frames.
-        let mode = try TestSupport.run(["/usr/bin/env", "python3", "-c",
+        let mode = try await TestSupport.run(["/usr/bin/env", "python3", "-c",
                                         "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('pragma journal_mode').fetchone()[0])", database])
         #expect(mode.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "wal")
     }
@@ -148,7 +148,7 @@ import Testing
         var environment = ProcessInfo.processInfo.environment
         environment["DELTASEAL_INTAKE_SETTLE"] = "0.1"
         environment["DELTASEAL_WRITER_LOG_LIMIT"] = "65536"
-        let result = try TestSupport.run(
+        let result = try await TestSupport.run(
             ["/usr/bin/time", "-f", "maxrss_kib=%M", TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
              "--store", harness.storeRoot, "--host", "test-host", "--writer", writer, "--metrics-address", "", "--max-attempts", "1",
              "--log-level", "error"],
@@ -202,27 +202,27 @@ import Testing
         let summary = try await Supervisor(config: config, logger: PipelineHarness.logger).run(once: true)
         // Either the seal saw it holding the log (failed, and named), or what shipped verifies.
         #expect(summary.shipped + summary.failed == 1)
-        if let id = try harness.shippedDeltas().first { #expect(try harness.verify(id).status == 0) }
+        if let id = try harness.shippedDeltas().first { await #expect(try harness.verify(id).status == 0) }
         #expect(try Fingerprint(target) == before, "the escaped daemon changed a file outside its output")
         // Where writers get a cgroup each, the escaped daemon died with it.
         switch CgroupDelegation.detect(wantControllers: false, scope: "test-probe") {
         case .delegated(let probe):
             probe.removeBase()
-            let survivors = try TestSupport.run(["/usr/bin/pgrep", "-f", marker])
+            let survivors = try await TestSupport.run(["/usr/bin/pgrep", "-f", marker])
             #expect(survivors.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "still running: \(survivors.stdout)")
         case .unavailable(let why):
             print("skipped (partly): \(why); the escaped daemon is not killed with a cgroup")
         }
     }
 
-    @Test func credentialLikeWriterEnvironmentIsRefusedUnlessForced() throws {
+    @Test func credentialLikeWriterEnvironmentIsRefusedUnlessForced() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         for (names, status) in [("AWS_SECRET_ACCESS_KEY", 78), ("VENDOR_API_TOKEN", 78), ("GOOGLE_APPLICATION_CREDENTIALS", 78),
                                 ("LANGUAGE,!VENDOR_API_TOKEN", 0)] {
             var environment = ProcessInfo.processInfo.environment
             environment["DELTASEAL_WRITER_ENVIRONMENT"] = names
-            let result = try TestSupport.run([TestSupport.supervisor, "config", "check"], cwd: dir, environment: environment)
+            let result = try await TestSupport.run([TestSupport.supervisor, "config", "check"], cwd: dir, environment: environment)
             #expect(result.status == Int32(status), "\(names): \(result.stdout) \(result.stderr)")
             if status != 0 { #expect((result.stdout + result.stderr).contains("looks like a credential"), "\(result.stderr)") }
         }

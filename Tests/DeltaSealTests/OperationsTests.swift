@@ -11,7 +11,7 @@ import Testing
         return try TestSupport.run([TestSupport.supervisor] + arguments, cwd: dir, environment: environment)
     }
 
-    @Test func configCheckPrintsTheEffectiveSettingsFromFileEnvironmentAndFlags() throws {
+    @Test func configCheckPrintsTheEffectiveSettingsFromFileEnvironmentAndFlags() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         try TestSupport.write("""
@@ -63,7 +63,7 @@ import Testing
         #expect(try Files.list(dir + "/var/spool/incoming") == ["b.ndjson"])
     }
 
-    @Test func badEnvironmentAndFlagValuesNameTheirSource() throws {
+    @Test func badEnvironmentAndFlagValuesNameTheirSource() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let env = try run(["config", "check"], in: dir, environment: ["DELTASEAL_CONCURRENCY_IN_FLIGHT": "0"])
@@ -74,7 +74,7 @@ import Testing
         #expect(flag.stderr.contains("flag --max-work-bytes: intake.max_work_bytes: expected bytes"))
     }
 
-    @Test func logsAreOneJSONObjectPerLineWithTheDeltaOnEveryDeltaLine() throws {
+    @Test func logsAreOneJSONObjectPerLineWithTheDeltaOnEveryDeltaLine() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b.ndjson", spool: harness.config.spool)

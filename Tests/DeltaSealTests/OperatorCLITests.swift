@@ -50,7 +50,7 @@ struct OperatorCLITests {
         #expect(check.stderr.contains(reason))
     }
 
-    @Test func tildeIsTheHomeDirectoryForStoreAndSpool() throws {
+    @Test func tildeIsTheHomeDirectoryForStoreAndSpool() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let check = try supervisor(["config", "check", "--offline", "--spool", "~/spool", "--store", "~/deltas"] + Self.quiet, in: "/",
@@ -63,7 +63,7 @@ struct OperatorCLITests {
 
     // MARK: - The configuration file
 
-    @Test func variablesInTheFileExpandAndAMissingOneNamesItsLine() throws {
+    @Test func variablesInTheFileExpandAndAMissingOneNamesItsLine() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         try TestSupport.write("spool: ${BASE}/spool\nstore: file://$BASE/store\nhost: ingest-${N}\nwriter:\n  command: /bin/echo $$HOME\n",
@@ -94,7 +94,7 @@ struct OperatorCLITests {
         #expect(expanded.stderr.contains("literal.yaml:2: store: ${ore} is not set"), "\(expanded.stderr)")
     }
 
-    @Test func unknownVariablesAreNamedWithTheClosestSettingAndFractionsAreAccepted() throws {
+    @Test func unknownVariablesAreNamedWithTheClosestSettingAndFractionsAreAccepted() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let check = try supervisor(["config", "check", "--offline", "--spool", dir + "/spool", "--store", dir + "/store",
@@ -108,7 +108,7 @@ struct OperatorCLITests {
 
     // MARK: - config check and start agree
 
-    @Test func configCheckAndStartAgreeOnEveryProblemAndItsExitStatus() throws {
+    @Test func configCheckAndStartAgreeOnEveryProblemAndItsExitStatus() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         try TestSupport.write("not a directory", to: dir + "/file")
@@ -141,7 +141,7 @@ struct OperatorCLITests {
         }
     }
 
-    @Test func configCheckProbesTheStoreAndResolvesTheMetricsAddress() throws {
+    @Test func configCheckProbesTheStoreAndResolvesTheMetricsAddress() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let port = try DaemonTests.freePort()
@@ -164,7 +164,7 @@ struct OperatorCLITests {
 
     // MARK: - Flags, files and the environment
 
-    @Test func gcGraceComesFromTheFileOrTheEnvironmentUnlessTheFlagIsGivenAndDryRunRemovesNothing() throws {
+    @Test func gcGraceComesFromTheFileOrTheEnvironmentUnlessTheFlagIsGivenAndDryRunRemovesNothing() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let orphan = "test-host/20261125T140509123Z-3fa9c01b7e/files/delta.sqlite3.zst"
@@ -215,7 +215,7 @@ struct OperatorCLITests {
 
     // MARK: - Arguments and help
 
-    @Test func subcommandsListOnlyTheirOwnOptionsAndEveryExecutableHasAVersion() throws {
+    @Test func subcommandsListOnlyTheirOwnOptionsAndEveryExecutableHasAVersion() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         for command in [["status"], ["retry"], ["gc"], ["config", "check"]] {
@@ -228,13 +228,13 @@ struct OperatorCLITests {
         }
         #expect(try supervisor(["start", "--help"], in: dir).stdout.contains("--writer-timeout"))
         for tool in [TestSupport.supervisor, TestSupport.writer, TestSupport.verifier] {
-            let version = try TestSupport.run([tool, "--version"])
+            let version = try await TestSupport.run([tool, "--version"])
             #expect(version.status == 0)
             #expect(version.stdout.hasPrefix(PathName.lastComponent(of: tool) + " \(DeltaSealVersion.version) (commit "), "\(version.stdout)")
         }
     }
 
-    @Test func retryRefusesWhatIsNotADeltaIDBeforeDoingAnything() throws {
+    @Test func retryRefusesWhatIsNotADeltaIDBeforeDoingAnything() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let bad = try supervisor(["retry", "nonexistent", "--spool", dir + "/spool"], in: dir)
@@ -249,7 +249,7 @@ struct OperatorCLITests {
 
     // MARK: - The verifier
 
-    @Test func verifierListsChecksAndRestoresRangesAndRefusesWhatItCannotRead() throws {
+    @Test func verifierListsChecksAndRestoresRangesAndRefusesWhatItCannotRead() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         for n in 0..<2 { try TestSupport.dropBatch(TestSupport.batch(records: 3 + n), named: "b\(n).ndjson", spool: harness.config.spool) }
@@ -260,30 +260,30 @@ struct OperatorCLITests {
         try #require(ids.count == 2)
         let store = "file://" + harness.storeRoot
 
-        let missing = try TestSupport.run([TestSupport.verifier, "list", "file:///nonexistent-deltaseal-store"])
+        let missing = try await TestSupport.run([TestSupport.verifier, "list", "file:///nonexistent-deltaseal-store"])
         #expect(missing.status == 2, "\(missing.stdout)")
         #expect(missing.stderr.contains("/nonexistent-deltaseal-store"))
-        let yesterday = try TestSupport.run([TestSupport.verifier, "list", store, "--since", "yesterday"])
+        let yesterday = try await TestSupport.run([TestSupport.verifier, "list", store, "--since", "yesterday"])
         #expect(yesterday.status == 64)
         #expect(yesterday.stderr.contains("expected an RFC 3339 time"), "\(yesterday.stderr)")
-        let recent = try TestSupport.run([TestSupport.verifier, "list", store, "--since", "24h", "--json"])
+        let recent = try await TestSupport.run([TestSupport.verifier, "list", store, "--since", "24h", "--json"])
         #expect(recent.stdout.split(separator: "\n").count == 2, "\(recent.stdout)\(recent.stderr)")
-        let fromSecond = try TestSupport.run([TestSupport.verifier, "list", store, "--since", ids[1], "--json"])
+        let fromSecond = try await TestSupport.run([TestSupport.verifier, "list", store, "--since", ids[1], "--json"])
         #expect(fromSecond.stdout.split(separator: "\n").count == 1 && fromSecond.stdout.contains(ids[1]), "\(fromSecond.stdout)")
 
-        let all = try TestSupport.run([TestSupport.verifier, "check", store, "--host", "test-host", "--json"])
+        let all = try await TestSupport.run([TestSupport.verifier, "check", store, "--host", "test-host", "--json"])
         #expect(all.status == 0, "\(all.stdout)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as? [String: Any])
         #expect(summary["valid"] as? Int == 2 && summary["status"] as? String == "valid", "\(all.stdout)")
         #expect((summary["deltas"] as? [Any])?.count == 2)
         // The default subcommand still checks one delta.
-        #expect(try TestSupport.run([TestSupport.verifier, harness.deltaURL(ids[0])]).status == 0)
+        await #expect(try TestSupport.run([TestSupport.verifier, harness.deltaURL(ids[0])]).status == 0)
 
         let latest = harness.root + "/latest"
-        let restore = try TestSupport.run([TestSupport.verifier, "restore", store, "--host", "test-host", "--latest", "--out", latest])
+        let restore = try await TestSupport.run([TestSupport.verifier, "restore", store, "--host", "test-host", "--latest", "--out", latest])
         #expect(restore.status == 0, "\(restore.stdout)")
         #expect(restore.stdout.contains(ids[1]), "\(restore.stdout)")
-        let again = try TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(ids[0]), "--out", latest, "--json"])
+        let again = try await TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(ids[0]), "--out", latest, "--json"])
         #expect(again.status == 2)
         #expect(again.stdout.contains("is not empty") && again.stdout.contains("nothing was downloaded"), "\(again.stdout)")
         let refused = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
@@ -292,14 +292,14 @@ struct OperatorCLITests {
         // One damaged delta: the range is invalid, the table says which.
         let object = harness.storeRoot + "/test-host/" + ids[0] + "/files/delta.sqlite3.zst"
         try TestSupport.write("damaged", to: object)
-        let damaged = try TestSupport.run([TestSupport.verifier, "check", store])
+        let damaged = try await TestSupport.run([TestSupport.verifier, "check", store])
         #expect(damaged.status == 1, "\(damaged.stdout)")
         #expect(damaged.stdout.contains("2 deltas: 1 valid, 1 invalid, 0 could not check: invalid"), "\(damaged.stdout)")
     }
 
     // MARK: - Launchers, install, helpers
 
-    @Test func anUpToDateLauncherRunsTheExecutableWithoutBuilding() throws {
+    @Test func anUpToDateLauncherRunsTheExecutableWithoutBuilding() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         // A `swift` that records being called: an up-to-date launcher never calls it.
@@ -310,7 +310,7 @@ struct OperatorCLITests {
         guard TestSupport.binDirectory.hasSuffix("/.build/debug") || TestSupport.binDirectory.contains("/.build/") else { return }
         for name in ["writer", "verifier", "supervisor"] {
             let started = ContinuousClock.now
-            let result = try TestSupport.run([Self.root + "/bin/" + name, "--version"], environment: environment)
+            let result = try await TestSupport.run([Self.root + "/bin/" + name, "--version"], environment: environment)
             let took = ContinuousClock.now - started
             #expect(result.status == 0, "\(name): \(result.stderr)")
             #expect(result.stdout.hasPrefix("\(name) \(DeltaSealVersion.version)"))
@@ -320,17 +320,17 @@ struct OperatorCLITests {
     }
 
     /// `--no-build`: a build from inside `swift test` would wait for the lock `swift test` holds.
-    @Test func installPutsExecutablesConfigAndUnitUnderThePrefix() throws {
+    @Test func installPutsExecutablesConfigAndUnitUnderThePrefix() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
-        let result = try TestSupport.run([Self.root + "/bin/install", "--prefix", "/opt/ds", "--destdir", dir + "/stage",
+        let result = try await TestSupport.run([Self.root + "/bin/install", "--prefix", "/opt/ds", "--destdir", dir + "/stage",
                                           "--configuration", "debug", "--no-build"])
         #expect(result.status == 0, "\(result.stderr)")
         let stage = dir + "/stage"
         for name in ["supervisor", "writer", "verifier", "chroma-writer"] {
             #expect(access(stage + "/opt/ds/bin/" + name, X_OK) == 0, "\(name) not installed")
         }
-        let version = try TestSupport.run([stage + "/opt/ds/bin/supervisor", "--version"])
+        let version = try await TestSupport.run([stage + "/opt/ds/bin/supervisor", "--version"])
         #expect(version.stdout.hasPrefix("supervisor \(DeltaSealVersion.version)"))
         let unit = try String(contentsOfFile: stage + "/etc/systemd/system/deltaseal.service", encoding: .utf8)
         #expect(unit.contains("ExecStart=/opt/ds/bin/supervisor start --config /etc/deltaseal/deltaseal.yaml"), "\(unit)")
@@ -339,11 +339,11 @@ struct OperatorCLITests {
         #expect(try String(contentsOfFile: example, encoding: .utf8).contains("command: /opt/ds/bin/writer"))
         // The installed example is a valid configuration, and an existing one is never overwritten.
         try TestSupport.write("# mine\n", to: example)
-        #expect(try TestSupport.run([Self.root + "/bin/install", "--prefix", "/opt/ds", "--destdir", stage, "--configuration", "debug", "--no-build"]).status == 0)
+        await #expect(try TestSupport.run([Self.root + "/bin/install", "--prefix", "/opt/ds", "--destdir", stage, "--configuration", "debug", "--no-build"]).status == 0)
         #expect(try String(contentsOfFile: example, encoding: .utf8) == "# mine\n")
     }
 
-    @Test func chromaWriterFindsTheProjectsVirtualenvWhenItsPythonLacksChromadb() throws {
+    @Test func chromaWriterFindsTheProjectsVirtualenvWhenItsPythonLacksChromadb() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         // A checkout-shaped directory: bin/chroma-writer and a .venv whose python3 says it ran.
@@ -352,14 +352,14 @@ struct OperatorCLITests {
         _ = try TestSupport.script("echo \"venv python ran: $*\"", at: dir + "/.venv/bin/python3")
         // The input is validated first (bad input is rejected without loading chromadb).
         try TestSupport.write(TestSupport.batch(records: 1), to: dir + "/b.ndjson")
-        let result = try TestSupport.run(["/usr/bin/python3", dir + "/bin/chroma-writer", "--input", dir + "/b.ndjson", "--out", dir + "/out"])
-        let hasChromadb = try TestSupport.run(["/usr/bin/python3", "-c", "import chromadb"]).status == 0
+        let result = try await TestSupport.run(["/usr/bin/python3", dir + "/bin/chroma-writer", "--input", dir + "/b.ndjson", "--out", dir + "/out"])
+        let hasChromadb = try await TestSupport.run(["/usr/bin/python3", "-c", "import chromadb"]).status == 0
         if hasChromadb { return }
         #expect(result.stdout.contains("venv python ran: \(dir)/bin/chroma-writer --input \(dir)/b.ndjson --out \(dir)/out"),
                 "\(result.stdout)\(result.stderr)")
         // Without a virtualenv: a clear error, exit 1 (a failure, retried), after the input is validated.
         try Files.removeTree(dir + "/.venv")
-        let bare = try TestSupport.run(["/usr/bin/python3", dir + "/bin/chroma-writer", "--input", dir + "/b.ndjson", "--out", dir + "/out"])
+        let bare = try await TestSupport.run(["/usr/bin/python3", dir + "/bin/chroma-writer", "--input", dir + "/b.ndjson", "--out", dir + "/out"])
         #expect(bare.status == 1)
         #expect(bare.stderr.contains("cannot import chromadb"), "\(bare.stderr)")
     }

@@ -69,7 +69,7 @@ struct OutageTests {
         try await waitUntil(timeout: .seconds(60)) { running.runs() == 4 }
         try await waitUntil(timeout: .seconds(60)) { ((try? running.proxy.injected()["status_503"]) ?? 0) >= Self.outageFaults }
         #expect(shipped(running) == 0)
-        let status = try TestSupport.run([TestSupport.supervisor, "status", "--json", "--spool", running.harness.config.spool])
+        let status = try await TestSupport.run([TestSupport.supervisor, "status", "--json", "--spool", running.harness.config.spool])
         #expect(status.stdout.contains("store unavailable since"), "\(status.stdout)")
         // The store comes back.
         try running.proxy.set([])

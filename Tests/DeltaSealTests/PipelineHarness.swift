@@ -65,8 +65,8 @@ struct PipelineHarness {
     }
 
     /// Runs the verifier binary on a shipped delta.
-    func verify(_ id: String, extra: [String] = []) throws -> TestSupport.Result {
-        try TestSupport.run([TestSupport.verifier, deltaURL(id)] + extra)
+    func verify(_ id: String, extra: [String] = []) async throws -> TestSupport.Result {
+        try await TestSupport.run([TestSupport.verifier, deltaURL(id)] + extra)
     }
 }
 

@@ -16,7 +16,7 @@ struct RequestRetryTests {
         Dictionary(uniqueKeysWithValues: store.requestOutcomes.filter { $0.key.verb == verb }.map { ($0.key.status, $0.value) })
     }
 
-    @Test func aSingle503IsRetriedOnce() throws {
+    @Test func aSingle503IsRetriedOnce() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_503", method: "PUT")])
         let prefix = S3TestServer.uniquePrefix()
@@ -29,7 +29,7 @@ struct RequestRetryTests {
         #expect(try server.store(prefix: prefix).getBytes(key: "a/b.json") == Array("{}".utf8))
     }
 
-    @Test func aResetMidPutBodyIsRetriedFromTheFile() throws {
+    @Test func aResetMidPutBodyIsRetriedFromTheFile() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "reset_body", method: "PUT")])
         let prefix = S3TestServer.uniquePrefix()
@@ -45,7 +45,7 @@ struct RequestRetryTests {
         #expect(try server.store(prefix: prefix).getBytes(key: "a/files/object.bin", limit: 4 << 20) == content)
     }
 
-    @Test func aResetMidGetBodyResumesWithRangeAndTheBytesAreIdentical() throws {
+    @Test func aResetMidGetBodyResumesWithRangeAndTheBytesAreIdentical() async throws {
         let prefix = S3TestServer.uniquePrefix()
         let content = bytes(5 << 20, seed: 7)
         try server.store(prefix: prefix).put(key: "a/files/object.bin", bytes: content, ifAbsent: false)
@@ -70,7 +70,7 @@ struct RequestRetryTests {
         #expect(gets.last?.contains("range=bytes=") == true && gets.last?.contains("range=bytes=0-") == false, "\(gets)")
     }
 
-    @Test func anObjectThatChangedBeforeTheResumeIsNotSpliced() throws {
+    @Test func anObjectThatChangedBeforeTheResumeIsNotSpliced() async throws {
         let prefix = S3TestServer.uniquePrefix()
         let direct = try server.store(prefix: prefix)
         let original = bytes(4 << 20, seed: 1)
@@ -98,7 +98,7 @@ struct RequestRetryTests {
         #expect(store.requestCounts == ["GET": 2], "a 412 on the resumed GET is not retried")
     }
 
-    @Test func threeConsecutive503sExhaustTheAttemptsAndAreRetryable() throws {
+    @Test func threeConsecutive503sExhaustTheAttemptsAndAreRetryable() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_503", method: "PUT", times: 3)])
         let store = try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint)
@@ -113,7 +113,7 @@ struct RequestRetryTests {
         #expect(store.retryCounts == ["throttled": 2])
     }
 
-    @Test func maxAttemptsIsConfigurable() throws {
+    @Test func maxAttemptsIsConfigurable() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_503", method: "PUT", times: 4)])
         var options = S3Options()
@@ -124,7 +124,7 @@ struct RequestRetryTests {
         #expect(store.retryCounts == ["throttled": 4])
     }
 
-    @Test func a403IsNotRetried() throws {
+    @Test func a403IsNotRetried() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_403", method: "PUT")])
         let store = try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint)
@@ -137,7 +137,7 @@ struct RequestRetryTests {
         #expect(store.retryCounts.isEmpty)
     }
 
-    @Test func aMultipartPartIsRetriedAlone() throws {
+    @Test func aMultipartPartIsRetriedAlone() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "reset_body", method: "PUT", contains: "partNumber=2")])
         var options = S3Options()
@@ -160,7 +160,7 @@ struct RequestRetryTests {
         #expect(try direct.listMultipartUploads(prefix: "").isEmpty)
     }
 
-    @Test func anIfAbsentPutWhoseAnswerWasLostIsNotAConflictWithItself() throws {
+    @Test func anIfAbsentPutWhoseAnswerWasLostIsNotAConflictWithItself() async throws {
         // The first PUT reaches the server but its answer does not reach us: the retry finds the
         // object there (412), reads it, and it is ours.
         let prefix = S3TestServer.uniquePrefix()

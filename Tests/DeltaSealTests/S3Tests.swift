@@ -14,8 +14,8 @@ struct S3Tests {
 
     /// Runs `supervisor start --once` against `s3://bucket/prefix`.
     func runSupervisor(_ harness: PipelineHarness, prefix: String, extra: [String] = [], secret: String? = nil,
-                       endpoint: String? = nil) throws -> TestSupport.Result {
-        try TestSupport.run(
+                       endpoint: String? = nil) async throws -> TestSupport.Result {
+        try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
              "--host", "test-host", "--endpoint", endpoint ?? server.endpoint, "--retry-base-delay", "0.05", "--log-level", "info"] + extra,
             cwd: harness.root, environment: server.environment(secret: secret))
@@ -26,12 +26,12 @@ struct S3Tests {
         return Set(try store.list(prefix: "test-host/").compactMap { $0.key.split(separator: "/").dropFirst().first.map(String.init) }).sorted()
     }
 
-    @Test func shipsToS3AndTheVerifierValidatesWithObjectsPlusOneRequests() throws {
+    @Test func shipsToS3AndTheVerifierValidatesWithObjectsPlusOneRequests() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
         for n in 0..<2 { try TestSupport.dropBatch(TestSupport.batch(records: 30 + n), named: "b\(n).ndjson", spool: harness.config.spool) }
-        let result = try runSupervisor(harness, prefix: prefix)
+        let result = try await runSupervisor(harness, prefix: prefix)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("shipped 2, rejected 0, failed 0"))
         // One object and the manifest per delta: 2 PUTs, nothing else.
@@ -39,7 +39,7 @@ struct S3Tests {
         let ids = try deltaIDs(prefix: prefix)
         #expect(ids.count == 2)
         for id in ids {
-            let verify = try TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)", "--json"],
+            let verify = try await TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)", "--json"],
                                              environment: server.environment())
             #expect(verify.status == 0, "\(verify.stdout)")
             let report = try StableJSON.decode(VerificationReport.self, from: Array(verify.stdout.utf8))
@@ -48,12 +48,12 @@ struct S3Tests {
         #expect(try Files.list(harness.spool.work) == [])
     }
 
-    @Test func awsCLIReadsWhatDeltaSealWroteAndDeltaSealReadsWhatItWrote() throws {
+    @Test func awsCLIReadsWhatDeltaSealWroteAndDeltaSealReadsWhatItWrote() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
         try TestSupport.dropBatch(TestSupport.batch(records: 40), named: "b.ndjson", spool: harness.config.spool)
-        #expect(try runSupervisor(harness, prefix: prefix).status == 0)
+        await #expect(try runSupervisor(harness, prefix: prefix).status == 0)
         let id = try #require(try deltaIDs(prefix: prefix).first)
         let store = try server.store(prefix: prefix)
         let manifest = try StableJSON.decode(Manifest.self, from: store.getBytes(key: "test-host/\(id)/manifest.json"))
@@ -71,7 +71,7 @@ struct S3Tests {
         #expect(try store.getBytes(key: "from-cli/object.bin") == bytes)
     }
 
-    @Test func verifierGetsItsCredentialsThroughAFileItDeletesNeverItsEnvironment() throws {
+    @Test func verifierGetsItsCredentialsThroughAFileItDeletesNeverItsEnvironment() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
@@ -87,7 +87,7 @@ struct S3Tests {
         try TestSupport.dropBatch(TestSupport.batch(records: 4), named: "b.ndjson", spool: harness.config.spool)
         var environment = server.environment()
         environment["DELTASEAL_VERIFIER_PATH"] = verifier
-        let result = try TestSupport.run(
+        let result = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
              "--host", "test-host", "--endpoint", server.endpoint, "--log-level", "warning", "--metrics-address", ""],
             cwd: harness.root, environment: environment)
@@ -102,13 +102,13 @@ struct S3Tests {
         #expect(try deltaIDs(prefix: prefix).count == 1)
     }
 
-    @Test func wrongSecretIsAClearPermanentErrorAndTheBatchIsKept() throws {
+    @Test func wrongSecretIsAClearPermanentErrorAndTheBatchIsKept() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
         let text = TestSupport.batch(records: 5)
         try TestSupport.dropBatch(text, named: "b.ndjson", spool: harness.config.spool)
-        let result = try runSupervisor(harness, prefix: prefix, secret: "definitely-wrong-secret")
+        let result = try await runSupervisor(harness, prefix: prefix, secret: "definitely-wrong-secret")
         #expect(result.status == 1)
         #expect(!result.stderr.contains("definitely-wrong-secret"))
         let failed = try Files.list(harness.spool.failed)
@@ -121,7 +121,7 @@ struct S3Tests {
         #expect(try String(contentsOfFile: harness.spool.failed + "/" + failed[0] + "/batches/b.ndjson", encoding: .utf8) == text)
     }
 
-    @Test func stoppedServerIsWaitedOutNotFailedAndTheDeltaResumesWithoutWritingAgain() throws {
+    @Test func stoppedServerIsWaitedOutNotFailedAndTheDeltaResumesWithoutWritingAgain() async throws {
         var harness = try PipelineHarness()
         defer { harness.remove() }
         harness.letWritersReportOutsideTheirOutput()
@@ -133,7 +133,7 @@ struct S3Tests {
         var environment = server.environment().merging(PipelineHarness.writersReportOutside) { $1 }
         environment["DELTASEAL_OUTAGE_THRESHOLD"] = "0.5"
         // A port nothing listens on: what a stopped server looks like.
-        let down = try TestSupport.run(
+        let down = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
              "--host", "test-host", "--endpoint", "http://127.0.0.1:9", "--retry-base-delay", "0.05", "--max-attempts", "2",
              "--writer", writer, "--log-level", "info", "--metrics-address", ""],
@@ -147,7 +147,7 @@ struct S3Tests {
         #expect(try harness.spool.load(id)?.state == .packed)
         #expect(try String(contentsOfFile: harness.spool.batchPath(try #require(try harness.spool.load(id)), "b.ndjson"), encoding: .utf8) == text)
         // The server is back: the packed delta is uploaded and verified; the writer ran once.
-        let back = try TestSupport.run(
+        let back = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
              "--host", "test-host", "--endpoint", server.endpoint, "--writer", writer, "--log-level", "warning", "--metrics-address", ""],
             cwd: harness.root, environment: environment)
@@ -156,7 +156,7 @@ struct S3Tests {
         #expect(try String(contentsOfFile: runs, encoding: .utf8).split(separator: "\n").count == 1)
     }
 
-    @Test func deltaAboveTheMultipartThresholdShipsAndVerifies() throws {
+    @Test func deltaAboveTheMultipartThresholdShipsAndVerifies() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
@@ -168,19 +168,19 @@ struct S3Tests {
             head -c 12582912 /dev/urandom > "$out/index/vectors.bin"
             """, at: harness.root + "/big.sh")
         try TestSupport.dropBatch(TestSupport.batch(records: 10), named: "b.ndjson", spool: harness.config.spool)
-        let result = try runSupervisor(harness, prefix: prefix,
+        let result = try await runSupervisor(harness, prefix: prefix,
                                        extra: ["--writer", writer, "--multipart-threshold", "1048576", "--part-size", "5242880"])
         #expect(result.status == 0, "\(result.stderr)")
         // Database object: 1 PUT; index: create + 3 parts + complete; manifest: 1 PUT.
         #expect(result.stderr.contains("\"requests\":\"POST=2,PUT=5\""), "\(result.stderr)")
         let id = try #require(try deltaIDs(prefix: prefix).first)
-        let verify = try TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)"],
+        let verify = try await TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)"],
                                          environment: server.environment())
         #expect(verify.status == 0, "\(verify.stdout)")
         #expect(try server.store(prefix: prefix).listMultipartUploads(prefix: "").isEmpty)
     }
 
-    @Test func interruptedMultipartUploadIsAbortedAndLeavesNothing() throws {
+    @Test func interruptedMultipartUploadIsAbortedAndLeavesNothing() async throws {
         let prefix = S3TestServer.uniquePrefix()
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "reset_body", method: "PUT", contains: "partNumber=2")])

@@ -43,7 +43,7 @@ import Testing
         #expect(summary.shipped == 1, note)
         #expect(runs() == 1, "the writer ran again: \(note)")
         let id = try #require(try harness.shippedDeltas().first)
-        #expect(try harness.verify(id).status == 0)
+        await #expect(try harness.verify(id).status == 0)
         #expect(try harness.manifest(id).recordCount == 7)
         #expect(try Files.list(harness.spool.failed) == [])
     }

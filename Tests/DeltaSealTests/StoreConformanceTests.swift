@@ -38,7 +38,7 @@ import Testing
         return (hash.hex(), hash.count)
     }
 
-    @Test(arguments: kinds) func streamsAFileUpAndDownWithItsChecksum(_ kind: Kind) throws {
+    @Test(arguments: kinds) func streamsAFileUpAndDownWithItsChecksum(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
         let dir = try TestSupport.temporaryDirectory()
@@ -51,7 +51,7 @@ import Testing
         #expect(try store.head(key: "h/d/files/data.bin.zst")?.size == 3 << 20 + 17)
     }
 
-    @Test(arguments: kinds) func wrongChecksumIsRefusedAndNothingIsStored(_ kind: Kind) throws {
+    @Test(arguments: kinds) func wrongChecksumIsRefusedAndNothingIsStored(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
         let dir = try TestSupport.temporaryDirectory()
@@ -66,7 +66,7 @@ import Testing
         #expect(try store.head(key: "k.zst") == nil)
     }
 
-    @Test(arguments: kinds) func createIfAbsentNeverOverwrites(_ kind: Kind) throws {
+    @Test(arguments: kinds) func createIfAbsentNeverOverwrites(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
         try store.put(key: "d/manifest.json", bytes: Array("first".utf8), ifAbsent: true)
@@ -80,7 +80,7 @@ import Testing
         #expect(try store.getBytes(key: "d/manifest.json") == Array("third".utf8))
     }
 
-    @Test(arguments: kinds) func missingObjectsAreNotFound(_ kind: Kind) throws {
+    @Test(arguments: kinds) func missingObjectsAreNotFound(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
         #expect {
@@ -92,7 +92,7 @@ import Testing
         try store.delete(keys: ["nope/missing.zst"])
     }
 
-    @Test(arguments: kinds) func deletesManyAndListsByPrefix(_ kind: Kind) throws {
+    @Test(arguments: kinds) func deletesManyAndListsByPrefix(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
         for key in ["p/a", "p/b", "p/sub/c", "q/d"] {
@@ -104,7 +104,7 @@ import Testing
         #expect(try store.list(prefix: "").map(\.key).sorted() == ["p/b", "q/d"])
     }
 
-    @Test(arguments: kinds) func keysWithUnusualCharactersRoundTrip(_ kind: Kind) throws {
+    @Test(arguments: kinds) func keysWithUnusualCharactersRoundTrip(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
         let key = "host-1/dir with space/ü+é=&~(1).bin.zst"
@@ -113,7 +113,7 @@ import Testing
         #expect(try store.list(prefix: "host-1/").map(\.key) == [key])
     }
 
-    @Test(arguments: kinds) func keysThatEscapeAreRefused(_ kind: Kind) throws {
+    @Test(arguments: kinds) func keysThatEscapeAreRefused(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
         #expect {

@@ -36,7 +36,7 @@ import Testing
         let ids = try harness.shippedDeltas()
         #expect(ids.count == 5)
         #expect(Set(try ids.map { try harness.manifest($0).sources[0].name }) == Set((0..<5).map { "b\($0).ndjson" }))
-        for id in ids { #expect(try harness.verify(id).status == 0) }
+        for id in ids { await #expect(try harness.verify(id).status == 0) }
         #expect(names(harness.spool.work) == [])
         #expect(names(harness.spool.incoming) == [".b9.ndjson.tmp", "notes.txt"])
     }
@@ -74,7 +74,7 @@ import Testing
         #expect(Files.exists(marker))
         let ids = try harness.shippedDeltas()
         #expect(ids.count == 1)
-        #expect(try harness.verify(ids[0]).status == 0)
+        await #expect(try harness.verify(ids[0]).status == 0)
     }
 
     @Test func injectedUploadFailuresAreRetriedThenSucceed() async throws {
@@ -88,7 +88,7 @@ import Testing
         let ids = try harness.shippedDeltas()
         #expect(ids.count == 1)
         #expect(try harness.manifest(ids[0]).recordCount == 9)
-        #expect(try harness.verify(ids[0]).status == 0)
+        await #expect(try harness.verify(ids[0]).status == 0)
     }
 
     @Test func deltaThatExhaustsItsAttemptsEndsInFailedWithItsBatch() async throws {
@@ -181,10 +181,10 @@ import Testing
         #expect(manifest.files.map(\.kind) == [.sqlite, .other, .other])
         #expect(manifest.files[0].sqlite?.rowCounts == ["collections": 1, "records": 25])
         #expect(manifest.files[1].rawSize == 300_000)
-        #expect(try harness.verify(id).status == 0)
+        await #expect(try harness.verify(id).status == 0)
     }
 
-    @Test func onceExitsNonZeroWhenABatchIsRejectedAndWritersNeverSeeSecrets() throws {
+    @Test func onceExitsNonZeroWhenABatchIsRejectedAndWritersNeverSeeSecrets() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let envDump = harness.root + "/writer-env"
@@ -197,7 +197,7 @@ import Testing
         var environment = ProcessInfo.processInfo.environment.merging(PipelineHarness.writersReportOutside) { $1 }
         environment["AWS_SECRET_ACCESS_KEY"] = "s3cr3t-value"
         environment["AWS_ACCESS_KEY_ID"] = "AKIDEXAMPLE"
-        let result = try TestSupport.run(
+        let result = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
              "--host", "test-host", "--writer", writer, "--log-level", "warning"],
             cwd: harness.root, environment: environment)
@@ -211,13 +211,13 @@ import Testing
         #expect(env.contains("DELTASEAL_DELTA_ID="))
     }
 
-    @Test func secondSupervisorOnTheSameSpoolIsRefused() throws {
+    @Test func secondSupervisorOnTheSameSpoolIsRefused() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         try harness.spool.prepare()
         let lock = try SpoolLock(spool: harness.config.spool)
         defer { withExtendedLifetime(lock) {} }
-        let result = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
+        let result = try await TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
                                           "--store", harness.storeRoot], cwd: harness.root)
         #expect(result.status == 75)
         #expect(result.stderr.contains("another supervisor (pid \(getpid())) is running on spool \(harness.config.spool)"), "\(result.stderr)")
@@ -281,14 +281,14 @@ import Testing
         #expect(try store.list(prefix: "").map(\.key).sorted() == [
             otherHost + "/files/a.zst", "test-host/\(shipped)/files/delta.sqlite3.zst", "test-host/\(shipped)/manifest.json",
         ])
-        #expect(try harness.verify(shipped).status == 0)
+        await #expect(try harness.verify(shipped).status == 0)
     }
 
-    @Test func badWriterCommandIsAConfigurationError() throws {
+    @Test func badWriterCommandIsAConfigurationError() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: harness.config.spool)
-        let result = try TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
+        let result = try await TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
                                           "--writer", "/nonexistent/writer --flag"], cwd: harness.root)
         #expect(result.status == 78)
         #expect(result.stderr.contains("writer command /nonexistent/writer is not an executable file"))

@@ -34,8 +34,19 @@ enum TestSupport {
         var stderr: String
     }
 
+    /// The same from async code: the wait happens on a thread of its own, so tests running in
+    /// parallel never starve the cooperative pool (two threads on two cores) that the in-process
+    /// supervisors of other tests need.
+    static func run(_ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) async throws -> Result {
+        try await Blocking.run { try runWaiting(arguments, cwd: cwd, environment: environment) }
+    }
+
     /// Runs `arguments` to completion and captures its output (files, not pipes, so no deadlock).
     static func run(_ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> Result {
+        try runWaiting(arguments, cwd: cwd, environment: environment)
+    }
+
+    private static func runWaiting(_ arguments: [String], cwd: String?, environment: [String: String]?) throws -> Result {
         let scratch = try temporaryDirectory("run")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         _ = FileManager.default.createFile(atPath: scratch + "/out", contents: nil)

@@ -38,7 +38,7 @@ import Testing
         defer { try? Files.removeTree(scratch) }
         var environment = ProcessInfo.processInfo.environment
         environment["TMPDIR"] = scratch
-        let result = try TestSupport.run([TestSupport.verifier, harness.deltaURL(id), "--json"], environment: environment)
+        let result = try await TestSupport.run([TestSupport.verifier, harness.deltaURL(id), "--json"], environment: environment)
         #expect(result.status == 0, "\(result.stdout)")
         let report = try StableJSON.decode(VerificationReport.self, from: Array(result.stdout.utf8))
         #expect(report.status == .valid)
@@ -46,10 +46,10 @@ import Testing
         #expect(report.files == 1)
         // It wrote only inside its own temporary directory, and removed that.
         #expect(try Files.list(scratch) == [])
-        #expect(try harness.verify(id, extra: ["--quick"]).status == 0)
+        await #expect(try harness.verify(id, extra: ["--quick"]).status == 0)
     }
 
-    @Test func reportsWithoutACheckStillDecodeAndOmitIt() throws {
+    @Test func reportsWithoutACheckStillDecodeAndOmitIt() async throws {
         // A report as verifiers before check commands wrote it.
         let old = """
             {"location":"file:///s/h/d","status":"valid","delta_id":"d","files":1,"records":2,"raw_bytes":3,
@@ -71,7 +71,7 @@ import Testing
         var bytes = try Files.readAll(objectPath(harness, id))
         bytes[bytes.count / 2] ^= 0x40
         try Data(bytes).write(to: URL(fileURLWithPath: objectPath(harness, id)))
-        let result = try harness.verify(id)
+        let result = try await harness.verify(id)
         #expect(result.status == 1)
         #expect(result.stdout.contains("delta.sqlite3: compressed sha256 is"), "\(result.stdout)")
     }
@@ -81,7 +81,7 @@ import Testing
         defer { harness.remove() }
         let bytes = try Files.readAll(objectPath(harness, id))
         try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: objectPath(harness, id)))
-        let result = try harness.verify(id)
+        let result = try await harness.verify(id)
         #expect(result.status == 1)
         #expect(result.stdout.contains("(truncated)"), "\(result.stdout)")
     }
@@ -90,7 +90,7 @@ import Testing
         let (harness, id) = try await shipOne()
         defer { harness.remove() }
         try Files.removeTree(objectPath(harness, id))
-        let result = try harness.verify(id)
+        let result = try await harness.verify(id)
         #expect(result.status == 1)
         #expect(result.stdout.contains("object files/delta.sqlite3.zst is missing"), "\(result.stdout)")
     }
@@ -99,7 +99,7 @@ import Testing
         let (harness, id) = try await shipOne()
         defer { harness.remove() }
         try tamperManifest(harness, id) { $0.files[0].path = "../../escape.sqlite3" }
-        let result = try harness.verify(id)
+        let result = try await harness.verify(id)
         #expect(result.status == 1)
         #expect(result.stdout.contains("contains '..'"), "\(result.stdout)")
         #expect(!Files.exists(harness.storeRoot + "/" + harness.config.host + "/escape.sqlite3"))
@@ -121,7 +121,7 @@ import Testing
             $0.files[0].compressedSize = Int64(bomb.count)
             $0.files[0].compressedSHA256 = SHA256Stream.hex(of: bomb)
         }
-        let result = try harness.verify(id)
+        let result = try await harness.verify(id)
         #expect(result.status == 1)
         // Stopped before a byte is decompressed: the frame does not promise the manifest's size.
         #expect(result.stdout.contains("the zstd frame header records no content size"), "\(result.stdout)")
@@ -137,7 +137,7 @@ import Testing
             $0.files[0].compressedSize = Int64(pledged.count)
             $0.files[0].compressedSHA256 = SHA256Stream.hex(of: pledged)
         }
-        let second = try harness.verify(id)
+        let second = try await harness.verify(id)
         #expect(second.status == 1)
         #expect(second.stdout.contains("the zstd frame header says 67108864 bytes"), "\(second.stdout)")
     }
@@ -146,18 +146,18 @@ import Testing
         let (harness, id) = try await shipOne()
         defer { harness.remove() }
         try tamperManifest(harness, id) { $0.files[0].sqlite?.rowCounts["records"] = 199 }
-        let result = try harness.verify(id)
+        let result = try await harness.verify(id)
         #expect(result.status == 1)
         #expect(result.stdout.contains("records: 200 rows, manifest says 199"), "\(result.stdout)")
     }
 
-    @Test func missingDeltaCannotBeChecked() throws {
+    @Test func missingDeltaCannotBeChecked() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
-        let result = try TestSupport.run([TestSupport.verifier, "file://" + dir + "/host/20261125T140509123Z-3fa9c01b7e"])
+        let result = try await TestSupport.run([TestSupport.verifier, "file://" + dir + "/host/20261125T140509123Z-3fa9c01b7e"])
         #expect(result.status == 2)
         #expect(result.stdout.contains("delta not found"))
-        let garbage = try TestSupport.run([TestSupport.verifier, "ftp://nowhere/x"])
+        let garbage = try await TestSupport.run([TestSupport.verifier, "ftp://nowhere/x"])
         #expect(garbage.status == 2)
         #expect(garbage.stdout.contains("unsupported scheme"))
     }
@@ -167,13 +167,13 @@ import Testing
         defer { harness.remove() }
         let manifestPath = harness.storeRoot + "/" + harness.config.host + "/" + id + "/manifest.json"
         try Data("{ not json".utf8).write(to: URL(fileURLWithPath: manifestPath))
-        let result = try harness.verify(id)
+        let result = try await harness.verify(id)
         // What the store holds is the delta's fault: invalid, not "could not check".
         #expect(result.status == 1)
         #expect(result.stdout.contains("unreadable manifest"))
         // A manifest of a newer format is this verifier's limit: could not check.
         try Data("{\"format_version\": 99}".utf8).write(to: URL(fileURLWithPath: manifestPath))
-        let newer = try harness.verify(id)
+        let newer = try await harness.verify(id)
         #expect(newer.status == 2)
         #expect(newer.stdout.contains("upgrade the verifier"), "\(newer.stdout)")
     }

@@ -5,13 +5,13 @@ import Testing
 
 /// The built-in writer, run as the supervisor runs it: a separate process.
 @Suite struct WriterTests {
-    @Test func writesEveryRecordInOneFile() throws {
+    @Test func writesEveryRecordInOneFile() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         try TestSupport.write(TestSupport.batch(records: 5) + TestSupport.record("other-1", collection: "other", dimension: 2) + "\n",
                               to: dir + "/a.ndjson")
         try TestSupport.write(TestSupport.batch(records: 3, prefix: "s"), to: dir + "/b.ndjson")
-        let result = try TestSupport.run([TestSupport.writer, "--input", dir + "/a.ndjson", dir + "/b.ndjson", "--out", dir + "/out"])
+        let result = try await TestSupport.run([TestSupport.writer, "--input", dir + "/a.ndjson", dir + "/b.ndjson", "--out", dir + "/out"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(TestSupport.files(under: dir + "/out") == ["delta.sqlite3"])
         let db = try Database(path: dir + "/out/delta.sqlite3", mode: .readOnly)
@@ -56,13 +56,13 @@ import Testing
     ]
 
     @Test(arguments: badCases)
-    func rejectsBadInputNamingFileAndLine(_ bad: BadCase) throws {
+    func rejectsBadInputNamingFileAndLine(_ bad: BadCase) async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let input = dir + "/batch.ndjson"
         let bytes = bad.raw ?? Array((bad.lines.joined(separator: "\n") + "\n").utf8)
         try Data(bytes).write(to: URL(fileURLWithPath: input))
-        let result = try TestSupport.run([TestSupport.writer, "--input", input, "--out", dir + "/out", "--max-line-bytes", "1024"])
+        let result = try await TestSupport.run([TestSupport.writer, "--input", input, "--out", dir + "/out", "--max-line-bytes", "1024"])
         #expect(result.status == 2)
         let location = bad.line.map { "\(input):\($0)" } ?? input
         #expect(result.stderr.contains("error: \(location): \(bad.reason)"), "stderr: \(result.stderr)")
@@ -72,10 +72,10 @@ import Testing
         #expect(try Files.readAll(input) == bytes)
     }
 
-    @Test func missingInputFileIsBadInput() throws {
+    @Test func missingInputFileIsBadInput() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
-        let result = try TestSupport.run([TestSupport.writer, "--input", dir + "/nope.ndjson", "--out", dir + "/out"])
+        let result = try await TestSupport.run([TestSupport.writer, "--input", dir + "/nope.ndjson", "--out", dir + "/out"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("nope.ndjson"))
     }

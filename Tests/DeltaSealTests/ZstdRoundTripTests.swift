@@ -42,7 +42,7 @@ import Testing
         return out
     }
 
-    @Test func everySizeRoundTripsWhateverTheChunking() throws {
+    @Test func everySizeRoundTripsWhateverTheChunking() async throws {
         for (n, size) in Self.sizes.enumerated() {
             let raw = Self.content(size, seed: UInt64(n))
             for workers in [0, 2] {
@@ -78,7 +78,7 @@ import Testing
         }
     }
 
-    @Test func capStopsOutputPastTheLimitAndTruncationIsCaught() throws {
+    @Test func capStopsOutputPastTheLimitAndTruncationIsCaught() async throws {
         let raw = Self.content(3 * Self.block, seed: 7)
         let compressor = try ZstdCompressor(level: 3, pledgedSize: Int64(raw.count))
         var packed: [UInt8] = []
@@ -112,7 +112,7 @@ import Testing
         #expect(summary.shipped == 1, "\(summary)")
         let id = try #require(try harness.shippedDeltas().first)
         let restored = harness.root + "/restored"
-        let result = try TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
+        let result = try await TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored])
         #expect(result.status == 0, "\(result.stdout)")
         for name in try Files.list(fixtures) {
             #expect(try Files.readAll(restored + "/" + name) == Files.readAll(fixtures + "/" + name), "\(name)")
