@@ -46,11 +46,12 @@ public struct Supervisor: Sendable {
                     progress: (@Sendable (RunSummary) -> Void)? = nil) async throws -> RunSummary {
         let live = live ?? LiveSettings(config)
         var sandbox = try preflight()
-        sandbox.detectCgroups(config)
         let spool = Spool(root: config.spool)
         try spool.prepare()
         let lock = try SpoolLock(spool: spool.root)
         defer { withExtendedLifetime(lock) {} }
+        // Only once the spool is ours: the detection removes this spool's leftover writer cgroups.
+        sandbox.detectCgroups(config)
         let environment = ProcessInfo.processInfo.environment
         let verifierCredentials = config.store.scheme == .s3
             ? CredentialChain.longTermCredentials(environment: environment, readFile: StoreOpener.readFile) : nil
