@@ -19,7 +19,7 @@ deltaseal_ensure_packages() {
     fi
     deltaseal_log "installing ${missing[*]}"
     apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
 # Builds the package in CONFIGURATION (debug or release), quietly unless it fails; further
