@@ -1,5 +1,6 @@
 import Foundation
 import DeltaSealStore
+import DeltaSealSystem
 import Yams
 
 /// Builds the effective configuration: defaults, then the YAML file, then `DELTASEAL_*`
@@ -30,9 +31,14 @@ public struct ConfigLoader {
         paths = LocalPath(workingDirectory: workingDirectory, home: home, allowRelative: interactive)
     }
 
+    /// The file read when neither `--config` nor `DELTASEAL_CONFIG` names one (bin/install puts
+    /// an example beside it).
+    public static let defaultFile = "/etc/deltaseal/deltaseal.yaml"
+
     /// The effective configuration.
     /// - Parameters:
-    ///   - file: the YAML file, if any (`--config`, else `DELTASEAL_CONFIG`).
+    ///   - file: the YAML file, if any (`--config`, else `DELTASEAL_CONFIG` (empty: none), else
+    ///     ``defaultFile`` if it exists).
     ///   - environment: the process environment.
     ///   - flags: overrides from the command line, as (key, value, flag name).
     ///   - expandEnvironment: whether `${VAR}` and `$VAR` in the file's values are expanded;
@@ -40,7 +46,9 @@ public struct ConfigLoader {
     public func load(file: String?, environment: [String: String], flags: [(key: String, value: String, flag: String)],
                      expandEnvironment: Bool? = nil) throws -> SupervisorConfig {
         var config = SupervisorConfig(workingDirectory: workingDirectory, executableDirectory: executableDirectory)
-        if let path = file ?? environment["DELTASEAL_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+        let named = file ?? environment["DELTASEAL_CONFIG"].map { $0.isEmpty ? nil : $0 }
+            ?? (Files.exists(Self.defaultFile) ? Self.defaultFile : nil)
+        if let path = named {
             // The file itself, unlike the store, is named by the person or unit that runs the
             // command, so a relative name is taken relative to where it runs.
             let absolute = path.hasPrefix("/") ? path : workingDirectory + "/" + path

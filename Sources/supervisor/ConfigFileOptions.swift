@@ -12,7 +12,7 @@ typealias SettingOverride = (key: String, value: String, flag: String)
 /// configuration: defaults, the file, `DELTASEAL_*` variables, then only the flags actually given
 /// (a flag's absence never overrides the file).
 struct ConfigFileOptions: ParsableArguments {
-    @Option(help: "YAML configuration file (default: DELTASEAL_CONFIG, else none).")
+    @Option(help: "YAML configuration file (default: DELTASEAL_CONFIG, else /etc/deltaseal/deltaseal.yaml if it exists).")
     var config: String?
 
     @Flag(name: .customLong("no-expand-env"), help: "Take ${VAR} and $VAR in the file literally (also DELTASEAL_NO_EXPAND_ENV=1).")

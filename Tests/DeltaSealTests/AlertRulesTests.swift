@@ -13,7 +13,8 @@ struct AlertRulesTests {
     /// The YAML list of alerts in docs/operations.md, as a rule file.
     static func rulesFile() throws -> String {
         let docs = try String(contentsOfFile: root + "/docs/operations.md", encoding: .utf8)
-        let start = try #require(docs.range(of: "Suggested alerts:\n\n```yaml\n"))
+        let heading = try #require(docs.range(of: "Suggested alerts"))
+        let start = try #require(docs.range(of: "```yaml\n", range: heading.upperBound..<docs.endIndex))
         let end = try #require(docs.range(of: "```", range: start.upperBound..<docs.endIndex))
         let alerts = docs[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false)
             .map { "      " + $0 }.joined(separator: "\n")
