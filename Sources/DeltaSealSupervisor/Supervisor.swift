@@ -114,6 +114,9 @@ public struct Supervisor: Sendable {
             notifier.notify("STATUS=\(results.running) in flight, \(summary.shipped) shipped, \(summary.failed) failed"
                             + (notReady.map { "; \($0)" } ?? "") + (notifier.watchdogMicroseconds != nil ? "\nWATCHDOG=1" : ""))
         }
+        // Watching incoming/ before anything says the daemon runs: a batch renamed in once
+        // status.json exists is seen arriving.
+        let arrivals = BatchArrivals(directory: spool.incoming, logger: logger)
         let finished = StopRequest()
         await withDiscardingTaskGroup { group in
             group.addTask {
@@ -147,7 +150,6 @@ public struct Supervisor: Sendable {
                     await slots.wait()
                     launch(record)
                 }
-                let arrivals = BatchArrivals(directory: spool.incoming, logger: logger)
                 let settleMs = Int64(config.intakeSettle.components.seconds * 1000
                     + config.intakeSettle.components.attoseconds / 1_000_000_000_000_000)
                 var reported = Set<Spool.Unclaimable>()

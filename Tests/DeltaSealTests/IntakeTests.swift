@@ -63,23 +63,24 @@ import Testing
     }
 
     @Test func renamedBatchIsClaimedAtOnceByARunningDaemon() async throws {
-        var harness = try PipelineHarness()
+        let harness = try PipelineHarness()
         defer { harness.remove() }
-        // A settle time no test would wait for: a renamed batch must not wait for it at all.
-        harness.config.intakeSettle = .seconds(120)
-        harness.config.metricsAddress = nil
         try harness.spool.prepare()
-        let stop = StopRequest()
-        let config = harness.config
-        let daemon = Task { try await Supervisor(config: config, logger: PipelineHarness.logger).run(once: false, stop: stop) }
-        defer { stop.request() }
+        // A daemon process of its own (not in this busy test process), with a settle time no
+        // test would wait for: a renamed batch must not wait for it at all.
+        var environment = ProcessInfo.processInfo.environment
+        environment["DELTASEAL_INTAKE_SETTLE"] = "600"
+        let daemon = try Daemon([TestSupport.supervisor, "start", "--spool", harness.config.spool, "--store", harness.storeRoot,
+                                 "--host", "test-host", "--metrics-address", ""],
+                                environment: environment, cwd: harness.root, log: harness.root + "/log")
+        defer { daemon.kill() }
         // Let the daemon watch incoming/ before the batch arrives.
-        try await waitUntil { Files.exists(harness.config.spool + "/status.json") }
+        try await waitUntil(timeout: .seconds(60)) { Files.exists(harness.config.spool + "/status.json") }
         try TestSupport.dropBatch(TestSupport.batch(records: 4), named: "renamed.ndjson", spool: harness.config.spool)
-        try await waitUntil(timeout: .seconds(60)) { ((try? harness.shippedDeltas()) ?? []).count == 1 }
-        stop.request()
-        let summary = try await daemon.value
-        #expect(summary.shipped == 1)
+        try await waitUntil(timeout: .seconds(120)) { ((try? harness.shippedDeltas()) ?? []).count == 1 }
+        let id = try #require(try harness.shippedDeltas().first)
+        try await waitUntil(timeout: .seconds(60)) { ((try? harness.spool.workInProgress()) ?? []).isEmpty }
+        #expect(try harness.manifest(id).recordCount == 4)
     }
 
     @Test func entriesThatCanNeverBeClaimedAreReportedAndFailTheRun() async throws {
