@@ -94,7 +94,7 @@ struct DeltaPipeline: Sendable {
     /// spend a store attempt only while the store is available, and none at all during an outage.
     private func handle(_ failure: AttemptFailure, _ record: inout DeltaRecord, _ log: Logger) -> DeltaOutcome? {
         record.lastError = failure.reason
-        if let error = failure.storeError { storeHealth.failed(error) }
+        let firstRefusal = failure.storeError.map { storeHealth.failed($0) } ?? false
         // Objects go (manifest first) only when the delta will be written again: an upload that
         // starts over overwrites its own objects, and its manifest is checked before it is sent.
         if record.state.mayHaveObjects && failure.resumeAt == .claimed {
@@ -109,7 +109,9 @@ struct DeltaPipeline: Sendable {
             record.state = failure.resumeAt
         }
         let retry = live.retry
-        if failure.retryable && failure.isStoreStage && !storeHealth.isAvailable {
+        // A refusal another delta already failed for: wait for the store, do not fail behind it.
+        let refusedBefore = failure.storeError.map { !$0.isRetryable } == true && !firstRefusal
+        if failure.isStoreStage && (refusedBefore || (failure.retryable && !storeHealth.isAvailable)) {
             log.warning("store unavailable: the delta waits for it, no attempt spent", metadata: ["error": "\(failure.reason)"])
             record.notBeforeMs = nil
             do { try spool.save(record) } catch { log.error("cannot save state", metadata: ["error": "\(error)"]) }

@@ -45,15 +45,19 @@ final class StoreHealth: @unchecked Sendable {
         if wasDown { logger.notice("store available again; shipping resumes") }
     }
 
-    /// A request failed with `error`.
-    func failed(_ error: StoreError, nowMs: Int64 = WallClock.nowMilliseconds()) {
+    /// A request failed with `error`. Returns true when this permanent error is the first that
+    /// made the store refusing: that delta fails; the others that meet it wait instead.
+    @discardableResult
+    func failed(_ error: StoreError, nowMs: Int64 = WallClock.nowMilliseconds()) -> Bool {
         lock.withLock {
             if error.isRetryable {
                 if failingSinceMs == nil { failingSinceMs = nowMs }
                 lastFailure = error.description
-            } else {
-                refusal = error.description
+                return false
             }
+            let first = refusal == nil
+            refusal = error.description
+            return first
         }
     }
 
