@@ -1,4 +1,5 @@
 import DeltaSealSystem
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,6 +8,12 @@ import Glibc
 /// same spool is refused instead of racing the first.
 public final class SpoolLock: Sendable {
     private let fd: Int32
+    private let path: String
+
+    /// The locks this process holds, by path. A lock file that names this process but is not
+    /// in here is held only by a child between its fork and its exec (the lock belongs to the
+    /// open file, which a fork shares until exec closes it): that hold ends within moments.
+    private static let heldHere = Mutex<Set<String>>([])
 
     /// Another process holds the lock.
     public struct Held: Error, CustomStringConvertible {
@@ -19,18 +26,31 @@ public final class SpoolLock: Sendable {
     public init(spool: String) throws {
         let path = spool + "/supervisor.lock"
         let fd = try syscallRetrying("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
-        if flock(fd, LOCK_EX | LOCK_NB) == -1 {
-            let holder = (try? Files.readAll(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        var waitedMs = 0
+        while flock(fd, LOCK_EX | LOCK_NB) == -1 {
+            let holder = ((try? Files.readAll(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? "")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let heldByAForkOfOurs = holder == "pid \(getpid())" && !Self.heldHere.withLock { $0.contains(path) }
+            if heldByAForkOfOurs && waitedMs < 5000 {
+                usleep(10_000)
+                waitedMs += 10
+                continue
+            }
             close(fd)
-            throw Held(spool: spool, holder: holder.isEmpty ? "pid unknown" : holder.trimmingCharacters(in: .whitespacesAndNewlines))
+            throw Held(spool: spool, holder: holder.isEmpty ? "pid unknown" : holder)
         }
         ftruncate(fd, 0)
         let text = Array("pid \(getpid())\n".utf8)
         _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        Self.heldHere.withLock { _ = $0.insert(path) }
         self.fd = fd
+        self.path = path
     }
 
-    deinit { close(fd) }
+    deinit {
+        Self.heldHere.withLock { _ = $0.remove(path) }
+        close(fd)
+    }
 
     /// Whether some process holds the lock of `spool` now (checked without taking it for long).
     public static func isHeld(spool: String) -> Bool {

@@ -1,3 +1,4 @@
+import CDeltaSealLinux
 import DeltaSealCore
 import DeltaSealPack
 import DeltaSealStore
@@ -221,6 +222,44 @@ import Testing
                                           "--store", harness.storeRoot], cwd: harness.root)
         #expect(result.status == 75)
         #expect(result.stderr.contains("another supervisor (pid \(getpid())) is running on spool \(harness.config.spool)"), "\(result.stderr)")
+    }
+
+    /// A lock's open file is shared with any child forked while it is open, until that child
+    /// execs or exits: a supervisor that follows another in the same process (the tests do)
+    /// waits for that moment instead of being refused by its predecessor's ghost.
+    @Test func aLockStillSharedWithAChildIsTakenOnceTheChildLetsGo() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        try harness.spool.prepare()
+        let lockPath = harness.config.spool + "/supervisor.lock"
+        var first: SpoolLock? = try SpoolLock(spool: harness.config.spool)
+        let lockFD = try #require(try Files.list("/proc/self/fd").compactMap(Int32.init).first {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == lockPath
+        })
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, lockFD, 3)
+        // The child holds the lock's file until its input closes: it exits when told to.
+        var input: [Int32] = [0, 0]
+        try #require(dsl_pipe2(&input, O_CLOEXEC) == 0)
+        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup("read line"), nil]
+        defer { argv.forEach { free($0) } }
+        try #require(posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) == 0)
+        close(input[0])
+        first = nil
+        _ = first
+        #expect(SpoolLock.isHeld(spool: harness.config.spool), "the child shares the lock")
+        let taking = Task.detached { try SpoolLock(spool: harness.config.spool) }
+        close(input[1])
+        let second = try await taking.value
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        withExtendedLifetime(second) {}
+        // A lock this process itself holds is refused at once.
+        #expect(throws: SpoolLock.Held.self) { try SpoolLock(spool: harness.config.spool) }
     }
 
     @Test func intakePausesWhileTheWorkAreaIsFullAndResumesByItself() async throws {
