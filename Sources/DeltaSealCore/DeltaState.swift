@@ -44,6 +44,9 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
     public var storeAttempts: Int?
     /// How long the writer took, for the manifest (kept so a resumed delta can be packed).
     public var writerDurationMs: Int64?
+    /// What was uploaded was proved bad (or its batch must be written again): the objects go
+    /// (manifest first) before the writer runs again, at whatever start comes next.
+    public var writeAgain: Bool?
 
     public init(id: DeltaID, batches: [String], claimedAtMs: Int64) {
         self.id = id
@@ -56,7 +59,7 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, state, attempt, batches, lastError = "last_error", claimedAtMs = "claimed_at_ms", notBeforeMs = "not_before_ms"
         case writerPID = "writer_pid", writerStartTime = "writer_start_time", batchDigests = "batch_digests"
-        case storeAttempts = "store_attempts", writerDurationMs = "writer_duration_ms"
+        case storeAttempts = "store_attempts", writerDurationMs = "writer_duration_ms", writeAgain = "write_again"
     }
 }
 

@@ -42,26 +42,3 @@ public struct RunSummary: Sendable, Equatable {
     /// Whether everything shipped and nothing was left behind in `incoming/`.
     public var allShipped: Bool { rejected == 0 && failed == 0 && deferred == 0 && unclaimable == 0 }
 }
-
-/// One failed attempt: why, whether another attempt can help, and where it starts.
-struct AttemptFailure: Error, CustomStringConvertible {
-    var reason: String
-    var retryable: Bool
-    /// Where the next attempt starts: `claimed` (write again), `packed` (upload the packed delta
-    /// again), `uploaded` (verify again). The writer runs again only when its output is gone or
-    /// was proved bad.
-    var resumeAt: DeltaState = .claimed
-    /// The store's error behind it, if any: it tells outage mode about the store.
-    var storeError: StoreError?
-    /// Whether repeating it may use up `retry.max_attempts`; false for the store's own requests
-    /// (uploads, reads, deletes): a store that fails and recovers never fails a delta.
-    var canExhaust = true
-    var description: String { reason }
-
-    /// Whether the failure is the store's stage (upload, verification), not the writer's.
-    var isStoreStage: Bool { resumeAt != .claimed }
-}
-
-/// The attempt stops without failing and without spending an attempt: a stop was requested
-/// (a writer killed by the drain, a delta waiting for the store); it resumes at the next start.
-struct Deferred: Error {}

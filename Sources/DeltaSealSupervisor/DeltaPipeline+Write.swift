@@ -1,0 +1,151 @@
+import DeltaSealCore
+import DeltaSealSystem
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The write stage: the writer runs in its sandbox into a fresh `out/`.
+extension DeltaPipeline {
+    /// Runs the writer; → `writerExited`, `batchesChanged` or `stopped` (the drain killed it).
+    /// `writerStarted` goes through the machine (and is saved) as soon as the writer runs.
+    func write(_ record: inout DeltaRecord, _ attempt: inout Attempt, _ log: Logger) async throws -> DeltaEvent {
+        let directory = spool.directory(of: record.id)
+        for stale in ["out", "packed", "tmp", "writer.log", "verify.log", "verify.err"] {
+            try Files.removeTree(directory + "/" + stale)
+        }
+        let out = directory + "/out"
+        try Files.makeDirectories(out, mode: 0o700)
+        try Files.makeDirectories(directory + "/tmp", mode: 0o700)
+        // The writer owns what it writes and nothing else: its output and private tmp.
+        try sandbox.handOver([out, directory + "/tmp"])
+
+        let current = record
+        let group = sandbox.makeGroup("writer-\(record.id.rawValue)-\(record.attempt)")
+        // Whatever goes wrong before the writer's output is handed on, its cgroup goes with it.
+        var handedOn = false
+        defer { if !handedOn, let group { CgroupDelegation.killAndRemove(group) } }
+        let (written, started) = try await writers.withPermit { [writerGate] in
+            await writerGate.waitUntilOpen()
+            var started: DeltaRecord?
+            let run = try await runWriter(current, out: out, cgroup: group, log) { pid, startTime in
+                // So a later start can kill a writer this run leaves behind.
+                let step = DeltaStateMachine(retry: live.retry).next(current, .writerStarted(pid: pid, startTime: startTime),
+                                                                     nowMs: WallClock.nowMilliseconds(), jitter: 0)
+                try spool.save(step.record)
+                started = step.record
+            }
+            // Bad input is the batch's fault, not a sign the writer command is broken.
+            await writerGate.record(success: run.outcome == .complete || run.outcome == .badInput)
+            return (run, started)
+        }
+        if let started { record = started }
+        /// Everything the writer started, gone: its process group, and its cgroup where there is one.
+        func killAll() async {
+            written.process?.signalGroup(SIGKILL)
+            if let group {
+                handedOn = true
+                await Blocking.runQuietly { CgroupDelegation.killAndRemove(group) }
+            }
+        }
+        // Whatever the writer says, it must have left its input as it was.
+        do { try spool.checkBatches(record) } catch let changed as Spool.BatchChanged {
+            await killAll()
+            return .batchesChanged(reason: changed.reason)
+        }
+        switch written.outcome {
+        case .complete:
+            handedOn = true
+            attempt.writer = written.process
+            attempt.writerGroup = group
+            return .writerExited(.complete(durationMs: written.durationMs))
+        case .badInput:
+            await killAll()
+            let rejection = WriterContract.parseRejection(stderr: tail(directory + "/writer.log", bytes: 16 << 10))
+            return .writerExited(.badInput(reason: WriterContract.format(rejection)))
+        case .failed(let reason):
+            await killAll()
+            if written.stoppedByDrain { return .stopped }
+            return .writerExited(.failed(reason: reason + logSuffix(directory + "/writer.log")))
+        }
+    }
+
+    struct WriterRun: Sendable {
+        /// Nil when it could not even start.
+        var process: ChildProcess?
+        var outcome: WriterContract.Outcome
+        var durationMs: Int64
+        /// Killed by the drain timeout of a stop: not the writer's failure, no attempt spent.
+        var stoppedByDrain: Bool
+    }
+
+    /// Spawns the writer and waits for it; `onStart` is told its pid (and must save it) before the wait.
+    func runWriter(_ record: DeltaRecord, out: String, cgroup: String?, _ log: Logger,
+                   onStart: (Int32, UInt64?) throws -> Void) async throws -> WriterRun {
+        let directory = spool.directory(of: record.id)
+        let batches = record.batches.map { directory + "/batches/" + $0 }
+        let arguments = config.writerCommand + ["--input"] + batches + ["--out", out]
+        let started = WallClock.monotonicNanoseconds()
+        let process: ChildProcess
+        do {
+            process = try ChildProcess.spawn(arguments: arguments, environment: writerEnvironment(record),
+                                             workingDirectory: directory, outputPath: directory + "/writer.log",
+                                             limits: config.writerLimits,
+                                             sandbox: sandbox.confinement(writable: [out, directory + "/tmp"], cgroup: cgroup),
+                                             outputLimit: Int(config.writerLogLimit))
+        } catch {
+            return WriterRun(process: nil, outcome: .failed("cannot start the writer \(config.writerCommand[0]): \(error)"),
+                             durationMs: 0, stoppedByDrain: false)
+        }
+        do {
+            try onStart(process.pid, ProcessIdentity.startTime(of: process.pid))
+        } catch {
+            // Unrecorded, it could outlive a crash unseen: it does not run.
+            process.signalGroup(SIGKILL)
+            _ = await process.wait(timeout: live.killGrace, grace: live.killGrace)
+            throw error
+        }
+        log.debug("writer started", metadata: ["pid": "\(process.pid)", "attempt": "\(record.attempt)"])
+        let termination = await process.wait(timeout: live.writerTimeout, grace: live.killGrace)
+        let durationMs = Int64((WallClock.monotonicNanoseconds() - started) / 1_000_000)
+        for line in tail(directory + "/writer.log", bytes: 4096).split(separator: "\n") where !line.isEmpty {
+            log.info("writer: \(DisplayText.sanitize(String(line)))")
+        }
+        var outcome = WriterContract.outcome(exitStatus: termination.exitStatus, signal: termination.signal)
+        if termination.timedOut {
+            outcome = .failed("writer timed out after \(live.writerTimeout) and was killed with its process group")
+        }
+        SupervisorMetrics.stage("write", nanoseconds: WallClock.monotonicNanoseconds() - started)
+        SupervisorMetrics.writerExit(code: termination.timedOut ? "timeout"
+            : termination.signal.map { "signal_\($0)" } ?? termination.exitStatus.map(String.init) ?? "unknown")
+        log.info("writer exited", metadata: [
+            "status": "\(termination.exitStatus.map(String.init) ?? "signal \(termination.signal ?? 0)")",
+            "duration_ms": "\(durationMs)",
+        ])
+        let killed = termination.signal == SIGTERM || termination.signal == SIGKILL
+        return WriterRun(process: process, outcome: outcome, durationMs: durationMs, stoppedByDrain: stop.isRequested && killed)
+    }
+
+    /// The writer's whole environment: a fixed clean set plus what the configuration passes
+    /// through. Credentials of the object store are never passed.
+    func writerEnvironment(_ record: DeltaRecord) -> [String: String] {
+        let inherited = ProcessInfo.processInfo.environment
+        let directory = spool.directory(of: record.id)
+        var environment: [String: String] = [
+            "PATH": inherited["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+            "HOME": directory + "/tmp",
+            "TMPDIR": directory + "/tmp",
+            "LANG": "C.UTF-8",
+            "DELTASEAL_DELTA_ID": record.id.rawValue,
+            "DELTASEAL_ATTEMPT": "\(record.attempt)",
+        ]
+        // Credential-like names were refused when the configuration was read unless forced with `!`.
+        for entry in config.writerEnvironmentPassthrough {
+            let name = entry.hasPrefix("!") ? String(entry.dropFirst()) : entry
+            if let value = inherited[name] { environment[name] = value }
+        }
+        return environment
+    }
+
+}
