@@ -11,6 +11,9 @@ import Testing
 /// writer crashes now and then. At the end every batch is shipped exactly once and verifies.
 ///
 /// Size: `DELTASEAL_CHAOS_BATCHES` (default 40) and `DELTASEAL_CHAOS_KILLS` (default 8).
+/// Every random choice (kill times, the proxy's faults, the writer's crashes) comes from one
+/// seed, printed at the start and at the end; `DELTASEAL_CHAOS_SEED=N` runs the same choices
+/// again (the daemon's own timing still varies with the machine).
 @Suite(.enabled(if: S3TestServer.available, "needs the SeaweedFS server bin/test starts"), .timeLimit(.minutes(15)))
 struct ChaosTests {
     let server = S3TestServer.current!
@@ -19,21 +22,26 @@ struct ChaosTests {
         let env = ProcessInfo.processInfo.environment
         let batchCount = Int(env["DELTASEAL_CHAOS_BATCHES"] ?? "") ?? 40
         let killCount = Int(env["DELTASEAL_CHAOS_KILLS"] ?? "") ?? 8
+        let seed = UInt64(env["DELTASEAL_CHAOS_SEED"] ?? "") ?? UInt64.random(in: 1 ... 1 << 32)
+        var random = SplitMix64(seed: seed)
+        print("chaos: seed=\(seed) (DELTASEAL_CHAOS_SEED=\(seed) repeats its choices)")
         let harness = try PipelineHarness()
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
-        let proxy = try FaultProxy(upstream: server.endpoint)
+        let proxy = try FaultProxy(upstream: server.endpoint, seed: seed)
         try proxy.set([
             .init(action: "status_503", times: nil, probability: 0.04),
             .init(action: "reset_body", method: "PUT", times: nil, probability: 0.04),
             .init(action: "flip_byte", method: "GET", contains: "/files/", times: nil, probability: 0.05),
             .init(action: "stall", method: "GET", times: nil, seconds: 4, probability: 0.01),
         ])
-        // Crashes (SIGSEGV) on one run in ten, before or after writing.
+        // Crashes (SIGSEGV) on one run in ten, before or after writing: drawn from the seed, the
+        // batch's name and the attempt, so the same seed crashes the same attempts.
         let writer = try TestSupport.script("""
-            if [ $((RANDOM % 20)) -eq 0 ]; then kill -SEGV $$; fi
+            draw=$(printf '%s' "\(seed) $DELTASEAL_ATTEMPT $(basename "$2")" | cksum | cut -d' ' -f1)
+            if [ $((draw % 20)) -eq 0 ]; then kill -SEGV $$; fi
             \(TestSupport.writer) "$@" || exit $?
-            if [ $((RANDOM % 20)) -eq 0 ]; then kill -SEGV $$; fi
+            if [ $(((draw / 20) % 20)) -eq 0 ]; then kill -SEGV $$; fi
             exit 0
             """, at: harness.root + "/crashy-writer.sh")
 
@@ -53,7 +61,7 @@ struct ChaosTests {
         var kills = 0
         for _ in 0..<killCount {
             let daemon = try Daemon(arguments, environment: server.environment(), cwd: harness.root, log: log)
-            try await Task.sleep(for: .milliseconds(Int.random(in: 200...1500)))
+            try await Task.sleep(for: .milliseconds(200 + Int(random.next() % 1301)))
             daemon.kill()
             kills += 1
         }
@@ -101,7 +109,7 @@ struct ChaosTests {
         #expect(try store.listMultipartUploads(prefix: "chaos-host/").isEmpty)
 
         let faults = try proxy.injected()
-        print("chaos: batches=\(batchCount) kills=\(kills) faults=\(faults.values.reduce(0, +)) \(faults.sorted { $0.key < $1.key }) "
+        print("chaos: seed=\(seed) batches=\(batchCount) kills=\(kills) faults=\(faults.values.reduce(0, +)) \(faults.sorted { $0.key < $1.key }) "
               + "lost=\(lost) duplicates=\(duplicates) orphans=\(orphans.count) records=\(records) gc=\(gc.stdout.trimmingCharacters(in: .newlines))")
     }
 }

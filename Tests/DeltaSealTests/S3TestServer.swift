@@ -66,11 +66,12 @@ final class FaultProxy: @unchecked Sendable {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path + "/Fixtures/faultproxy.py"
     }
 
-    init(upstream: String) throws {
+    /// `seed`: the probabilistic rules draw from it, so a run can be repeated.
+    init(upstream: String, seed: UInt64? = nil) throws {
         let hostPort = upstream.replacingOccurrences(of: "http://", with: "")
         let pipe = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script, hostPort]
+        process.arguments = ["python3", Self.script, hostPort] + (seed.map { ["\($0)"] } ?? [])
         process.standardOutput = pipe
         process.standardInput = FileHandle.nullDevice
         let log = NSTemporaryDirectory() + "/faultproxy-\(UInt32.random(in: 0 ... .max)).log"

@@ -214,6 +214,10 @@ def forward_response(upstream, client, method, status, headers, rest, action):
 def main():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     host, port = sys.argv[1].rsplit(":", 1)
+    if len(sys.argv) > 2:
+        # A seed makes the probabilistic rules draw the same sequence (requests still arrive in
+        # the order the clients send them).
+        random.seed(int(sys.argv[2]))
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", 0))
