@@ -3,6 +3,7 @@ import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
 import Logging
+import Synchronization
 
 /// The daemon: claims batches from the spool, runs each delta through its pipeline with bounded
 /// concurrency, and resumes whatever an earlier run left in `work/`.
@@ -75,7 +76,7 @@ public struct Supervisor: Sendable {
             uploads: AsyncSemaphore(config.maxUploads),
             verifications: AsyncSemaphore(config.maxVerifications), stop: stop, live: live,
             sandbox: sandbox, verifierCredentials: verifierCredentials, storeHealth: storeHealth, once: once)
-        collectGarbage(store: store, spool: spool)
+        await collectGarbage(store: store, spool: spool)
         logger.info("supervisor started", metadata: [
             "spool": "\(spool.root)", "store": "\(config.store)", "host": "\(config.host)", "once": "\(once)",
         ])
@@ -118,8 +119,8 @@ public struct Supervisor: Sendable {
         // status.json exists is seen arriving.
         let arrivals = BatchArrivals(directory: spool.incoming, logger: logger)
         let finished = StopRequest()
-        await withDiscardingTaskGroup { group in
-            group.addTask {
+        await withDiscardingTaskGroup { outer in
+            outer.addTask {
                 // The health timer: a beat at least every second, and at the very end. A cancelled
                 // group (the drain timeout) ends it: a cancelled sleep returns at once, and a loop
                 // around it would spin.
@@ -129,109 +130,109 @@ public struct Supervisor: Sendable {
                 }
                 if !Task.isCancelled { await publish() }
             }
-            /// Starts a delta in the slot its caller acquired.
-            func launch(_ record: DeltaRecord) {
-                results.started(record.id)
-                group.addTask {
-                    let outcome = await pipeline.run(record)
-                    results.finished(record.id, outcome)
-                    board.record(outcome, id: record.id)
-                    await slots.signal()
-                }
-            }
-            do {
-                try spool.removeDiscarded()
-                for id in try spool.workInProgress() {
-                    guard let record = try spool.load(id) else {
-                        try spool.discard(id)
-                        continue
+            // Intake and the deltas it starts: the group ends when intake has stopped and the last
+            // delta has finished (the drain), while the health timer goes on publishing.
+            await withDiscardingTaskGroup { group in
+                /// Starts a delta in the slot its caller acquired.
+                func launch(_ record: DeltaRecord) {
+                    results.started(record.id)
+                    group.addTask {
+                        let outcome = await pipeline.run(record)
+                        results.finished(record.id, outcome)
+                        board.record(outcome, id: record.id)
+                        await slots.signal()
                     }
-                    logger.info("resuming", metadata: ["delta": "\(id)", "state": "\(record.state.rawValue)"])
-                    await slots.wait()
-                    launch(record)
                 }
-                let settleMs = Int64(config.intakeSettle.components.seconds * 1000
-                    + config.intakeSettle.components.attoseconds / 1_000_000_000_000_000)
-                var reported = Set<Spool.Unclaimable>()
-                /// The batches that may be claimed now; entries that never can be are logged once each.
-                func listing() throws -> [String] {
-                    let scan = try spool.scanIncoming()
-                    for entry in scan.unclaimable where reported.insert(entry).inserted {
-                        logger.error("cannot claim an entry of incoming/; it stays there", metadata: [
-                            "entry": "\(entry.name)", "reason": "\(entry.reason)",
-                        ])
-                    }
-                    reported.formIntersection(scan.unclaimable)
-                    results.unclaimable(scan.unclaimable.count)
-                    let now = WallClock.nowMilliseconds()
-                    arrivals.refresh(nowMs: now)
-                    return scan.batches.filter { arrivals.notReady($0, nowMs: now, settleMs: settleMs) == nil }
-                }
-                var nextCollection = ContinuousClock.now + config.gcInterval
-                // With --once, the batches there at start are waited for while they settle; one
-                // still being written after that stays in incoming/ and the run does not count as done.
-                let atStart = once ? Set(try spool.readyBatches()) : []
-                let settleDeadline = ContinuousClock.now + config.intakeSettle + config.pollInterval
-                while !stop.isRequested {
-                    let ready = try listing()
-                    for batch in ready {
-                        if stop.isRequested { break }
-                        // A slot first, then room on disk, then the claim: a claimed batch never waits.
+                do {
+                    try spool.removeDiscarded()
+                    for id in try spool.workInProgress() {
+                        guard let record = try spool.load(id) else {
+                            try spool.discard(id)
+                            continue
+                        }
+                        logger.info("resuming", metadata: ["delta": "\(id)", "state": "\(record.state.rawValue)"])
                         await slots.wait()
-                        try await intake.waitUntilOpen(spool: spool, stop: stop, pollInterval: config.pollInterval)
-                        let id = DeltaID(unixMilliseconds: WallClock.nowMilliseconds(), random: UInt64.random(in: 0 ... .max))
-                        guard !stop.isRequested, let record = try spool.claim(batch, as: id) else {
-                            await slots.signal()
-                            continue
-                        }
-                        arrivals.claimed(batch)
-                        // A writer that opened the batch between the check and the rename: give it back.
-                        if case .open = OpenForWriting.check(spool.batchPath(record, batch)) {
-                            try spool.unclaim(record)
-                            await slots.signal()
-                            continue
-                        }
-                        logger.info("claimed", metadata: ["delta": "\(id)", "batch": "\(batch)"])
                         launch(record)
                     }
-                    if once {
-                        let left = Set(try spool.readyBatches()).intersection(atStart)
-                        if left.isEmpty { break }
-                        // Past the settle time, give up only when every batch left is still not
-                        // ready (open for writing); ready ones are claimed on the next pass.
-                        let stuck = left.compactMap { batch in
-                            arrivals.notReady(batch, nowMs: WallClock.nowMilliseconds(), settleMs: settleMs).map { (batch, $0) }
+                    let settleMs = Int64(config.intakeSettle.components.seconds * 1000
+                        + config.intakeSettle.components.attoseconds / 1_000_000_000_000_000)
+                    var reported = Set<Spool.Unclaimable>()
+                    /// The batches that may be claimed now; entries that never can be are logged once each.
+                    func listing() throws -> [String] {
+                        let scan = try spool.scanIncoming()
+                        for entry in scan.unclaimable where reported.insert(entry).inserted {
+                            logger.error("cannot claim an entry of incoming/; it stays there", metadata: [
+                                "entry": "\(entry.name)", "reason": "\(entry.reason)",
+                            ])
                         }
-                        if ContinuousClock.now >= settleDeadline && stuck.count == left.count {
-                            for (batch, reason) in stuck.sorted(by: { $0.0 < $1.0 }) {
-                                logger.warning("batch is still being written; it stays in incoming/", metadata: [
-                                    "batch": "\(batch)", "reason": "\(reason)",
-                                ])
+                        reported.formIntersection(scan.unclaimable)
+                        results.unclaimable(scan.unclaimable.count)
+                        let now = WallClock.nowMilliseconds()
+                        arrivals.refresh(nowMs: now)
+                        return scan.batches.filter { arrivals.notReady($0, nowMs: now, settleMs: settleMs) == nil }
+                    }
+                    var nextCollection = ContinuousClock.now + config.gcInterval
+                    // With --once, the batches there at start are waited for while they settle; one
+                    // still being written after that stays in incoming/ and the run does not count as done.
+                    let atStart = once ? Set(try spool.readyBatches()) : []
+                    let settleDeadline = ContinuousClock.now + config.intakeSettle + config.pollInterval
+                    while !stop.isRequested {
+                        let ready = try listing()
+                        for batch in ready {
+                            if stop.isRequested { break }
+                            // A slot first, then room on disk, then the claim: a claimed batch never waits.
+                            await slots.wait()
+                            try await intake.waitUntilOpen(spool: spool, stop: stop, pollInterval: config.pollInterval)
+                            let id = DeltaID(unixMilliseconds: WallClock.nowMilliseconds(), random: UInt64.random(in: 0 ... .max))
+                            guard !stop.isRequested, let record = try spool.claim(batch, as: id) else {
+                                await slots.signal()
+                                continue
                             }
-                            results.leftUnclaimed(left.count)
-                            break
+                            arrivals.claimed(batch)
+                            // A writer that opened the batch between the check and the rename: give it back.
+                            if case .open = OpenForWriting.check(spool.batchPath(record, batch)) {
+                                try spool.unclaim(record)
+                                await slots.signal()
+                                continue
+                            }
+                            logger.info("claimed", metadata: ["delta": "\(id)", "batch": "\(batch)"])
+                            launch(record)
+                        }
+                        if once {
+                            let left = Set(try spool.readyBatches()).intersection(atStart)
+                            if left.isEmpty { break }
+                            // Past the settle time, give up only when every batch left is still not
+                            // ready (open for writing); ready ones are claimed on the next pass.
+                            let stuck = left.compactMap { batch in
+                                arrivals.notReady(batch, nowMs: WallClock.nowMilliseconds(), settleMs: settleMs).map { (batch, $0) }
+                            }
+                            if ContinuousClock.now >= settleDeadline && stuck.count == left.count {
+                                for (batch, reason) in stuck.sorted(by: { $0.0 < $1.0 }) {
+                                    logger.warning("batch is still being written; it stays in incoming/", metadata: [
+                                        "batch": "\(batch)", "reason": "\(reason)",
+                                    ])
+                                }
+                                results.leftUnclaimed(left.count)
+                                break
+                            }
+                        }
+                        try await stop.sleep(for: config.pollInterval)
+                        // Deltas put back into work/ while running (`supervisor retry`).
+                        for id in try spool.workInProgress() where !results.isActive(id) && !stop.isRequested {
+                            guard let record = try spool.load(id) else { continue }
+                            logger.info("picked up", metadata: ["delta": "\(id)", "state": "\(record.state.rawValue)"])
+                            await slots.wait()
+                            launch(record)
+                        }
+                        if ContinuousClock.now >= nextCollection {
+                            await collectGarbage(store: store, spool: spool)
+                            nextCollection = ContinuousClock.now + config.gcInterval
                         }
                     }
-                    try await stop.sleep(for: config.pollInterval)
-                    // Deltas put back into work/ while running (`supervisor retry`).
-                    for id in try spool.workInProgress() where !results.isActive(id) && !stop.isRequested {
-                        guard let record = try spool.load(id) else { continue }
-                        logger.info("picked up", metadata: ["delta": "\(id)", "state": "\(record.state.rawValue)"])
-                        await slots.wait()
-                        launch(record)
-                    }
-                    if ContinuousClock.now >= nextCollection {
-                        collectGarbage(store: store, spool: spool)
-                        nextCollection = ContinuousClock.now + config.gcInterval
-                    }
+                } catch {
+                    logger.error("intake stopped", metadata: ["error": "\(error)"])
+                    results.intakeFailed()
                 }
-            } catch {
-                logger.error("intake stopped", metadata: ["error": "\(error)"])
-                results.intakeFailed()
-            }
-            // Draining: the health timer goes on publishing while the last deltas finish.
-            while results.running > 0 && !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(50))
             }
             finished.request()
         }
@@ -246,11 +247,12 @@ public struct Supervisor: Sendable {
 }
 
 extension Supervisor {
-    /// Runs the garbage collector; a failure is logged, never fatal (it runs again later).
-    func collectGarbage(store: any ObjectStore, spool: Spool) {
+    /// Runs the garbage collector off the cooperative pool (it lists and deletes through the
+    /// store); a failure is logged, never fatal (it runs again later).
+    func collectGarbage(store: any ObjectStore, spool: Spool) async {
         let collector = GarbageCollector(store: store, host: config.host, spool: spool, graceMs: config.gcGraceMs, logger: logger)
         do {
-            let result = try collector.run()
+            let result = try await Blocking.run { try collector.run() }
             logger.info("gc done", metadata: [
                 "deltas": "\(result.deltas)", "objects": "\(result.objects)", "aborted_uploads": "\(result.abortedUploads)",
             ])
@@ -291,23 +293,25 @@ extension Supervisor {
 }
 
 /// Outcomes of the deltas of one run, collected from their tasks.
-final class RunResults: @unchecked Sendable {
-    private let lock = PThreadMutex()
-    private var totals = RunSummary()
-    private var active = Set<DeltaID>()
+final class RunResults: Sendable {
+    private struct State {
+        var totals = RunSummary()
+        var active = Set<DeltaID>()
+    }
+    private let state = Mutex(State())
     private let progress: (@Sendable (RunSummary) -> Void)?
 
     init(progress: (@Sendable (RunSummary) -> Void)?) { self.progress = progress }
 
-    func started(_ id: DeltaID) { lock.withLock { _ = active.insert(id) } }
+    func started(_ id: DeltaID) { state.withLock { _ = $0.active.insert(id) } }
 
-    func isActive(_ id: DeltaID) -> Bool { lock.withLock { active.contains(id) } }
+    func isActive(_ id: DeltaID) -> Bool { state.withLock { $0.active.contains(id) } }
 
     func finished(_ id: DeltaID, _ outcome: DeltaOutcome) {
-        let now = lock.withLock { () -> RunSummary in
-            totals.add(outcome)
-            active.remove(id)
-            return totals
+        let now = state.withLock { state -> RunSummary in
+            state.totals.add(outcome)
+            state.active.remove(id)
+            return state.totals
         }
         progress?(now)
         switch outcome {
@@ -321,71 +325,51 @@ final class RunResults: @unchecked Sendable {
     }
 
     /// Batches a `--once` run left in `incoming/` because they were still being written.
-    func leftUnclaimed(_ count: Int) { lock.withLock { totals.deferred += count } }
+    func leftUnclaimed(_ count: Int) { state.withLock { $0.totals.deferred += count } }
 
     /// How many entries of `incoming/` cannot be claimed, as last seen.
-    func unclaimable(_ count: Int) { lock.withLock { totals.unclaimable = count } }
+    func unclaimable(_ count: Int) { state.withLock { $0.totals.unclaimable = count } }
 
     /// Intake itself broke (the spool became unreadable): the run cannot count as all shipped.
-    func intakeFailed() { lock.withLock { totals.failed += 1 } }
+    func intakeFailed() { state.withLock { $0.totals.failed += 1 } }
 
-    var running: Int { lock.withLock { active.count } }
-    var summary: RunSummary { lock.withLock { totals } }
+    var running: Int { state.withLock { $0.active.count } }
+    var summary: RunSummary { state.withLock { $0.totals } }
 }
 
 /// Liveness and readiness, for `/healthz` and `/readyz`.
-public final class SupervisorHealth: @unchecked Sendable {
-    private let lock = PThreadMutex()
-    private var lastBeatMs = WallClock.nowMilliseconds()
-    private var reason: String? = "starting"
+public final class SupervisorHealth: Sendable {
+    private struct State {
+        var lastBeatMs = WallClock.nowMilliseconds()
+        var reason: String? = "starting"
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
     /// The health timer's beat: the process can make progress; `notReady` says why it would
     /// not take and ship a new batch now (nil: it would).
     func beat(notReady: String?) {
-        lock.withLock {
-            lastBeatMs = WallClock.nowMilliseconds()
-            reason = notReady
+        state.withLock {
+            $0.lastBeatMs = WallClock.nowMilliseconds()
+            $0.reason = notReady
         }
     }
 
     /// `nil` when the health timer beat recently (the process can make progress, however busy
     /// its writers are), else why the process is not healthy: what `/healthz` answers.
     public func unhealthy(maxSilenceMs: Int64) -> String? {
-        lock.withLock {
-            let silence = WallClock.nowMilliseconds() - lastBeatMs
+        state.withLock {
+            let silence = WallClock.nowMilliseconds() - $0.lastBeatMs
             return silence > maxSilenceMs ? "the health timer has not run for \(silence / 1000) s" : nil
         }
     }
 
     /// `nil` when it would take and ship a new batch now, else why not (intake paused for disk,
     /// the work area, the store; writers paused after a crash loop; draining): what `/readyz` answers.
-    public var notReady: String? { lock.withLock { reason } }
+    public var notReady: String? { state.withLock { $0.reason } }
 }
 
-/// A request to stop intake, set from a signal handler or a test.
-public final class StopRequest: Sendable {
-    private let flag = OnceFlag()
-
-    public init() {}
-
-    /// Asks the supervisor to stop claiming batches and finish what it has.
-    public func request() { flag.set() }
-
-    /// Whether a stop was asked for.
-    public var isRequested: Bool { flag.isSet }
-
-    /// Sleeps up to `duration`, waking early when a stop is requested.
-    func sleep(for duration: Duration) async throws {
-        let step = Duration.milliseconds(50)
-        var left = duration
-        while left > .zero, !isRequested {
-            try await Task.sleep(for: min(step, left))
-            left -= step
-        }
-    }
-}
 
 
 import Foundation
