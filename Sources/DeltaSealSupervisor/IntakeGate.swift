@@ -1,6 +1,7 @@
 import DeltaSealCore
 import DeltaSealSystem
 import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,13 +9,11 @@ import Glibc
 /// Backpressure: holds intake while the work area is too large, free disk too low or the store
 /// unavailable, and says so once when it pauses and once when it resumes. Nothing is dropped:
 /// batches wait in `incoming/`.
-final class IntakeGate: @unchecked Sendable {
-    // Safe: `reason` is read and written under `lock`; the rest is immutable.
+final class IntakeGate: Sendable {
     let live: LiveSettings
     let logger: Logger
     let storeHealth: StoreHealth?
-    private let lock = PThreadMutex()
-    private var reason: String?
+    private let reason = Mutex<String?>(nil)
 
     init(live: LiveSettings, logger: Logger, storeHealth: StoreHealth? = nil) {
         self.live = live
@@ -23,14 +22,14 @@ final class IntakeGate: @unchecked Sendable {
     }
 
     /// Why intake was paused when last looked at, if it was.
-    var pausedBecause: String? { lock.withLock { reason } }
+    var pausedBecause: String? { reason.withLock { $0 } }
 
     /// Looks again: why intake is paused now (logging a change), nil when it is open.
     @discardableResult
     func refresh(spool: Spool) -> String? {
         let now = live.intake.pauseReason(workBytes: Self.bytes(under: spool.work), freeBytes: Self.freeBytes(spool.root))
             ?? storeHealth?.unavailability()
-        let before = lock.withLock { () -> String? in
+        let before = reason.withLock { reason -> String? in
             defer { reason = now }
             return reason
         }

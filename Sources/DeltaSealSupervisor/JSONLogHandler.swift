@@ -2,6 +2,7 @@ import DeltaSealCore
 import DeltaSealSystem
 import Foundation
 import Logging
+import Synchronization
 
 /// One JSON object per line on stderr: `ts`, `level`, `msg`, `label`, then the metadata (the
 /// delta id as `delta` on every line about a delta). What Vector, Loki or journald pick up.
@@ -9,7 +10,8 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
     private let label: String
-    private static let lock = PThreadMutex()
+    /// One line at a time on stderr, whole.
+    private static let lock = Mutex(())
 
     public init(label: String) { self.label = label }
 
@@ -26,7 +28,7 @@ public struct JSONLogHandler: LogHandler {
         fields["msg"] = "\(event.message)"
         fields["label"] = label
         let line = Self.encode(fields) + "\n"
-        Self.lock.withLock { FileHandle.standardError.write(Data(line.utf8)) }
+        Self.lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
     }
 
     /// A flat JSON object with `ts`, `level`, `msg` first and the rest sorted.

@@ -1,12 +1,12 @@
 import DeltaSealCore
 import DeltaSealSystem
 import Logging
+import Synchronization
 
 /// The settings a running supervisor takes from a reloaded configuration (SIGHUP) without a
 /// restart; everything else in `SupervisorConfig` is fixed for the life of the process.
-public final class LiveSettings: @unchecked Sendable {
-    private let lock = PThreadMutex()
-    private var current: SupervisorConfig
+public final class LiveSettings: Sendable {
+    private let current: Mutex<SupervisorConfig>
 
     /// The keys a reload applies; a change to any other key needs a restart.
     public static let reloadableKeys: Set<String> = [
@@ -14,14 +14,14 @@ public final class LiveSettings: @unchecked Sendable {
         "intake.min_free_bytes", "writer.timeout", "writer.kill_grace", "verifier.timeout", "verifier.mode",
     ]
 
-    public init(_ config: SupervisorConfig) { current = config }
+    public init(_ config: SupervisorConfig) { current = Mutex(config) }
 
-    var retry: RetryPolicy { lock.withLock { current.retry } }
-    var intake: IntakeLimits { lock.withLock { current.intake } }
-    var writerTimeout: Duration { lock.withLock { current.writerTimeout } }
-    var killGrace: Duration { lock.withLock { current.killGrace } }
-    var verifierTimeout: Duration { lock.withLock { current.verifierTimeout } }
-    var quickVerify: Bool { lock.withLock { current.quickVerify } }
+    var retry: RetryPolicy { current.withLock { $0.retry } }
+    var intake: IntakeLimits { current.withLock { $0.intake } }
+    var writerTimeout: Duration { current.withLock { $0.writerTimeout } }
+    var killGrace: Duration { current.withLock { $0.killGrace } }
+    var verifierTimeout: Duration { current.withLock { $0.verifierTimeout } }
+    var quickVerify: Bool { current.withLock { $0.quickVerify } }
     /// The level every logger built by `LogLevel.handler` follows.
     public let logLevel = LogLevelBox()
 
@@ -34,7 +34,7 @@ public final class LiveSettings: @unchecked Sendable {
     /// Applies the reloadable settings of `new`; reports the keys it applied (a reloadable key
     /// whose value changed) and the changed keys that need a restart.
     public func reload(_ new: SupervisorConfig) -> Reload {
-        lock.withLock {
+        current.withLock { current in
             var next = current
             next.retry = new.retry
             next.intake = new.intake
@@ -56,13 +56,12 @@ public final class LiveSettings: @unchecked Sendable {
 }
 
 /// A log level shared by handlers, so a reload changes it for every logger at once.
-public final class LogLevelBox: @unchecked Sendable {
-    private let lock = PThreadMutex()
-    private var value: Logger.Level = .info
+public final class LogLevelBox: Sendable {
+    private let value = Mutex<Logger.Level>(.info)
     public init() {}
     public var level: Logger.Level {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
 

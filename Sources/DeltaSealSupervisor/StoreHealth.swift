@@ -2,6 +2,7 @@ import DeltaSealCore
 import DeltaSealStore
 import DeltaSealSystem
 import Logging
+import Synchronization
 
 /// Whether the store can take work now, as the deltas' requests and a cheap probe find it.
 ///
@@ -13,17 +14,18 @@ import Logging
 /// fails, the rest wait the same way instead of failing behind it. The probe writes and removes a
 /// tiny object under the host's prefix: the most common refusal is a policy that denies writes,
 /// which a read would not see.
-final class StoreHealth: @unchecked Sendable {
-    // Safe: every mutable field is read and written under `lock`.
-    private let lock = PThreadMutex()
+final class StoreHealth: Sendable {
+    private struct State {
+        var failingSinceMs: Int64?
+        var lastFailure: String?
+        var refusal: String?
+        var announced = false
+        var nextProbeMs: Int64 = 0
+        var probeDelayMs: Int64 = 1000
+    }
+    private let state = Mutex(State())
     private let thresholdMs: Int64
     private let logger: Logger
-    private var failingSinceMs: Int64?
-    private var lastFailure: String?
-    private var refusal: String?
-    private var announced = false
-    private var nextProbeMs: Int64 = 0
-    private var probeDelayMs: Int64 = 1000
 
     init(thresholdMs: Int64, logger: Logger) {
         self.thresholdMs = thresholdMs
@@ -32,15 +34,15 @@ final class StoreHealth: @unchecked Sendable {
 
     /// A request succeeded: whatever was wrong is over.
     func succeeded() {
-        let wasDown = lock.withLock { () -> Bool in
+        let wasDown = state.withLock { state -> Bool in
             defer {
-                failingSinceMs = nil
-                lastFailure = nil
-                refusal = nil
-                probeDelayMs = 1000
-                announced = false
+                state.failingSinceMs = nil
+                state.lastFailure = nil
+                state.refusal = nil
+                state.probeDelayMs = 1000
+                state.announced = false
             }
-            return announced
+            return state.announced
         }
         if wasDown { logger.notice("store available again; shipping resumes") }
     }
@@ -49,29 +51,29 @@ final class StoreHealth: @unchecked Sendable {
     /// made the store refusing: that delta fails; the others that meet it wait instead.
     @discardableResult
     func failed(_ error: StoreError, nowMs: Int64 = WallClock.nowMilliseconds()) -> Bool {
-        lock.withLock {
+        state.withLock { state in
             if error.isRetryable {
-                if failingSinceMs == nil { failingSinceMs = nowMs }
-                lastFailure = error.description
+                if state.failingSinceMs == nil { state.failingSinceMs = nowMs }
+                state.lastFailure = error.description
                 return false
             }
-            let first = refusal == nil
-            refusal = error.description
+            let first = state.refusal == nil
+            state.refusal = error.description
             return first
         }
     }
 
     /// Why the store cannot take work now, or nil when it can.
     func unavailability(nowMs: Int64 = WallClock.nowMilliseconds()) -> String? {
-        let (reason, announce) = lock.withLock { () -> (String?, Bool) in
+        let (reason, announce) = state.withLock { state -> (String?, Bool) in
             var reason: String?
-            if let refusal {
+            if let refusal = state.refusal {
                 reason = "store refuses: \(refusal)"
-            } else if let since = failingSinceMs, nowMs - since >= thresholdMs {
-                reason = "store unavailable since \(CivilTime.rfc3339(unixMilliseconds: since)): \(lastFailure ?? "?")"
+            } else if let since = state.failingSinceMs, nowMs - since >= thresholdMs {
+                reason = "store unavailable since \(CivilTime.rfc3339(unixMilliseconds: since)): \(state.lastFailure ?? "?")"
             }
-            let announce = reason != nil && !announced
-            if announce { announced = true }
+            let announce = reason != nil && !state.announced
+            if announce { state.announced = true }
             return (reason, announce)
         }
         if announce, let reason {
@@ -87,7 +89,7 @@ final class StoreHealth: @unchecked Sendable {
     /// `key` is the probe object's key (written, then deleted).
     func probeIfDue(_ store: any ObjectStore, key: String) async {
         let now = WallClock.nowMilliseconds()
-        guard unavailability(nowMs: now) != nil, lock.withLock({ now >= nextProbeMs }) else { return }
+        guard unavailability(nowMs: now) != nil, state.withLock({ now >= $0.nextProbeMs }) else { return }
         do {
             try await Blocking.run {
                 try store.put(key: key, bytes: [], ifAbsent: false)
@@ -95,15 +97,15 @@ final class StoreHealth: @unchecked Sendable {
             }
             succeeded()
         } catch let error as StoreError {
-            lock.withLock {
+            state.withLock { state in
                 // A probe that fails again keeps the store out, permanent or not.
-                lastFailure = error.description
-                if !error.isRetryable { refusal = error.description }
-                nextProbeMs = now + probeDelayMs
-                probeDelayMs = min(probeDelayMs * 2, 30_000)
+                state.lastFailure = error.description
+                if !error.isRetryable { state.refusal = error.description }
+                state.nextProbeMs = now + state.probeDelayMs
+                state.probeDelayMs = min(state.probeDelayMs * 2, 30_000)
             }
         } catch {
-            lock.withLock { nextProbeMs = now + probeDelayMs }
+            state.withLock { $0.nextProbeMs = now + $0.probeDelayMs }
         }
     }
 

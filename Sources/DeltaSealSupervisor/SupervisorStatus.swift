@@ -1,6 +1,7 @@
 import DeltaSealCore
 import DeltaSealPack
 import DeltaSealSystem
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -133,31 +134,46 @@ public struct SupervisorStatus: Codable, Sendable {
 
 /// What the running daemon knows and the spool does not: kept in memory, written to
 /// `spool/status.json` (atomically) every poll.
-final class StatusBoard: @unchecked Sendable {
+final class StatusBoard: Sendable {
     static let fileName = "status.json"
-    private let lock = PThreadMutex()
+    private struct State {
+        var shippedTimes: [Int64] = []
+        var totals: [String: Int] = [:]
+        var failures: [SupervisorStatus.Failure] = []
+        var intakePaused: String?
+        var writersPausedMs: Int64 = 0
+        var sandbox: String?
+    }
+    private let state = Mutex(State())
     private let startedAt = CivilTime.rfc3339(unixMilliseconds: WallClock.nowMilliseconds())
-    private var shippedTimes: [Int64] = []
-    private var totals: [String: Int] = [:]
-    private var failures: [SupervisorStatus.Failure] = []
-    var intakePaused: String?
-    var writersPausedMs: Int64 = 0
-    var sandbox: String?
+
+    var intakePaused: String? {
+        get { state.withLock { $0.intakePaused } }
+        set { state.withLock { $0.intakePaused = newValue } }
+    }
+    var writersPausedMs: Int64 {
+        get { state.withLock { $0.writersPausedMs } }
+        set { state.withLock { $0.writersPausedMs = newValue } }
+    }
+    var sandbox: String? {
+        get { state.withLock { $0.sandbox } }
+        set { state.withLock { $0.sandbox = newValue } }
+    }
 
     func record(_ outcome: DeltaOutcome, id: DeltaID) {
         let now = WallClock.nowMilliseconds()
-        lock.withLock {
+        state.withLock { state in
             switch outcome {
             case .shipped:
-                shippedTimes.append(now)
-                totals["shipped", default: 0] += 1
+                state.shippedTimes.append(now)
+                state.totals["shipped", default: 0] += 1
             case .deferred:
                 break
             case .rejected(let reason), .failed(let reason):
                 let name = { if case .rejected = outcome { return "rejected" } else { return "failed" } }()
-                totals[name, default: 0] += 1
-                failures.append(.init(deltaID: id.rawValue, outcome: name, reason: reason, at: CivilTime.rfc3339(unixMilliseconds: now)))
-                if failures.count > 50 { failures.removeFirst(failures.count - 50) }
+                state.totals[name, default: 0] += 1
+                state.failures.append(.init(deltaID: id.rawValue, outcome: name, reason: reason, at: CivilTime.rfc3339(unixMilliseconds: now)))
+                if state.failures.count > 50 { state.failures.removeFirst(state.failures.count - 50) }
             }
         }
     }
@@ -165,12 +181,13 @@ final class StatusBoard: @unchecked Sendable {
     /// Writes the status file; a failure is not worth stopping for.
     func write(spool: Spool) {
         let now = WallClock.nowMilliseconds()
-        let status = lock.withLock { () -> SupervisorStatus in
-            shippedTimes.removeAll { $0 < now - 3_600_000 }
+        let status = state.withLock { state -> SupervisorStatus in
+            state.shippedTimes.removeAll { $0 < now - 3_600_000 }
             return SupervisorStatus(
                 running: true, pid: getpid(), startedAt: startedAt, updatedAt: CivilTime.rfc3339(unixMilliseconds: now),
-                intakePaused: intakePaused, writersPausedSeconds: Double(writersPausedMs) / 1000, shippedLastHour: shippedTimes.count,
-                totals: totals, recentFailures: failures, stages: [:], inFlight: [], queues: [:], sandbox: sandbox)
+                intakePaused: state.intakePaused, writersPausedSeconds: Double(state.writersPausedMs) / 1000,
+                shippedLastHour: state.shippedTimes.count, totals: state.totals, recentFailures: state.failures, stages: [:],
+                inFlight: [], queues: [:], sandbox: state.sandbox)
         }
         if let bytes = try? StableJSON.encode(status) {
             try? Files.writeAtomically(bytes, to: spool.root + "/" + Self.fileName)

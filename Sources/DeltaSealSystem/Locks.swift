@@ -1,16 +1,16 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A flag that is set once and read from any thread.
-public final class OnceFlag: @unchecked Sendable {
-    private var value = false
-    private let lock = PThreadMutex()
+public final class OnceFlag: Sendable {
+    private let value = Atomic<Bool>(false)
     public init() {}
     /// Sets the flag.
-    public func set() { lock.withLock { value = true } }
+    public func set() { value.store(true, ordering: .releasing) }
     /// Whether the flag was set.
-    public var isSet: Bool { lock.withLock { value } }
+    public var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
 /// A plain mutex for the few places that need one.

@@ -2,6 +2,7 @@ import DeltaSealSupervisor
 import DeltaSealSystem
 import Logging
 import ServiceLifecycle
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,14 +11,13 @@ import Glibc
 /// stops intake and lets in-flight deltas finish; if the group's graceful-shutdown limit
 /// (`shutdown.drain_timeout`) passes, the group cancels it, and it stops the writers of the
 /// unfinished deltas and exits: they resume at the next start.
-final class SupervisorService: Service, @unchecked Sendable {
+final class SupervisorService: Service, Sendable {
     let supervisor: Supervisor
     let once: Bool
     let stop = StopRequest()
     let health: SupervisorHealth
     let live: LiveSettings
-    private let lock = PThreadMutex()
-    private var result: Result<RunSummary, any Error>?
+    private let result = Mutex<Result<RunSummary, any Error>?>(nil)
 
     init(supervisor: Supervisor, once: Bool, health: SupervisorHealth, live: LiveSettings) {
         self.supervisor = supervisor
@@ -27,7 +27,7 @@ final class SupervisorService: Service, @unchecked Sendable {
     }
 
     /// How the run ended; `nil` before it has.
-    var outcome: Result<RunSummary, any Error>? { lock.withLock { result } }
+    var outcome: Result<RunSummary, any Error>? { result.withLock { $0 } }
 
     func run() async {
         let config = supervisor.config
@@ -55,6 +55,6 @@ final class SupervisorService: Service, @unchecked Sendable {
         } catch {
             ended = .failure(error)
         }
-        lock.withLock { result = ended }
+        result.withLock { $0 = ended }
     }
 }

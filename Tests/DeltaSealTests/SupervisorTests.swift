@@ -88,8 +88,9 @@ import Testing
         #expect(summary.shipped == 1)
         let ids = try harness.shippedDeltas()
         #expect(ids.count == 1)
-        #expect(try harness.manifest(ids[0]).recordCount == 9)
-        await #expect(try harness.verify(ids[0]).status == 0)
+        let id = try #require(ids.first)
+        #expect(try harness.manifest(id).recordCount == 9)
+        await #expect(try harness.verify(id).status == 0)
     }
 
     @Test func deltaThatExhaustsItsAttemptsEndsInFailedWithItsBatch() async throws {
