@@ -15,7 +15,12 @@ struct EndpointService: Service {
     let health: SupervisorHealth
     /// How long the health timer may go without running before `/healthz` fails.
     let maxSilenceMs: Int64
+    /// The daemon's logger, for this service's own start and failure.
     let logger: Logger
+    /// Hummingbird's: it logs its start, and each connection's trouble, at info and below, and
+    /// the daemon's log is about deltas. Its own level (the daemon's is shared by every copy of
+    /// `logger`, so setting a copy's level would change the daemon's).
+    let serverLogger: Logger
 
     /// The server stopped without being asked to: the group must not take it for a service
     /// that finished its work (that would end a drain in progress).
@@ -24,10 +29,6 @@ struct EndpointService: Service {
     }
 
     func run() async throws {
-        // Hummingbird logs its start, and each connection's trouble, at info and below: the
-        // daemon's log is about deltas, and this service logs its own start and failure.
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .notice)
         let application = Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in respond(to: request) },
             // A client that connects and then says nothing would hold a descriptor for good.
@@ -38,7 +39,7 @@ struct EndpointService: Service {
                 bound.port = channel.localAddress?.port ?? address.port
                 logger.info("serving /metrics, /healthz and /readyz", metadata: ["address": "\(bound)"])
             },
-            logger: quiet)
+            logger: serverLogger)
         do {
             try await application.run()
         } catch let error where !Task.isCancelled {

@@ -114,7 +114,10 @@ struct StartCommand: AsyncParsableCommand {
         SupervisorMetrics.buildInfo(version: DeltaSealVersion.version,
                                     commit: BuildCommit.current(compiled: String(cString: deltaseal_git_commit())))
         let silence = max(Int64(30_000), 3 * Int64(config.pollInterval.components.seconds * 1000))
-        return EndpointService(address: address, registry: registry, health: health, maxSilenceMs: silence, logger: logger)
+        var serverLogger = makeLogger(config, label: "deltaseal.endpoints", level: LogLevelBox())
+        serverLogger.logLevel = max(serverLogger.logLevel, .notice)
+        return EndpointService(address: address, registry: registry, health: health, maxSilenceMs: silence,
+                               logger: logger, serverLogger: serverLogger)
     }
 }
 

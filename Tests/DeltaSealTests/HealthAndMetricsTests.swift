@@ -136,6 +136,9 @@ import Testing
         let loopback6 = try daemon(harness, port: port, address: "[::1]:\(port)")
         try await waitUntil(timeout: .seconds(20)) { (try? DaemonTests.get("http://[::1]:\(port)/healthz"))?.status == 200 }
         #expect(try DaemonTests.get("http://[::1]:\(port)/nothing-here") == (404, "try /metrics, /healthz or /readyz\n"))
+        // Said at info, in the daemon's log: the server's quieter logger leaves the daemon's level alone.
+        let log = (try? String(contentsOfFile: harness.root + "/log", encoding: .utf8)) ?? ""
+        #expect(log.contains("serving /metrics, /healthz and /readyz") && log.contains("[::1]:\(port)"), "\(log)")
         loopback6.signal(SIGTERM)
         #expect(loopback6.wait() == 0)
         // `:PORT`: every interface, both families on one socket.
