@@ -123,9 +123,10 @@ public enum ConfigSchema {
         milliseconds("gc.grace", "seconds an object without a manifest must be old to be garbage") { c, v in c.gcGraceMs = v } show: { $0.gcGraceMs },
         seconds("gc.interval", "seconds between garbage collections of the daemon") { c, v in c.gcInterval = v } show: { $0.gcInterval },
         seconds("shutdown.drain_timeout", "seconds in-flight deltas may take to finish after SIGTERM") { c, v in c.drainTimeout = v } show: { $0.drainTimeout },
-        text("metrics.address", "host:port for /metrics, /healthz, /readyz; empty: off") { c, v, _ in
-            if !v.isEmpty, v.split(separator: ":").count != 2 || Int(v.split(separator: ":")[1]) == nil {
-                throw BadValue(message: "expected HOST:PORT, e.g. 127.0.0.1:9464")
+        text("metrics.address", "host:port for /metrics, /healthz, /readyz ([::1]:port for IPv6, :port for every interface); empty: off") { c, v, _ in
+            // Syntax only: the preflight resolves the host and tries the bind.
+            if !v.isEmpty, (try? ListenAddress.split(v)) == nil {
+                throw BadValue(message: "expected HOST:PORT, e.g. 127.0.0.1:9464, [::1]:9464 or :9464 (every interface)")
             }
             c.metricsAddress = v.isEmpty ? nil : v
         } show: { $0.metricsAddress ?? "" },

@@ -65,14 +65,18 @@ struct StartCommand: AsyncParsableCommand {
             }
         }
         defer { withExtendedLifetime(reload) {} }
-        let server = startEndpoints(preflight.metricsAddress, config: config, health: health, logger: logger)
-        defer { server?.stop() }
-
         let service = SupervisorService(supervisor: Supervisor(config: config, logger: logger), once: once, health: health, live: live)
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
-                             failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "supervisor")],
-            logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let endpoints = endpoints(preflight.metricsAddress, config: config, health: health, logger: logger) {
+            // First in the list, so last to shut down (the group goes in reverse): /readyz says
+            // "draining" and /healthz answers until the supervisor has finished its drain. Its
+            // failure (address in use) or early end is no reason to stop shipping.
+            services.append(.init(service: endpoints, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore,
+                                  serviceName: "endpoints"))
+        }
+        services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                              failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "supervisor"))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
         groupConfiguration.maximumGracefulShutdownDuration = config.drainTimeout
         signal(SIGPIPE, SIG_IGN)
@@ -98,11 +102,10 @@ struct StartCommand: AsyncParsableCommand {
         if !summary.allShipped && once { throw ExitCode(1) }
     }
 
-    /// Serves /metrics (Prometheus), /healthz and /readyz on `address` (resolved by the preflight,
-    /// which refused one that is malformed or does not resolve). An address in use is logged, not
-    /// fatal: shipping data matters more than being scraped (the preflight warned already).
-    private func startEndpoints(_ address: ListenAddress?, config: SupervisorConfig, health: SupervisorHealth,
-                                logger: Logger) -> TinyHTTPServer? {
+    /// The service for /metrics (Prometheus), /healthz and /readyz on `address` (nil: turned
+    /// off). Bootstraps the metrics system, which only a daemon that can be scraped needs.
+    private func endpoints(_ address: ListenAddress?, config: SupervisorConfig, health: SupervisorHealth,
+                           logger: Logger) -> EndpointService? {
         guard let address else { return nil }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -111,28 +114,10 @@ struct StartCommand: AsyncParsableCommand {
         SupervisorMetrics.buildInfo(version: DeltaSealVersion.version,
                                     commit: BuildCommit.current(compiled: String(cString: deltaseal_git_commit())))
         let silence = max(Int64(30_000), 3 * Int64(config.pollInterval.components.seconds * 1000))
-        do {
-            let server = try TinyHTTPServer(host: address.host, port: address.port) { path in
-                switch path {
-                case "/metrics":
-                    return .init(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                 body: SupervisorMetrics.withHelp(registry.emitToBuffer()))
-                case "/healthz":
-                    if let problem = health.unhealthy(maxSilenceMs: silence) { return .init(status: 503, body: Array("\(problem)\n".utf8)) }
-                    return .init(status: 200, body: Array("ok\n".utf8))
-                case "/readyz":
-                    if let reason = health.notReady { return .init(status: 503, body: Array("\(reason)\n".utf8)) }
-                    return .init(status: 200, body: Array("ready\n".utf8))
-                default:
-                    return .init(status: 404, body: Array("try /metrics, /healthz or /readyz\n".utf8))
-                }
-            }
-            logger.info("serving /metrics, /healthz and /readyz", metadata: ["address": "\(address.host):\(server.port)"])
-            return server
-        } catch {
-            logger.error("cannot serve metrics; running without them", metadata: ["address": "\(address)", "error": "\(error)"])
-            return nil
-        }
+        var serverLogger = makeLogger(config, label: "deltaseal.endpoints", level: LogLevelBox())
+        serverLogger.logLevel = max(serverLogger.logLevel, .notice)
+        return EndpointService(address: address, registry: registry, health: health, maxSilenceMs: silence,
+                               logger: logger, serverLogger: serverLogger)
     }
 }
 

@@ -15,14 +15,15 @@ struct DaemonTests {
         return Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
     }
 
-    static func get(_ url: String) throws -> (status: Int, body: String) {
+    /// GETs `url`: status and body, or (0, the error) when no answer came within `timeout` seconds.
+    static func get(_ url: String, timeout: Double = 5) throws -> (status: Int, body: String) {
         let result = try TestSupport.run(["/usr/bin/env", "python3", "-c", """
             import sys, urllib.request, urllib.error
             try:
-                r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status); print(r.read().decode(), end="")
+                r = urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])); print(r.status); print(r.read().decode(), end="")
             except urllib.error.HTTPError as e:
                 print(e.code); print(e.read().decode(), end="")
-            """, url])
+            """, url, String(timeout)])
         guard result.status == 0, let newline = result.stdout.firstIndex(of: "\n") else { return (0, result.stderr) }
         return (Int(result.stdout[..<newline]) ?? 0, String(result.stdout[result.stdout.index(after: newline)...]))
     }
