@@ -4,12 +4,12 @@ import DeltaSealSystem
 /// Opens the store a URL names, with credentials from the standard AWS sources (``CredentialChain``) for `s3://`.
 public enum StoreOpener {
     /// The store at `location`.
-    /// `credentials`, when given, replace the standard sources.
-    public static func open(_ location: StoreURL, s3 options: S3Options = S3Options(),
-                            environment: [String: String], credentials given: S3Credentials? = nil) throws -> any ObjectStore {
+    /// `credentials`, when given, replace the standard sources; `observer` is told of every request.
+    public static func open(_ location: StoreURL, s3 options: S3Options = S3Options(), environment: [String: String],
+                            credentials given: S3Credentials? = nil, observer: (any RequestObserver)? = nil) throws -> any ObjectStore {
         switch location.scheme {
         case .file:
-            return FileStore(location: location)
+            return FileStore(location: location, observer: observer)
         case .s3:
             let provider: any CredentialProvider
             do {
@@ -23,7 +23,7 @@ public enum StoreOpener {
                 resolved.endpoint = [environment["AWS_ENDPOINT_URL_S3"], environment["AWS_ENDPOINT_URL"]]
                     .compactMap { $0 }.first { !$0.isEmpty }
             }
-            return try S3Store(location: location, options: resolved, provider: provider, environment: environment)
+            return try S3Store(location: location, options: resolved, provider: provider, environment: environment, observer: observer)
         }
     }
 
