@@ -291,22 +291,23 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     }
 
     /// Multipart uploads in progress under `prefix` (relative), for garbage collection.
-    public func listMultipartUploads(prefix: String) throws -> [(key: String, uploadID: String, initiatedMs: Int64?)] {
+    public func listPendingUploads(prefix: String) throws -> [PendingUpload] {
         let base = location.prefix.isEmpty ? "" : location.prefix + "/"
         let response = try send("GET", key: nil, query: [("uploads", ""), ("prefix", base + prefix)], verb: "LIST")
         try expectSuccess(response, key: prefix)
         return XMLText.blocks("Upload", in: response.bodyText).compactMap { block in
             guard let key = XMLText.value(of: "Key", in: block), key.hasPrefix(base),
                   let id = XMLText.value(of: "UploadId", in: block) else { return nil }
-            return (String(key.dropFirst(base.count)), id, XMLText.value(of: "Initiated", in: block).flatMap(ISODate.parse))
+            return PendingUpload(key: String(key.dropFirst(base.count)), id: id,
+                                 initiatedMs: XMLText.value(of: "Initiated", in: block).flatMap(ISODate.parse))
         }
     }
 
     /// Aborts one multipart upload.
-    public func abortUpload(key: String, uploadID: String) throws {
-        let response = try send("DELETE", key: key, query: [("uploadId", uploadID)])
+    public func abortPendingUpload(_ upload: PendingUpload) throws {
+        let response = try send("DELETE", key: upload.key, query: [("uploadId", upload.id)])
         if response.status == 404 { return }
-        try expectSuccess(response, key: key)
+        try expectSuccess(response, key: upload.key)
     }
 
     // MARK: - Requests

@@ -31,6 +31,8 @@ public struct CountingStore: ObjectStore {
     public func head(key: String) throws -> ObjectInfo? { try inner.head(key: key) }
     public func delete(keys: [String]) throws { try inner.delete(keys: keys) }
     public func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
+    public func listPendingUploads(prefix: String) throws -> [PendingUpload] { try inner.listPendingUploads(prefix: prefix) }
+    public func abortPendingUpload(_ upload: PendingUpload) throws { try inner.abortPendingUpload(upload) }
 
     /// A session of the wrapped store whose requests count here as well as at `observer`.
     public func session(observer: (any RequestObserver)?) -> any ObjectStore {

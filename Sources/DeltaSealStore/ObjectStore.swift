@@ -29,6 +29,20 @@ public protocol ObjectStore: Sendable {
     /// A store on the same location with connections of its own, that tells `observer` of every
     /// request it sends (``CountingStore`` makes one per delta or verification).
     func session(observer: (any RequestObserver)?) -> any ObjectStore
+
+    /// Uploads begun and not finished under `prefix` (garbage collection only).
+    func listPendingUploads(prefix: String) throws -> [PendingUpload]
+
+    /// Aborts one pending upload, releasing what it holds; one already gone is not an error.
+    func abortPendingUpload(_ upload: PendingUpload) throws
+}
+
+extension ObjectStore {
+    /// A store whose objects appear in one step (a file renamed into place) leaves none behind.
+    public func listPendingUploads(prefix: String) throws -> [PendingUpload] { [] }
+
+    /// A store whose objects appear in one step has none to abort.
+    public func abortPendingUpload(_ upload: PendingUpload) throws {}
 }
 
 /// What a store knows of an object.

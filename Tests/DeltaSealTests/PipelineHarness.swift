@@ -116,6 +116,8 @@ final class FaultInjectingStore: ObjectStore, @unchecked Sendable {
     func head(key: String) throws -> ObjectInfo? { try inner.head(key: key) }
     func delete(keys: [String]) throws { try inner.delete(keys: keys) }
     func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
+    func listPendingUploads(prefix: String) throws -> [PendingUpload] { try inner.listPendingUploads(prefix: prefix) }
+    func abortPendingUpload(_ upload: PendingUpload) throws { try inner.abortPendingUpload(upload) }
     func session(observer: (any RequestObserver)?) -> any ObjectStore {
         FaultInjectingStore(counted: counted, inner: counted.session(observer: observer), faults: faults)
     }

@@ -157,7 +157,7 @@ struct RequestRetryTests {
         #expect(store.retryCounts == ["connection": 1])
         let direct = try server.store(prefix: prefix)
         #expect(try direct.getBytes(key: "h/d/files/big.bin.zst", limit: 12 << 20) == content)
-        #expect(try direct.listMultipartUploads(prefix: "").isEmpty)
+        #expect(try direct.listPendingUploads(prefix: "").isEmpty)
     }
 
     @Test func anIfAbsentPutWhoseAnswerWasLostIsNotAConflictWithItself() async throws {
