@@ -1,5 +1,6 @@
 import DeltaSealS3
 import DeltaSealStore
+import DeltaSealStoreOpener
 import DeltaSealSystem
 import Foundation
 import Testing

@@ -1,5 +1,8 @@
+import DeltaSealS3
 import DeltaSealStore
-import DeltaSealSystem
+
+// A target of its own, the one place that knows every store: each store's target knows only the
+// seam, and a new store joins here without the others depending on it.
 
 /// Opens the store a URL names, with credentials from the standard AWS sources (``CredentialChain``) for `s3://`.
 public enum StoreOpener {
@@ -13,22 +16,17 @@ public enum StoreOpener {
         case .s3:
             let provider: any CredentialProvider
             do {
-                provider = try given.map { StaticCredentials($0) } ?? CredentialChain.provider(environment: environment, readFile: readFile)
+                provider = try given.map { StaticCredentials($0) } ?? CredentialChain.provider(environment: environment, readFile: AWSConfigFile.read)
             } catch let error as S3Credentials.NotFound {
                 throw StoreError(.unauthorized, key: nil, error.description)
             }
             var resolved = options
-            if resolved.region == nil { resolved.region = S3Credentials.region(environment: environment, readFile: readFile) }
+            if resolved.region == nil { resolved.region = S3Credentials.region(environment: environment, readFile: AWSConfigFile.read) }
             if resolved.endpoint == nil {
                 resolved.endpoint = [environment["AWS_ENDPOINT_URL_S3"], environment["AWS_ENDPOINT_URL"]]
                     .compactMap { $0 }.first { !$0.isEmpty }
             }
             return try S3Store(location: location, options: resolved, provider: provider, environment: environment, observer: observer)
         }
-    }
-
-    /// Reads an AWS shared credentials or config file (at most 1 MiB); `nil` if there is none.
-    @Sendable public static func readFile(_ path: String) -> String? {
-        (try? Files.readAll(path, limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
     }
 }
