@@ -115,7 +115,9 @@ let package = Package(
         .executableTarget(name: "fuzz-record-parser", dependencies: ["DeltaSealFuzzHarness", "DeltaSealWriter"]),
         .executableTarget(name: "fuzz-manifest", dependencies: ["DeltaSealFuzzHarness", "DeltaSealCore", "DeltaSealPack"]),
 
-        .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore", "DeltaSealS3"]),
+        .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore"]),
+        // The S3 store's values (signing, XML, retry policy, credentials files): no server needed.
+        .testTarget(name: "DeltaSealS3Tests", dependencies: ["DeltaSealS3", "DeltaSealStore"]),
         .testTarget(
             name: "DeltaSealTests",
             dependencies: [
