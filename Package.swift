@@ -85,11 +85,14 @@ let package = Package(
             ]
         ),
 
+        // The flags the commands share (the S3 group).
+        .target(name: "DeltaSealCommandLine", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         // Thin commands.
         .executableTarget(
             name: "supervisor",
             dependencies: [
-                "DeltaSealSupervisor", "DeltaSealS3", "DeltaSealStoreOpener", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "DeltaSealSupervisor", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -100,7 +103,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "verifier",
-            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // bin/bench: pack and verify against the zstd and sha256sum tools, in one run.
@@ -122,7 +125,8 @@ let package = Package(
             name: "DeltaSealTests",
             dependencies: [
                 "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealPack", "DeltaSealSQLite",
-                "DeltaSealZstd", "DeltaSealWriter", "DeltaSealSupervisor", "DeltaSealS3", "DeltaSealStoreOpener",
+                "DeltaSealZstd", "DeltaSealWriter", "DeltaSealSupervisor", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
     ]
