@@ -11,6 +11,7 @@ public final class RequestCounters: RequestObserver, @unchecked Sendable {
     public struct Outcome: Hashable, Sendable {
         public var verb: String
         public var status: String
+        public init(verb: String, status: String) { self.verb = verb; self.status = status }
     }
 
     public init() {}

@@ -8,7 +8,7 @@ public protocol RequestObserver: Sendable {
     func requestSent(_ verb: String)
 
     /// A request sent got `status`: the HTTP status, `error` for no answer, `unknown` from a store
-    /// that has no statuses (the filesystem).
+    /// that has no statuses (the filesystem), `ok` or `error` from the memory store.
     func requestAnswered(_ verb: String, status: String)
 
     /// A request the store tries again itself, by why (`throttled`, `server_error`, `connection`,
