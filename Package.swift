@@ -55,11 +55,14 @@ let package = Package(
             dependencies: ["DeltaSealCore", "DeltaSealSystem", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
-        // The S3 store over libcurl, and the opener that picks a store for a URL.
+        // The S3 store over libcurl.
         .target(
             name: "DeltaSealS3",
             dependencies: ["CCurl", "DeltaSealCore", "DeltaSealStore", "DeltaSealSystem", .product(name: "Crypto", package: "swift-crypto")]
         ),
+
+        // The opener that picks a store for a URL: the one target that knows every store.
+        .target(name: "DeltaSealStoreOpener", dependencies: ["DeltaSealStore", "DeltaSealS3"]),
 
         // Packing a sealed delta and verifying a shipped one.
         .target(
@@ -77,17 +80,20 @@ let package = Package(
         .target(
             name: "DeltaSealSupervisor",
             dependencies: [
-                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealS3", "DeltaSealPack", "DeltaSealSQLite",
-                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealPack",
+                "DeltaSealSQLite", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+
+        // The flags the commands share (the S3 group).
+        .target(name: "DeltaSealCommandLine", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Thin commands.
         .executableTarget(
             name: "supervisor",
             dependencies: [
-                "DeltaSealSupervisor", "DeltaSealS3", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "DeltaSealSupervisor", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -99,7 +105,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "verifier",
-            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // bin/bench: pack and verify against the zstd and sha256sum tools, in one run.
@@ -114,12 +120,15 @@ let package = Package(
         .executableTarget(name: "fuzz-record-parser", dependencies: ["DeltaSealFuzzHarness", "DeltaSealWriter"]),
         .executableTarget(name: "fuzz-manifest", dependencies: ["DeltaSealFuzzHarness", "DeltaSealCore", "DeltaSealPack"]),
 
-        .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore", "DeltaSealS3"]),
+        .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore"]),
+        // The S3 store's values (signing, XML, retry policy, credentials files): no server needed.
+        .testTarget(name: "DeltaSealS3Tests", dependencies: ["DeltaSealS3", "DeltaSealStore"]),
         .testTarget(
             name: "DeltaSealTests",
             dependencies: [
                 "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealPack", "DeltaSealSQLite",
-                "DeltaSealZstd", "DeltaSealWriter", "DeltaSealSupervisor", "DeltaSealS3",
+                "DeltaSealZstd", "DeltaSealWriter", "DeltaSealSupervisor", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
     ]

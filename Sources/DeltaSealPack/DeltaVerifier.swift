@@ -28,8 +28,9 @@ public struct DeltaVerifier: Sendable {
     /// Verifies the delta at the store's location. With `restoreInto`, the verified files are moved
     /// into that directory (created, must not exist or be empty) instead of being deleted.
     public func verify(_ store: any ObjectStore, restoreInto: String? = nil) -> VerificationReport {
-        var report = check(store, restoreInto: restoreInto)
-        report.requests = store.requestCounts
+        let counted = CountingStore(store)
+        var report = check(counted, restoreInto: restoreInto)
+        report.requests = counted.requestCounts
         return report
     }
 

@@ -51,7 +51,7 @@ public struct ContainerCredentials: Sendable {
     public func credentials() throws -> S3Credentials {
         var headers: [(String, String)] = [("Accept", "application/json")]
         if let tokenFile {
-            guard let text = StoreOpener.readFile(tokenFile) else {
+            guard let text = AWSConfigFile.read(tokenFile) else {
                 throw StoreError(.unauthorized, key: nil, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(tokenFile) cannot be read", retryable: true)
             }
             headers.append(("Authorization", text.trimmingCharacters(in: .whitespacesAndNewlines)))

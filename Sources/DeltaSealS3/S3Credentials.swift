@@ -45,7 +45,7 @@ public struct S3Credentials: Sendable, Equatable, CustomStringConvertible, Custo
     /// so they exist on disk only as long as it takes to read them.
     public static func takeFile(_ path: String) throws -> S3Credentials {
         defer { unlink(path) }
-        guard let text = StoreOpener.readFile(path), let values = INIFile.section("default", in: text),
+        guard let text = AWSConfigFile.read(path), let values = INIFile.section("default", in: text),
               let id = values["aws_access_key_id"], let secret = values["aws_secret_access_key"] else {
             throw NotFound(searched: ["--credentials-file \(path)"])
         }

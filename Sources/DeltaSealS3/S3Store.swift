@@ -23,18 +23,24 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     private let endpoint: Endpoint
     private let limits: TransferLimits
     private let pool = HandlePool()
-    private let counters = RequestCounters()
+    /// Told of every request sent, every status and every retry.
+    private let observer: (any RequestObserver)?
 
     /// Opens a store at `location` (scheme `s3`) with fixed `credentials`.
-    public convenience init(location: StoreURL, options: S3Options, credentials: S3Credentials, environment: [String: String]) throws {
-        try self.init(location: location, options: options, provider: StaticCredentials(credentials), environment: environment)
+    public convenience init(location: StoreURL, options: S3Options, credentials: S3Credentials, environment: [String: String],
+                            observer: (any RequestObserver)? = nil) throws {
+        try self.init(location: location, options: options, provider: StaticCredentials(credentials), environment: environment,
+                      observer: observer)
     }
 
-    /// Opens a store at `location` (scheme `s3`) that signs with what `provider` gives.
-    public init(location: StoreURL, options: S3Options, provider: any CredentialProvider, environment: [String: String]) throws {
+    /// Opens a store at `location` (scheme `s3`) that signs with what `provider` gives and tells
+    /// `observer` of each request.
+    public init(location: StoreURL, options: S3Options, provider: any CredentialProvider, environment: [String: String],
+                observer: (any RequestObserver)? = nil) throws {
         precondition(location.scheme == .s3)
         self.location = location
         self.options = options
+        self.observer = observer
         let region = options.region ?? "us-east-1"
         self.region = region
         credentials = provider
@@ -44,7 +50,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                                 stallTimeoutSeconds: options.stallTimeoutWholeSeconds, caBundle: environment["AWS_CA_BUNDLE"])
     }
 
-    private init(copying other: S3Store) {
+    private init(copying other: S3Store, observer: (any RequestObserver)?) {
+        self.observer = observer
         location = other.location
         options = other.options
         credentials = other.credentials
@@ -53,18 +60,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         limits = other.limits
     }
 
-    /// A store with its own connections and request counts (one per delta).
-    public func session() -> any ObjectStore { S3Store(copying: self) }
-
-    /// Requests sent so far, by verb (`PUT`, `GET`, `HEAD`, `DELETE`, `POST`, `LIST`).
-    public var requestCounts: [String: Int] { counters.snapshot() }
-
-    /// Requests sent so far, by verb and HTTP status (`error`: no answer).
-    public var requestOutcomes: [RequestCounters.Outcome: Int] { counters.byStatus() }
-
-    /// Requests tried again, by reason: `throttled`, `server_error`, `connection`, `truncated`,
-    /// `expired_token`.
-    public var retryCounts: [String: Int] { counters.retries() }
+    /// A store with its own connections, reporting to `observer` (one per delta).
+    public func session(observer: (any RequestObserver)?) -> any ObjectStore { S3Store(copying: self, observer: observer) }
 
     // MARK: - ObjectStore
 
@@ -294,22 +291,23 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     }
 
     /// Multipart uploads in progress under `prefix` (relative), for garbage collection.
-    public func listMultipartUploads(prefix: String) throws -> [(key: String, uploadID: String, initiatedMs: Int64?)] {
+    public func listPendingUploads(prefix: String) throws -> [PendingUpload] {
         let base = location.prefix.isEmpty ? "" : location.prefix + "/"
         let response = try send("GET", key: nil, query: [("uploads", ""), ("prefix", base + prefix)], verb: "LIST")
         try expectSuccess(response, key: prefix)
         return XMLText.blocks("Upload", in: response.bodyText).compactMap { block in
             guard let key = XMLText.value(of: "Key", in: block), key.hasPrefix(base),
                   let id = XMLText.value(of: "UploadId", in: block) else { return nil }
-            return (String(key.dropFirst(base.count)), id, XMLText.value(of: "Initiated", in: block).flatMap(ISODate.parse))
+            return PendingUpload(key: String(key.dropFirst(base.count)), id: id,
+                                 initiatedMs: XMLText.value(of: "Initiated", in: block).flatMap(ISODate.parse))
         }
     }
 
     /// Aborts one multipart upload.
-    public func abortUpload(key: String, uploadID: String) throws {
-        let response = try send("DELETE", key: key, query: [("uploadId", uploadID)])
+    public func abortPendingUpload(_ upload: PendingUpload) throws {
+        let response = try send("DELETE", key: upload.key, query: [("uploadId", upload.id)])
         if response.status == 404 { return }
-        try expectSuccess(response, key: key)
+        try expectSuccess(response, key: upload.key)
     }
 
     // MARK: - Requests
@@ -351,7 +349,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                 + signer.sign(method: method, path: target.path, query: query, headers: requestHeaders + [("host", target.host)],
                               payloadHash: payloadHash, amzDate: SigV4.amzDate(unixMilliseconds: WallClock.nowMilliseconds()))
             let request = HTTPRequest(method: method, url: url, headers: all, body: body)
-            counters.count(name)
+            observer?.requestSent(name)
             let handle = pool.take()
             do {
                 // A resumed GET takes only the rest of the same object.
@@ -360,7 +358,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                     : { status, headers in status == 206 && (headers["content-range"] ?? "").hasPrefix("bytes \(resumeAt)-") }
                 var response = try handle.perform(request, limits: limits, sink: sink, sinkAccepts: accepts)
                 pool.give(handle)
-                counters.record(name, status: "\(response.status)")
+                observer?.requestAnswered(name, status: "\(response.status)")
                 response.signedWith = signing
                 response.retried = attempt > 1 || refreshedCredentials
                 if resumeAt > 0 {
@@ -378,26 +376,26 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                 if RequestRetry.isExpiredToken(code), !refreshedCredentials {
                     refreshedCredentials = true
                     credentials.invalidate(signing)
-                    counters.retried("expired_token")
+                    observer?.requestRetried(reason: "expired_token")
                     attempt -= 1
                     continue
                 }
                 if let reason = RequestRetry.reason(status: response.status, code: code), attempt < retry.maxAttempts {
-                    counters.retried(reason.rawValue)
+                    observer?.requestRetried(reason: reason.rawValue)
                     retry.sleep(afterAttempt: attempt)
                     continue
                 }
                 return response
             } catch let error as TransportError {
                 // The connection is in an unknown state: the handle is not reused.
-                counters.record(name, status: "error")
+                observer?.requestAnswered(name, status: "error")
                 if sink != nil && error.delivered > 0 {
                     if resumeAt == 0 { etag = error.headers["etag"] }
                     delivered += error.delivered
                 }
                 let resumable = delivered == 0 || etag != nil
                 if let reason = RequestRetry.reason(error), attempt < retry.maxAttempts, resumable {
-                    counters.retried(reason.rawValue)
+                    observer?.requestRetried(reason: reason.rawValue)
                     retry.sleep(afterAttempt: attempt)
                     continue
                 }

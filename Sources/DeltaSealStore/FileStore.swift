@@ -11,18 +11,24 @@ import Glibc
 public struct FileStore: ObjectStore {
     public let location: StoreURL
     private var root: String { location.root }
-    private let counters = RequestCounters()
+    private let observer: (any RequestObserver)?
 
-    /// A store rooted at `location` (scheme `file`). The root is created on first write.
-    public init(location: StoreURL) {
+    /// A store rooted at `location` (scheme `file`) that tells `observer` of each operation. The
+    /// root is created on first write.
+    public init(location: StoreURL, observer: (any RequestObserver)? = nil) {
         precondition(location.scheme == .file)
         self.location = location
+        self.observer = observer
     }
 
-    public func session() -> any ObjectStore { FileStore(location: location) }
+    public func session(observer: (any RequestObserver)?) -> any ObjectStore { FileStore(location: location, observer: observer) }
 
-    /// Operations by the S3 verb they stand for, so both stores report alike.
-    public var requestCounts: [String: Int] { counters.snapshot() }
+    /// Reports an operation as the S3 verb it stands for, so both stores count alike; a file
+    /// operation has no status to tell.
+    private func count(_ verb: String) {
+        observer?.requestSent(verb)
+        observer?.requestAnswered(verb, status: "unknown")
+    }
 
     /// Temporary files carry this marker; `list` hides them.
     static let temporaryMarker = ".tmp-"
@@ -54,7 +60,7 @@ public struct FileStore: ObjectStore {
     }
 
     public func put(key: String, file source: String, sha256: String) throws {
-        counters.count("PUT")
+        count("PUT")
         let destination = try path(for: key)
         try mapLocal(key) {
             try Files.makeDirectories(PathName.directory(of: destination))
@@ -82,7 +88,7 @@ public struct FileStore: ObjectStore {
     }
 
     public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
-        counters.count("PUT")
+        count("PUT")
         let destination = try path(for: key)
         try mapLocal(key) {
             let directory = PathName.directory(of: destination)
@@ -113,7 +119,7 @@ public struct FileStore: ObjectStore {
     }
 
     public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        counters.count("GET")
+        count("GET")
         let relative = try path(for: key).dropFirst(root.count + 1)
         // Never follow a link out of the store, never block on a FIFO, only regular files.
         let file = try mapLocal(key) { try PosixFile.openRegular(beneath: root, relative: String(relative)) }
@@ -121,7 +127,7 @@ public struct FileStore: ObjectStore {
     }
 
     public func head(key: String) throws -> ObjectInfo? {
-        counters.count("HEAD")
+        count("HEAD")
         return try info(key: key)
     }
 
@@ -136,7 +142,7 @@ public struct FileStore: ObjectStore {
     }
 
     public func delete(keys: [String]) throws {
-        counters.count("DELETE")
+        count("DELETE")
         var directories = Set<String>()
         for key in keys {
             let target = try path(for: key)
@@ -155,7 +161,7 @@ public struct FileStore: ObjectStore {
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {
-        counters.count("LIST")
+        count("LIST")
         guard Files.isDirectory(root) else { return [] }
         let walked = try mapLocal(prefix) { try Files.walk(root) }
         return try walked.files

@@ -26,29 +26,23 @@ public protocol ObjectStore: Sendable {
     /// Objects whose keys start with `prefix` (used by garbage collection only, never to ship or verify).
     func list(prefix: String) throws -> [ObjectInfo]
 
-    /// A store on the same location with its own connections and request counts, for the requests
-    /// of one delta.
-    func session() -> any ObjectStore
+    /// A store on the same location with connections of its own, that tells `observer` of every
+    /// request it sends (``CountingStore`` makes one per delta or verification).
+    func session(observer: (any RequestObserver)?) -> any ObjectStore
 
-    /// Requests made through this store (or session), by verb: `PUT`, `GET`, `HEAD`, `DELETE`, `POST`, `LIST`.
-    var requestCounts: [String: Int] { get }
+    /// Uploads begun and not finished under `prefix` (garbage collection only).
+    func listPendingUploads(prefix: String) throws -> [PendingUpload]
 
-    /// Requests by verb and the status they got.
-    var requestOutcomes: [RequestCounters.Outcome: Int] { get }
-
-    /// Requests the store tried again on its own, by reason (`throttled`, `server_error`,
-    /// `connection`, `truncated`, `expired_token`).
-    var retryCounts: [String: Int] { get }
+    /// Aborts one pending upload, releasing what it holds; one already gone is not an error.
+    func abortPendingUpload(_ upload: PendingUpload) throws
 }
 
 extension ObjectStore {
-    /// Stores that do not retry requests themselves report none.
-    public var retryCounts: [String: Int] { [:] }
+    /// A store whose objects appear in one step (a file renamed into place) leaves none behind.
+    public func listPendingUploads(prefix: String) throws -> [PendingUpload] { [] }
 
-    /// Stores that do not record statuses report every request as `unknown`.
-    public var requestOutcomes: [RequestCounters.Outcome: Int] {
-        Dictionary(uniqueKeysWithValues: requestCounts.map { (RequestCounters.Outcome(verb: $0.key, status: "unknown"), $0.value) })
-    }
+    /// A store whose objects appear in one step has none to abort.
+    public func abortPendingUpload(_ upload: PendingUpload) throws {}
 }
 
 /// What a store knows of an object.

@@ -47,7 +47,7 @@ extension DeltaPipeline {
     /// requests it took, by verb (one session: its connections are reused across the delta).
     private func put(_ manifest: Manifest, record: DeltaRecord) throws -> [String: Int] {
         let packed = spool.directory(of: record.id) + "/packed"
-        let store = self.store.session()
+        let store = CountingStore(self.store)
         defer { Self.publish(store) }
         do {
             for file in manifest.files {
@@ -64,7 +64,7 @@ extension DeltaPipeline {
     }
 
     /// Adds a session's requests to `deltaseal_store_requests_total`.
-    private static func publish(_ session: any ObjectStore) {
+    private static func publish(_ session: CountingStore) {
         for (outcome, count) in session.requestOutcomes {
             SupervisorMetrics.storeRequests(verb: outcome.verb, status: outcome.status, count: count)
         }

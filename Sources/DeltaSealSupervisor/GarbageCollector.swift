@@ -1,5 +1,4 @@
 import DeltaSealCore
-import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
 import Logging
@@ -62,16 +61,14 @@ public struct GarbageCollector: Sendable {
                 "delta": "\(id)", "objects": "\(objects.count)", "reason": "\(gaveUp.contains(id) ? "failed" : "no manifest")",
             ])
         }
-        if let s3 = store as? S3Store {
-            for upload in try s3.listMultipartUploads(prefix: host + "/") {
-                let id = upload.key.split(separator: "/").dropFirst().first.map(String.init) ?? ""
-                guard !inFlight.contains(id), nowMs - (upload.initiatedMs ?? nowMs) >= graceMs else { continue }
-                result.abortedUploads += 1
-                result.removed.append("upload \(upload.key)")
-                if dryRun { continue }
-                try s3.abortUpload(key: upload.key, uploadID: upload.uploadID)
-                logger.notice("gc aborted a stale multipart upload", metadata: ["key": "\(upload.key)"])
-            }
+        for upload in try store.listPendingUploads(prefix: host + "/") {
+            let id = upload.key.split(separator: "/").dropFirst().first.map(String.init) ?? ""
+            guard !inFlight.contains(id), nowMs - (upload.initiatedMs ?? nowMs) >= graceMs else { continue }
+            result.abortedUploads += 1
+            result.removed.append("upload \(upload.key)")
+            if dryRun { continue }
+            try store.abortPendingUpload(upload)
+            logger.notice("gc aborted a stale multipart upload", metadata: ["key": "\(upload.key)"])
         }
         return result
     }

@@ -1,3 +1,4 @@
+import DeltaSealStoreOpener
 import Foundation
 import DeltaSealCore
 import DeltaSealS3
@@ -158,7 +159,7 @@ public struct Preflight {
             // config check also asks it once, so its answer says it works. Start does not: the
             // store asks it when it opens, and a source that cannot answer now is an outage.
             do {
-                let provider = try CredentialChain.provider(environment: environment, readFile: StoreOpener.readFile)
+                let provider = try CredentialChain.provider(environment: environment, readFile: AWSConfigFile.read)
                 if starting {
                     report.notes.append("s3 credentials: from \(provider.source)")
                 } else {

@@ -1,6 +1,7 @@
 import DeltaSealCore
 import DeltaSealS3
 import DeltaSealStore
+import DeltaSealStoreOpener
 import DeltaSealSystem
 import Logging
 import Synchronization
@@ -55,7 +56,7 @@ public struct Supervisor: Sendable {
         sandbox.detectCgroups(config)
         let environment = ProcessInfo.processInfo.environment
         let verifierCredentials = config.store.scheme == .s3
-            ? CredentialChain.longTermCredentials(environment: environment, readFile: StoreOpener.readFile) : nil
+            ? CredentialChain.longTermCredentials(environment: environment, readFile: AWSConfigFile.read) : nil
         let store = try store ?? StoreOpener.open(config.store, s3: config.s3, environment: environment)
         if scrubEnvironment {
             for name in VerifierEnvironment.secretNames { unsetenv(name) }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import DeltaSealS3
+import DeltaSealStoreOpener
 import DeltaSealSupervisor
 import Foundation
 

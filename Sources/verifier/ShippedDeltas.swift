@@ -2,6 +2,7 @@ import DeltaSealCore
 import DeltaSealPack
 import DeltaSealS3
 import DeltaSealStore
+import DeltaSealStoreOpener
 import Foundation
 #if canImport(Glibc)
 import Glibc

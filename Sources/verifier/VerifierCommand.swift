@@ -4,6 +4,7 @@ import DeltaSealCore
 import DeltaSealPack
 import DeltaSealS3
 import DeltaSealStore
+import DeltaSealStoreOpener
 import DeltaSealSystem
 import Foundation
 #if canImport(Glibc)

@@ -106,7 +106,7 @@ struct ChaosTests {
         let withManifest = Set(manifests.map { $0.key.split(separator: "/")[1] })
         let orphans = try store.list(prefix: "chaos-host/").filter { !withManifest.contains($0.key.split(separator: "/")[1]) }
         #expect(orphans.isEmpty, "\(orphans.map(\.key))")
-        #expect(try store.listMultipartUploads(prefix: "chaos-host/").isEmpty)
+        #expect(try store.listPendingUploads(prefix: "chaos-host/").isEmpty)
 
         let faults = try proxy.injected()
         print("chaos: seed=\(seed) batches=\(batchCount) kills=\(kills) faults=\(faults.values.reduce(0, +)) \(faults.sorted { $0.key < $1.key }) "

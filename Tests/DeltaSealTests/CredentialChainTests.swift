@@ -1,5 +1,6 @@
 import DeltaSealS3
 import DeltaSealStore
+import DeltaSealStoreOpener
 import DeltaSealSystem
 import Foundation
 import Testing
@@ -198,7 +199,7 @@ struct CredentialChainTests {
         let location = StoreURL(scheme: .s3, root: server.bucket, prefix: S3TestServer.uniquePrefix())
 
         try proxy.set([.init(action: "expired_token", method: "PUT")])
-        let store = try #require(try StoreOpener.open(location, s3: options, environment: environment) as? S3Store)
+        let store = CountingStore(try StoreOpener.open(location, s3: options, environment: environment))
         try store.put(key: "h/d/manifest.json", bytes: Array("{}".utf8), ifAbsent: true)
         #expect(try proxy.injected() == ["expired_token": 1])
         #expect(try endpoint.counts().served == 2)
@@ -207,7 +208,7 @@ struct CredentialChainTests {
 
         // Refused again after the refresh: one refresh only, and the error is worth a later retry.
         try proxy.set([.init(action: "expired_token", method: "PUT", times: 5)])
-        let again = try #require(try StoreOpener.open(location, s3: options, environment: environment) as? S3Store)
+        let again = CountingStore(try StoreOpener.open(location, s3: options, environment: environment))
         #expect {
             try again.put(key: "h/e/manifest.json", bytes: Array("{}".utf8), ifAbsent: true)
         } throws: { error in

@@ -71,25 +71,40 @@ struct PipelineHarness {
 }
 
 /// A real store with injected faults at the seam: the first `failPuts` object uploads fail as a
-/// flaky network would, everything else reaches the real store.
+/// flaky network would, everything else reaches the real store. Its sessions (one per delta) share
+/// the faults, and their requests also count in `requestCounts`, across every delta.
 final class FaultInjectingStore: ObjectStore, @unchecked Sendable {
-    let inner: any ObjectStore
-    private let lock = PThreadMutex()
-    private var putsToFail: Int
-    private(set) var failedPuts = 0
+    private let counted: CountingStore
+    private let inner: any ObjectStore
+    private let faults: Faults
 
-    init(_ inner: any ObjectStore, failPuts: Int) {
-        self.inner = inner
-        self.putsToFail = failPuts
+    private final class Faults: @unchecked Sendable {
+        let lock = PThreadMutex()
+        var putsToFail: Int
+        var failedPuts = 0
+        init(_ count: Int) { putsToFail = count }
     }
 
+    convenience init(_ inner: any ObjectStore, failPuts: Int) {
+        let counted = CountingStore(inner)
+        self.init(counted: counted, inner: counted, faults: Faults(failPuts))
+    }
+
+    private init(counted: CountingStore, inner: any ObjectStore, faults: Faults) {
+        self.counted = counted
+        self.inner = inner
+        self.faults = faults
+    }
+
+    var failedPuts: Int { faults.lock.withLock { faults.failedPuts } }
+    var requestCounts: [String: Int] { counted.requestCounts }
     var location: StoreURL { inner.location }
 
     func put(key: String, file path: String, sha256: String) throws {
-        let fail = lock.withLock { () -> Bool in
-            guard putsToFail > 0 else { return false }
-            putsToFail -= 1
-            failedPuts += 1
+        let fail = faults.lock.withLock { () -> Bool in
+            guard faults.putsToFail > 0 else { return false }
+            faults.putsToFail -= 1
+            faults.failedPuts += 1
             return true
         }
         if fail { throw StoreError(.transient, key: key, "injected: connection reset by peer") }
@@ -101,8 +116,11 @@ final class FaultInjectingStore: ObjectStore, @unchecked Sendable {
     func head(key: String) throws -> ObjectInfo? { try inner.head(key: key) }
     func delete(keys: [String]) throws { try inner.delete(keys: keys) }
     func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
-    func session() -> any ObjectStore { self }
-    var requestCounts: [String: Int] { inner.requestCounts }
+    func listPendingUploads(prefix: String) throws -> [PendingUpload] { try inner.listPendingUploads(prefix: prefix) }
+    func abortPendingUpload(_ upload: PendingUpload) throws { try inner.abortPendingUpload(upload) }
+    func session(observer: (any RequestObserver)?) -> any ObjectStore {
+        FaultInjectingStore(counted: counted, inner: counted.session(observer: observer), faults: faults)
+    }
 }
 
 /// Keeps every log message, for tests that assert what an operator would read.

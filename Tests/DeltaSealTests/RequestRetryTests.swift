@@ -12,7 +12,7 @@ struct RequestRetryTests {
 
     func bytes(_ count: Int, seed: Int = 1) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 7 &+ seed) } }
 
-    func outcomes(_ store: S3Store, _ verb: String) -> [String: Int] {
+    func outcomes(_ store: CountingStore, _ verb: String) -> [String: Int] {
         Dictionary(uniqueKeysWithValues: store.requestOutcomes.filter { $0.key.verb == verb }.map { ($0.key.status, $0.value) })
     }
 
@@ -20,7 +20,7 @@ struct RequestRetryTests {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_503", method: "PUT")])
         let prefix = S3TestServer.uniquePrefix()
-        let store = try server.store(prefix: prefix, endpoint: proxy.endpoint)
+        let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         try store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
         #expect(try proxy.injected() == ["status_503": 1])
         #expect(store.requestCounts == ["PUT": 2])
@@ -33,7 +33,7 @@ struct RequestRetryTests {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "reset_body", method: "PUT")])
         let prefix = S3TestServer.uniquePrefix()
-        let store = try server.store(prefix: prefix, endpoint: proxy.endpoint)
+        let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let content = bytes(3 << 20)
@@ -51,7 +51,7 @@ struct RequestRetryTests {
         try server.store(prefix: prefix).put(key: "a/files/object.bin", bytes: content, ifAbsent: false)
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "reset_response", method: "GET")])
-        let store = try server.store(prefix: prefix, endpoint: proxy.endpoint)
+        let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         var received: [UInt8] = []
         var chunks = 0
         try store.get(key: "a/files/object.bin") { chunk in
@@ -77,7 +77,7 @@ struct RequestRetryTests {
         try direct.put(key: "a/object.bin", bytes: original, ifAbsent: false)
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "reset_response", method: "GET")])
-        let store = try server.store(prefix: prefix, endpoint: proxy.endpoint)
+        let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         var received = 0
         var replaced = false
         #expect {
@@ -101,7 +101,7 @@ struct RequestRetryTests {
     @Test func threeConsecutive503sExhaustTheAttemptsAndAreRetryable() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_503", method: "PUT", times: 3)])
-        let store = try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint)
+        let store = CountingStore(try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint))
         #expect {
             try store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
         } throws: { error in
@@ -118,7 +118,7 @@ struct RequestRetryTests {
         try proxy.set([.init(action: "status_503", method: "PUT", times: 4)])
         var options = S3Options()
         options.maxAttempts = 5
-        let store = try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint, options: options)
+        let store = CountingStore(try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint, options: options))
         try store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
         #expect(store.requestCounts == ["PUT": 5])
         #expect(store.retryCounts == ["throttled": 4])
@@ -127,7 +127,7 @@ struct RequestRetryTests {
     @Test func a403IsNotRetried() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_403", method: "PUT")])
-        let store = try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint)
+        let store = CountingStore(try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint))
         #expect {
             try store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
         } throws: { error in
@@ -145,7 +145,7 @@ struct RequestRetryTests {
         options.partSize = 5 << 20
         options.partConcurrency = 1
         let prefix = S3TestServer.uniquePrefix()
-        let store = try server.store(prefix: prefix, endpoint: proxy.endpoint, options: options)
+        let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint, options: options))
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let content = bytes(11 << 20, seed: 3)
@@ -157,7 +157,7 @@ struct RequestRetryTests {
         #expect(store.retryCounts == ["connection": 1])
         let direct = try server.store(prefix: prefix)
         #expect(try direct.getBytes(key: "h/d/files/big.bin.zst", limit: 12 << 20) == content)
-        #expect(try direct.listMultipartUploads(prefix: "").isEmpty)
+        #expect(try direct.listPendingUploads(prefix: "").isEmpty)
     }
 
     @Test func anIfAbsentPutWhoseAnswerWasLostIsNotAConflictWithItself() async throws {
@@ -166,7 +166,7 @@ struct RequestRetryTests {
         let prefix = S3TestServer.uniquePrefix()
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "drop_response", method: "PUT")])
-        let store = try server.store(prefix: prefix, endpoint: proxy.endpoint)
+        let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         let manifest = Array("{\"delta\":1}".utf8)
         try store.put(key: "h/d/manifest.json", bytes: manifest, ifAbsent: true)
         #expect(try proxy.injected() == ["drop_response": 1])

@@ -4,12 +4,13 @@ import DeltaSealSystem
 import Foundation
 import Testing
 
-/// One suite, every store: the filesystem store and the S3 store against SeaweedFS.
+/// One suite, every store: the filesystem store, the memory store and the S3 store against
+/// SeaweedFS.
 @Suite struct StoreConformanceTests {
-    enum Kind: String, CaseIterable, Sendable { case file, s3 }
+    enum Kind: String, CaseIterable, Sendable { case file, memory, s3 }
 
     /// The kinds this run can test: S3 whenever bin/test started the server.
-    static let kinds: [Kind] = S3TestServer.available ? [.file, .s3] : [.file]
+    static let kinds: [Kind] = S3TestServer.available ? [.file, .memory, .s3] : [.file, .memory]
 
     /// A fresh, empty store of `kind`, and a cleanup.
     func makeStore(_ kind: Kind) throws -> (any ObjectStore, () -> Void) {
@@ -17,9 +18,16 @@ import Testing
         case .file:
             let dir = try TestSupport.temporaryDirectory("store")
             return (FileStore(location: StoreURL(scheme: .file, root: dir, prefix: "")), { try? Files.removeTree(dir) })
+        case .memory:
+            return (MemoryStore(), {})
         case .s3:
             let server = try #require(S3TestServer.current)
-            let store = try server.store(prefix: S3TestServer.uniquePrefix())
+            // Every object from 1 MiB goes up in parts of 5 MiB, the least S3 (and SeaweedFS) takes:
+            // the suite's 3 MiB object in one part, its 5 MiB + 17 bytes in two.
+            var options = S3Options()
+            options.multipartThreshold = 1 << 20
+            options.partSize = 5 << 20
+            let store = try server.store(prefix: S3TestServer.uniquePrefix(), options: options)
             return (store, { if let keys = try? store.list(prefix: "").map(\.key), !keys.isEmpty { try? store.delete(keys: keys) } })
         }
     }
@@ -49,6 +57,30 @@ import Testing
         #expect(digest == file.sha256)
         #expect(count == 3 << 20 + 17)
         #expect(try store.head(key: "h/d/files/data.bin.zst")?.size == 3 << 20 + 17)
+    }
+
+    @Test(arguments: kinds) func streamsAnObjectOfSeveralParts(_ kind: Kind) async throws {
+        let (plain, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        let store = CountingStore(plain)
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let size = 5 << 20 + 17
+        var generator = SystemRandomNumberGenerator()
+        var data = [UInt8](repeating: 0, count: size)
+        data.withUnsafeMutableBytes { raw in
+            for offset in stride(from: 0, to: size - 7, by: 8) { raw.storeBytes(of: generator.next(), toByteOffset: offset, as: UInt64.self) }
+        }
+        let path = dir + "/parts.bin"
+        try Data(data).write(to: URL(fileURLWithPath: path))
+        try store.put(key: "h/d/files/parts.bin.zst", file: path, sha256: SHA256Stream.hex(of: data))
+        let (digest, count) = try sha(of: store, "h/d/files/parts.bin.zst")
+        #expect(digest == SHA256Stream.hex(of: data))
+        #expect(count == Int64(size))
+        if kind == .s3 {
+            // Create, two parts, complete: the multipart path, not one PUT.
+            #expect(store.requestCounts["POST"] == 2 && store.requestCounts["PUT"] == 2, "\(store.requestCounts)")
+        }
     }
 
     @Test(arguments: kinds) func wrongChecksumIsRefusedAndNothingIsStored(_ kind: Kind) async throws {

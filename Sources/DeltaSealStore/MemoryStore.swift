@@ -1,0 +1,180 @@
+import DeltaSealCore
+import DeltaSealSystem
+
+/// Objects in memory: the store for tests and tools that need one without a disk or a server,
+/// with faults to inject at the seam. It passes the same conformance suite as the file and S3
+/// stores, so what works against it is what the protocol promises, no more.
+///
+/// Sessions share the objects, the faults and the call counts; each has its own observer, told of
+/// every call as one request (`ok`, or `error` when it failed).
+public final class MemoryStore: ObjectStore, @unchecked Sendable {
+    /// What the store reports itself as; nothing is read or written there.
+    public let location: StoreURL
+    private let shared: Shared
+    private let observer: (any RequestObserver)?
+
+    /// The calls faults can be injected into and that are counted.
+    public enum Operation: String, Sendable, CaseIterable {
+        case put, get, head, delete, list
+
+        /// The verb a request of this kind is reported as, like the other stores.
+        var verb: String { self == .list ? "LIST" : rawValue.uppercased() }
+    }
+
+    /// An empty store reporting `location` (by default `file:///memory`, which is never touched).
+    public init(location: StoreURL = StoreURL(scheme: .file, root: "/memory", prefix: ""), observer: (any RequestObserver)? = nil) {
+        self.location = location
+        shared = Shared()
+        self.observer = observer
+    }
+
+    private init(sharing other: MemoryStore, observer: (any RequestObserver)?) {
+        location = other.location
+        shared = other.shared
+        self.observer = observer
+    }
+
+    public func session(observer: (any RequestObserver)?) -> any ObjectStore { MemoryStore(sharing: self, observer: observer) }
+
+    // MARK: - Faults and counts
+
+    /// The next `count` calls of `operation` (any session's) fail with `error`, changing nothing.
+    public func failNext(_ operation: Operation, _ count: Int = 1, with error: StoreError) {
+        shared.lock.withLock { shared.faults[operation, default: []] += Array(repeating: error, count: count) }
+    }
+
+    /// Calls of `operation` so far, every session's, injected failures included.
+    public func calls(_ operation: Operation) -> Int { shared.lock.withLock { shared.calls[operation] ?? 0 } }
+
+    /// Calls of `operation` that failed with an injected fault so far.
+    public func injectedFailures(_ operation: Operation) -> Int { shared.lock.withLock { shared.injected[operation] ?? 0 } }
+
+    /// Begins an upload that never finishes, as a crashed multipart upload leaves one, for
+    /// garbage collection to find.
+    @discardableResult
+    public func beginPendingUpload(key: String, initiatedMs: Int64 = WallClock.nowMilliseconds()) -> PendingUpload {
+        let upload = PendingUpload(key: key, id: "upload-\(UInt64.random(in: 0 ... .max))", initiatedMs: initiatedMs)
+        shared.lock.withLock { shared.pending[upload.id] = upload }
+        return upload
+    }
+
+    // MARK: - ObjectStore
+
+    public func put(key: String, file path: String, sha256: String) throws {
+        try call(.put) {
+            try checked(key)
+            var hash = SHA256Stream()
+            var bytes: [UInt8] = []
+            do {
+                let file = try PosixFile.openForReading(path)
+                try file.forEachChunk { chunk in
+                    hash.update(chunk)
+                    bytes.append(contentsOf: chunk)
+                }
+                try file.close()
+            } catch let error as SystemError {
+                throw StoreError(.local, key: key, error.description, retryable: error.isRetryable)
+            }
+            guard hash.hex() == sha256 else {
+                throw StoreError(.checksumMismatch, key: key, "received bytes hash to \(hash.hex()), expected \(sha256)")
+            }
+            shared.lock.withLock { shared.objects[key] = Object(bytes: bytes, modifiedMs: WallClock.nowMilliseconds()) }
+        }
+    }
+
+    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
+        try call(.put) {
+            try checked(key)
+            try shared.lock.withLock {
+                if ifAbsent && shared.objects[key] != nil { throw StoreError(.alreadyExists, key: key, "object exists") }
+                shared.objects[key] = Object(bytes: bytes, modifiedMs: WallClock.nowMilliseconds())
+            }
+        }
+    }
+
+    public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try call(.get) {
+            try checked(key)
+            // Copied out first: the sink runs without the lock, and may be slow or throw.
+            guard let object = shared.lock.withLock({ shared.objects[key] }) else {
+                throw StoreError(.notFound, key: key, "no such object")
+            }
+            try object.bytes.withUnsafeBytes(sink)
+        }
+    }
+
+    public func head(key: String) throws -> ObjectInfo? {
+        try call(.head) {
+            try checked(key)
+            return shared.lock.withLock { shared.objects[key].map { ObjectInfo(key: key, size: Int64($0.bytes.count), modifiedMs: $0.modifiedMs) } }
+        }
+    }
+
+    public func delete(keys: [String]) throws {
+        try call(.delete) {
+            for key in keys { try checked(key) }
+            shared.lock.withLock { for key in keys { shared.objects[key] = nil } }
+        }
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        try call(.list) {
+            shared.lock.withLock {
+                shared.objects.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
+                    .map { ObjectInfo(key: $0.key, size: Int64($0.value.bytes.count), modifiedMs: $0.value.modifiedMs) }
+            }
+        }
+    }
+
+    public func listPendingUploads(prefix: String) throws -> [PendingUpload] {
+        try call(.list) { shared.lock.withLock { shared.pending.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key } } }
+    }
+
+    public func abortPendingUpload(_ upload: PendingUpload) throws {
+        try call(.delete) { _ = shared.lock.withLock { shared.pending.removeValue(forKey: upload.id) } }
+    }
+
+    // MARK: - Internals
+
+    private struct Object {
+        var bytes: [UInt8]
+        var modifiedMs: Int64
+    }
+
+    /// What every session of one store shares.
+    private final class Shared: @unchecked Sendable {
+        let lock = PThreadMutex()
+        var objects: [String: Object] = [:]
+        var pending: [String: PendingUpload] = [:]
+        var faults: [Operation: [StoreError]] = [:]
+        var calls: [Operation: Int] = [:]
+        var injected: [Operation: Int] = [:]
+    }
+
+    /// Counts and reports one call, failing it first if a fault is due.
+    private func call<T>(_ operation: Operation, _ body: () throws -> T) throws -> T {
+        observer?.requestSent(operation.verb)
+        let fault = shared.lock.withLock { () -> StoreError? in
+            shared.calls[operation, default: 0] += 1
+            guard var due = shared.faults[operation], !due.isEmpty else { return nil }
+            let fault = due.removeFirst()
+            shared.faults[operation] = due
+            shared.injected[operation, default: 0] += 1
+            return fault
+        }
+        do {
+            if let fault { throw fault }
+            let result = try body()
+            observer?.requestAnswered(operation.verb, status: "ok")
+            return result
+        } catch {
+            observer?.requestAnswered(operation.verb, status: "error")
+            throw error
+        }
+    }
+
+    /// The same keys as the other stores: relative, no `.` or `..`, no empty component.
+    private func checked(_ key: String) throws {
+        guard RelativePath(key) != nil else { throw StoreError(.invalidRequest, key: key, "not a valid object key") }
+    }
+}
