@@ -47,6 +47,9 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
     /// What was uploaded was proved bad (or its batch must be written again): the objects go
     /// (manifest first) before the writer runs again, at whatever start comes next.
     public var writeAgain: Bool?
+    /// The delta failed while objects of an attempt may be in the store, and removing them has not
+    /// succeeded (yet): its failure report says so, and `gc` removes them.
+    public var objectsMayRemain: Bool?
 
     public init(id: DeltaID, batches: [String], claimedAtMs: Int64) {
         self.id = id
@@ -60,6 +63,7 @@ public struct DeltaRecord: Codable, Sendable, Equatable {
         case id, state, attempt, batches, lastError = "last_error", claimedAtMs = "claimed_at_ms", notBeforeMs = "not_before_ms"
         case writerPID = "writer_pid", writerStartTime = "writer_start_time", batchDigests = "batch_digests"
         case storeAttempts = "store_attempts", writerDurationMs = "writer_duration_ms", writeAgain = "write_again"
+        case objectsMayRemain = "objects_may_remain"
     }
 }
 

@@ -53,7 +53,11 @@ public struct DeltaStateMachine: Sendable {
             return Step(record: r, actions: [.finish(.shipped)])
         case (.rejected, _):
             return Step(record: r, actions: [.finish(.rejected)])
+        case (.failed, .objectsDeleted) where r.objectsMayRemain == true:
+            r.objectsMayRemain = nil
+            return Step(record: r, actions: [.save, .finish(.failed)])
         case (.failed, _):
+            // A failed removal leaves `objects_may_remain`: the report says so, gc removes them.
             return Step(record: r, actions: [.finish(.failed)])
         case (_, .resumed(let disk)):
             return resume(r, disk, nowMs: nowMs)
@@ -233,7 +237,14 @@ public struct DeltaStateMachine: Sendable {
         let exhausted = canExhaust && !retry.allowsAttempt(after: spent)
         guard retryable && !exhausted else {
             r.state = .failed
-            return Step(record: r, actions: [.save, .finish(.failed)], note: .failed(reason: reason))
+            r.writeAgain = nil
+            guard record.state.mayHaveObjects else {
+                return Step(record: r, actions: [.save, .finish(.failed)], note: .failed(reason: reason))
+            }
+            // No reader may take a failed attempt for a delta: its objects go first, manifest
+            // first, once; the failure is decided and saved before.
+            r.objectsMayRemain = true
+            return Step(record: r, actions: [.save, .deleteObjects], note: .failed(reason: reason))
         }
         let delay = retry.delay(afterAttempt: min(spent, 30), jitter: jitter)
         if stage == .store { r.storeAttempts = spent } else { r.attempt += 1 }

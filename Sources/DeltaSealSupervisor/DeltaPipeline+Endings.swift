@@ -118,7 +118,7 @@ extension DeltaPipeline {
             let report = FailureReport(
                 deltaID: record.id.rawValue, batches: record.batches, attempts: record.attempt, reason: reason,
                 failedAt: CivilTime.rfc3339(unixMilliseconds: WallClock.nowMilliseconds()),
-                objectsMayRemain: Files.exists(directory + "/packed/" + ObjectLayout.manifestKey) && record.state.mayHaveObjects)
+                objectsMayRemain: record.objectsMayRemain == true)
             try Files.writeAtomically(try StableJSON.encode(report), to: directory + "/report.json")
             for bulky in ["out", "packed", "tmp"] { try Files.removeTree(directory + "/" + bulky) }
             try Files.rename(directory, spool.failed + "/" + record.id.rawValue)

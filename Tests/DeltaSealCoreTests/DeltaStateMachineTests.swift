@@ -107,7 +107,8 @@ import Testing
             case .readUploadedManifest:
                 #expect(state == .uploading, "\(context)", sourceLocation: sourceLocation)
             case .deleteObjects:
-                #expect(state.mayHaveObjects, "\(context)", sourceLocation: sourceLocation)
+                #expect(state.mayHaveObjects || (state == .failed && step.record.objectsMayRemain == true), "\(context)",
+                        sourceLocation: sourceLocation)
             case .seal:
                 #expect(state == .written || state == .sealed, "\(context)", sourceLocation: sourceLocation)
             case .pack:
@@ -132,6 +133,10 @@ import Testing
         #expect(step.record.attempt <= max(record.attempt, Self.machine.retry.maxAttempts), "\(context)", sourceLocation: sourceLocation)
         // A decided delta stays decided.
         if record.state.isTerminal { #expect(state == record.state, "\(context)", sourceLocation: sourceLocation) }
+        // A delta that fails with objects in the store tries to remove them before it finishes.
+        if state == .failed && record.state.mayHaveObjects {
+            #expect(Array(actions.suffix(2)) == [.save, .deleteObjects] && step.record.objectsMayRemain == true, "\(context)", sourceLocation: sourceLocation)
+        }
     }
 
     // MARK: - Policies, one by one
@@ -202,7 +207,8 @@ import Testing
         let first = Self.machine.next(record, .storeFailed(.upload, .init(reason: "AccessDenied", retryable: false, firstRefusal: true)),
                                       nowMs: 0, jitter: 0)
         #expect(first.record.state == .failed)
-        #expect(first.actions == [.save, .finish(.failed)])
+        // Its objects may be in the store: their removal is tried before it finishes.
+        #expect(first.actions == [.save, .deleteObjects])
         let other = Self.machine.next(record, .storeFailed(.upload, .init(reason: "AccessDenied", retryable: false, firstRefusal: false)),
                                       nowMs: 0, jitter: 0)
         #expect(other.note == .waitingForStore(reason: "AccessDenied"))
@@ -239,6 +245,23 @@ import Testing
         #expect(deleted.record.state == .claimed)
         #expect(deleted.record.writeAgain == nil)
         #expect(deleted.actions == [.save, .spawnWriter])
+    }
+
+    @Test func aDeltaThatFailsWithObjectsInTheStoreRemovesThemFirst() {
+        var record = Self.record(.uploaded)
+        record.attempt = 3
+        let failing = Self.machine.next(record, .verified(.invalid(reason: "bad page")), nowMs: 0, jitter: 0)
+        #expect(failing.record.state == .failed)
+        #expect(failing.record.objectsMayRemain == true)
+        #expect(failing.actions == [.save, .deleteObjects])
+        let removed = Self.machine.next(failing.record, .objectsDeleted(.init(hasOutput: true, hasPacked: true)), nowMs: 0, jitter: 0)
+        #expect(removed.record.objectsMayRemain == nil)
+        #expect(removed.actions == [.save, .finish(.failed)])
+        // A removal that fails leaves the mark for the report (and gc); the delta still fails.
+        let refused = Self.machine.next(failing.record, .storeFailed(.deleteObjects, .init(reason: "403", retryable: false)),
+                                        nowMs: 0, jitter: 0)
+        #expect(refused.record.objectsMayRemain == true)
+        #expect(refused.actions == [.finish(.failed)])
     }
 
     @Test(arguments: [
@@ -280,7 +303,7 @@ import Testing
             let step = Self.machine.next(Self.record(state), .resumed(.init(hasOutput: true, hasPacked: true, batchProblem: "changed")),
                                          nowMs: 0, jitter: 0)
             #expect(step.record.state == .failed)
-            #expect(step.actions == [.save, .finish(.failed)])
+            #expect(step.actions == [.save, state.mayHaveObjects ? .deleteObjects : .finish(.failed)])
         }
     }
 
@@ -360,6 +383,7 @@ struct World {
     var boundary = 0
     var crashes = 0
     var validVerdicts: [Int] = []
+    var lastDeleteFailed = false
     var violations: [String] = []
     var trace: [String] = []
 
@@ -417,6 +441,10 @@ struct World {
             if Set(validVerdicts).count > 1 { violate("two versions verified valid: \(validVerdicts)") }
         case .rejected, .failed:
             if !validVerdicts.isEmpty { violate("\(ending) after a valid verdict") }
+            // A failed delta leaves no manifest behind, unless removing it failed (then gc does).
+            if ending == .failed && store.manifest != nil && !lastDeleteFailed && saved.objectsMayRemain != true {
+                violate("failed with its manifest left in the store")
+            }
         case .deferred:
             violate("deferred with no stop and the store available")
         }
@@ -479,7 +507,8 @@ struct World {
             if chance(0.1) { return .storeFailed(.upload, .init(reason: "answer lost", retryable: true)) }
             return .uploaded
         case .deleteObjects:
-            if chance(0.1) { return .storeFailed(.deleteObjects, .init(reason: "503", retryable: true)) }
+            lastDeleteFailed = chance(0.1)
+            if lastDeleteFailed { return .storeFailed(.deleteObjects, .init(reason: "503", retryable: true)) }
             // Manifest first: a reader never takes the rest for a delta.
             store.manifest = nil
             store.objects = []
