@@ -1,5 +1,6 @@
 import DeltaSealCore
 import DeltaSealSystem
+import Synchronization
 
 /// Objects in memory: the store for tests and tools that need one without a disk or a server,
 /// with faults to inject at the seam. It passes the same conformance suite as the file and S3
@@ -7,7 +8,7 @@ import DeltaSealSystem
 ///
 /// Sessions share the objects, the faults and the call counts; each has its own observer, told of
 /// every call as one request (`ok`, or `error` when it failed).
-public final class MemoryStore: ObjectStore, @unchecked Sendable {
+public final class MemoryStore: ObjectStore, Sendable {
     /// What the store reports itself as; nothing is read or written there.
     public let location: StoreURL
     private let shared: Shared
@@ -40,21 +41,21 @@ public final class MemoryStore: ObjectStore, @unchecked Sendable {
 
     /// The next `count` calls of `operation` (any session's) fail with `error`, changing nothing.
     public func failNext(_ operation: Operation, _ count: Int = 1, with error: StoreError) {
-        shared.lock.withLock { shared.faults[operation, default: []] += Array(repeating: error, count: count) }
+        shared.state.withLock { shared in shared.faults[operation, default: []] += Array(repeating: error, count: count) }
     }
 
     /// Calls of `operation` so far, every session's, injected failures included.
-    public func calls(_ operation: Operation) -> Int { shared.lock.withLock { shared.calls[operation] ?? 0 } }
+    public func calls(_ operation: Operation) -> Int { shared.state.withLock { shared in shared.calls[operation] ?? 0 } }
 
     /// Calls of `operation` that failed with an injected fault so far.
-    public func injectedFailures(_ operation: Operation) -> Int { shared.lock.withLock { shared.injected[operation] ?? 0 } }
+    public func injectedFailures(_ operation: Operation) -> Int { shared.state.withLock { shared in shared.injected[operation] ?? 0 } }
 
     /// Begins an upload that never finishes, as a crashed multipart upload leaves one, for
     /// garbage collection to find.
     @discardableResult
     public func beginPendingUpload(key: String, initiatedMs: Int64 = WallClock.nowMilliseconds()) -> PendingUpload {
         let upload = PendingUpload(key: key, id: "upload-\(UInt64.random(in: 0 ... .max))", initiatedMs: initiatedMs)
-        shared.lock.withLock { shared.pending[upload.id] = upload }
+        shared.state.withLock { shared in shared.pending[upload.id] = upload }
         return upload
     }
 
@@ -78,14 +79,14 @@ public final class MemoryStore: ObjectStore, @unchecked Sendable {
             guard hash.hex() == sha256 else {
                 throw StoreError(.checksumMismatch, key: key, "received bytes hash to \(hash.hex()), expected \(sha256)")
             }
-            shared.lock.withLock { shared.objects[key] = Object(bytes: bytes, modifiedMs: WallClock.nowMilliseconds()) }
+            shared.state.withLock { shared in shared.objects[key] = Object(bytes: bytes, modifiedMs: WallClock.nowMilliseconds()) }
         }
     }
 
     public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
         try call(.put) {
             try checked(key)
-            try shared.lock.withLock {
+            try shared.state.withLock { shared in
                 if ifAbsent && shared.objects[key] != nil { throw StoreError(.alreadyExists, key: key, "object exists") }
                 shared.objects[key] = Object(bytes: bytes, modifiedMs: WallClock.nowMilliseconds())
             }
@@ -96,7 +97,7 @@ public final class MemoryStore: ObjectStore, @unchecked Sendable {
         try call(.get) {
             try checked(key)
             // Copied out first: the sink runs without the lock, and may be slow or throw.
-            guard let object = shared.lock.withLock({ shared.objects[key] }) else {
+            guard let object = shared.state.withLock({ shared in shared.objects[key] }) else {
                 throw StoreError(.notFound, key: key, "no such object")
             }
             try object.bytes.withUnsafeBytes(sink)
@@ -106,20 +107,20 @@ public final class MemoryStore: ObjectStore, @unchecked Sendable {
     public func head(key: String) throws -> ObjectInfo? {
         try call(.head) {
             try checked(key)
-            return shared.lock.withLock { shared.objects[key].map { ObjectInfo(key: key, size: Int64($0.bytes.count), modifiedMs: $0.modifiedMs) } }
+            return shared.state.withLock { shared in shared.objects[key].map { ObjectInfo(key: key, size: Int64($0.bytes.count), modifiedMs: $0.modifiedMs) } }
         }
     }
 
     public func delete(keys: [String]) throws {
         try call(.delete) {
             for key in keys { try checked(key) }
-            shared.lock.withLock { for key in keys { shared.objects[key] = nil } }
+            shared.state.withLock { shared in for key in keys { shared.objects[key] = nil } }
         }
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {
         try call(.list) {
-            shared.lock.withLock {
+            shared.state.withLock { shared in
                 shared.objects.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
                     .map { ObjectInfo(key: $0.key, size: Int64($0.value.bytes.count), modifiedMs: $0.value.modifiedMs) }
             }
@@ -127,11 +128,11 @@ public final class MemoryStore: ObjectStore, @unchecked Sendable {
     }
 
     public func listPendingUploads(prefix: String) throws -> [PendingUpload] {
-        try call(.list) { shared.lock.withLock { shared.pending.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key } } }
+        try call(.list) { shared.state.withLock { shared in shared.pending.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key } } }
     }
 
     public func abortPendingUpload(_ upload: PendingUpload) throws {
-        try call(.delete) { _ = shared.lock.withLock { shared.pending.removeValue(forKey: upload.id) } }
+        try call(.delete) { _ = shared.state.withLock { shared in shared.pending.removeValue(forKey: upload.id) } }
     }
 
     // MARK: - Internals
@@ -142,19 +143,21 @@ public final class MemoryStore: ObjectStore, @unchecked Sendable {
     }
 
     /// What every session of one store shares.
-    private final class Shared: @unchecked Sendable {
-        let lock = PThreadMutex()
-        var objects: [String: Object] = [:]
-        var pending: [String: PendingUpload] = [:]
-        var faults: [Operation: [StoreError]] = [:]
-        var calls: [Operation: Int] = [:]
-        var injected: [Operation: Int] = [:]
+    private final class Shared: Sendable {
+        struct State {
+            var objects: [String: Object] = [:]
+            var pending: [String: PendingUpload] = [:]
+            var faults: [Operation: [StoreError]] = [:]
+            var calls: [Operation: Int] = [:]
+            var injected: [Operation: Int] = [:]
+        }
+        let state = Mutex(State())
     }
 
     /// Counts and reports one call, failing it first if a fault is due.
     private func call<T>(_ operation: Operation, _ body: () throws -> T) throws -> T {
         observer?.requestSent(operation.verb)
-        let fault = shared.lock.withLock { () -> StoreError? in
+        let fault = shared.state.withLock { shared -> StoreError? in
             shared.calls[operation, default: 0] += 1
             guard var due = shared.faults[operation], !due.isEmpty else { return nil }
             let fault = due.removeFirst()
