@@ -28,6 +28,8 @@ extension DeltaPipeline {
         defer { if !handedOn, let group { CgroupDelegation.killAndRemove(group) } }
         let (written, started) = try await writers.withPermit { [writerGate] in
             await writerGate.waitUntilOpen()
+            // A slot freed by the drain timeout's kill starts no new writer.
+            try Task.checkCancellation()
             var started: DeltaRecord?
             let run = try await runWriter(current, out: out, cgroup: group, log) { pid, startTime in
                 // So a later start can kill a writer this run leaves behind.

@@ -95,6 +95,8 @@ struct DeltaPipeline: Sendable {
     /// Performs one action that produces an event; local errors become `localFailure`.
     private func perform(_ action: DeltaAction, _ record: inout DeltaRecord, _ attempt: inout Attempt,
                          _ log: Logger) async -> DeltaEvent {
+        // Cancelled (the drain timeout): nothing new starts; the delta resumes at the next start.
+        if Task.isCancelled && action.dependsOnSavedState { return .stopped }
         do {
             switch action {
             case .wait(let untilMs):
@@ -119,10 +121,15 @@ struct DeltaPipeline: Sendable {
             case .deleteObjects:
                 return try await deleteObjects(record)
             case .verify:
-                return try await verifications.withPermit { [record] in try await verify(record, log) }
+                return try await verifications.withPermit { [record] in
+                    try Task.checkCancellation()
+                    return try await verify(record, log)
+                }
             case .save, .killLeftoverWriter, .finish:
                 return .localFailure(reason: "internal: \(action) performed as a stage", retryable: true)
             }
+        } catch is CancellationError {
+            return .stopped
         } catch {
             return .localFailure(reason: "\(error)", retryable: Self.isRetryable(error))
         }

@@ -230,6 +230,8 @@ public struct Supervisor: Sendable {
                             nextCollection = ContinuousClock.now + config.gcInterval
                         }
                     }
+                } catch is CancellationError {
+                    // The drain timeout: the deltas in flight end deferred.
                 } catch {
                     logger.error("intake stopped", metadata: ["error": "\(error)"])
                     results.intakeFailed()
@@ -270,26 +272,6 @@ extension Supervisor {
         defer { withExtendedLifetime(lock) {} }
         let store = try StoreOpener.open(config.store, s3: config.s3, environment: ProcessInfo.processInfo.environment)
         return try GarbageCollector(store: store, host: config.host, spool: spool, graceMs: config.gcGraceMs, logger: logger).run()
-    }
-}
-
-extension Supervisor {
-    /// Stops the writers of unfinished deltas (SIGTERM to each group, SIGKILL after the grace
-    /// period): the last step of a shutdown whose drain timed out. Their deltas resume at the next
-    /// start from the state on disk.
-    public static func stopWriters(spool: Spool, grace: Duration) async {
-        var groups: [Int32] = []
-        for id in (try? spool.workInProgress()) ?? [] {
-            guard let record = try? spool.load(id), let pid = record.writerPID,
-                  ProcessIdentity.startTime(of: pid) == record.writerStartTime else { continue }
-            kill(-pid, SIGTERM)
-            groups.append(pid)
-        }
-        let deadline = ContinuousClock.now + grace
-        while groups.contains(where: { kill(-$0, 0) == 0 }), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        for pid in groups { kill(-pid, SIGKILL) }
     }
 }
 

@@ -83,6 +83,7 @@ public struct ChildProcess: Sendable {
             try spawnPlain(arguments: arguments, environment: environment, workingDirectory: workingDirectory,
                            outputPath: outputPath, errorPath: errorPath, limits: limits, output: output, errors: errors)
         }
+        RunningChildren.started(child.pid)
         output?.start()
         errors?.start()
         return child
@@ -275,8 +276,12 @@ public struct ChildProcess: Sendable {
     public func waitBlocking() -> Termination {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 {
-            if errno != EINTR { return Termination(exitStatus: nil, signal: nil, timedOut: false) }
+            if errno != EINTR {
+                RunningChildren.reaped(pid)
+                return Termination(exitStatus: nil, signal: nil, timedOut: false)
+            }
         }
+        RunningChildren.reaped(pid)
         let signal = status & 0x7f
         if signal == 0 { return Termination(exitStatus: (status >> 8) & 0xff, signal: nil, timedOut: false) }
         return Termination(exitStatus: nil, signal: signal, timedOut: false)

@@ -3,14 +3,12 @@ import DeltaSealSystem
 import Logging
 import ServiceLifecycle
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The supervisor as a swift-service-lifecycle `Service`: graceful shutdown (SIGTERM, SIGINT)
 /// stops intake and lets in-flight deltas finish; if the group's graceful-shutdown limit
-/// (`shutdown.drain_timeout`) passes, the group cancels it, and it stops the writers of the
-/// unfinished deltas and exits: they resume at the next start.
+/// (`shutdown.drain_timeout`) passes, the group cancels it, and it stops the writers and
+/// verifiers of the unfinished deltas, whose deltas then end deferred: they resume at the next
+/// start. It returns like any other run; nothing calls `exit`.
 final class SupervisorService: Service, Sendable {
     let supervisor: Supervisor
     let once: Bool
@@ -33,25 +31,39 @@ final class SupervisorService: Service, Sendable {
         let config = supervisor.config
         let logger = supervisor.logger
         let ended: Result<RunSummary, any Error>
+        let finished = OnceFlag()
         do {
-            let summary = try await withTaskCancellationHandler {
-                try await withGracefulShutdownHandler {
-                    try await supervisor.run(once: once, stop: stop, health: health, live: live, scrubEnvironment: true)
-                } onGracefulShutdown: { [stop] in
-                    logger.notice("stop requested: intake stopped, draining in-flight deltas", metadata: [
-                        "drain_timeout_s": "\(config.drainTimeout.components.seconds)",
-                    ])
-                    stop.request()
+            ended = .success(try await withThrowingTaskGroup(of: RunSummary?.self) { group in
+                group.addTask { [self] in
+                    defer { finished.set() }
+                    return try await withGracefulShutdownHandler {
+                        try await supervisor.run(once: once, stop: stop, health: health, live: live, scrubEnvironment: true)
+                    } onGracefulShutdown: { [stop] in
+                        logger.notice("stop requested: intake stopped, draining in-flight deltas", metadata: [
+                            "drain_timeout_s": "\(config.drainTimeout.components.seconds)",
+                        ])
+                        stop.request()
+                    }
                 }
-            } onCancel: {
-                // The drain deadline passed (or a second signal): the state is on disk.
-                Task.detached {
-                    logger.warning("drain timeout: stopping the writers of unfinished deltas; they resume at the next start")
-                    await Supervisor.stopWriters(spool: Spool(root: config.spool), grace: config.killGrace)
-                    Glibc.exit(0)
+                group.addTask {
+                    // The drain deadline: the group cancels this service once the drain timeout
+                    // has passed. The writers and verifiers of unfinished deltas are stopped, so
+                    // their deltas end now (no attempt spent) and resume at the next start.
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                    if !finished.isSet {
+                        logger.warning("drain timeout: stopping the writers and verifiers of unfinished deltas; they resume at the next start")
+                        await RunningChildren.stopAll(grace: config.killGrace)
+                    }
+                    return nil
                 }
-            }
-            ended = .success(summary)
+                var summary: RunSummary?
+                while let next = try await group.next() {
+                    guard let next else { continue }
+                    summary = next
+                    group.cancelAll()
+                }
+                return summary ?? RunSummary()
+            })
         } catch {
             ended = .failure(error)
         }
