@@ -96,6 +96,7 @@ let package = Package(
                 "DeltaSealSupervisor", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

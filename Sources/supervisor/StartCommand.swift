@@ -4,7 +4,6 @@ import DeltaSealCore
 import DeltaSealStore
 import DeltaSealSupervisor
 import DeltaSealSystem
-import Dispatch
 import Foundation
 import Logging
 import Metrics
@@ -39,6 +38,8 @@ struct StartCommand: AsyncParsableCommand {
         // First: no process of this user (a writer among them) may read this one's memory,
         // environment or descriptors through /proc or ptrace.
         try ProcessSecurity.makeNonDumpable()
+        // Until the reload service listens, a SIGHUP must not end the daemon.
+        signal(SIGHUP, SIG_IGN)
         let overrides = spool.overrides + store.overrides + pipeline.overrides
         let config = try file.loadOrExit(overrides)
         let live = LiveSettings(config)
@@ -53,18 +54,6 @@ struct StartCommand: AsyncParsableCommand {
             throw ExitCode(status)
         }
         let health = SupervisorHealth()
-        let reload = ReloadWatch { [file] in
-            do {
-                let result = live.reload(try file.load(overrides))
-                logger.notice("configuration reloaded", metadata: [
-                    "applied": "\(result.applied.joined(separator: ","))",
-                    "restart_needed": "\(result.needRestart.joined(separator: ","))",
-                ])
-            } catch {
-                logger.error("configuration reload refused; the running configuration stays", metadata: ["error": "\(error)"])
-            }
-        }
-        defer { withExtendedLifetime(reload) {} }
         let service = SupervisorService(supervisor: Supervisor(config: config, logger: logger), once: once, health: health, live: live)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let endpoints = endpoints(preflight.metricsAddress, config: config, health: health, logger: logger) {
@@ -74,6 +63,9 @@ struct StartCommand: AsyncParsableCommand {
             services.append(.init(service: endpoints, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore,
                                   serviceName: "endpoints"))
         }
+        // SIGHUP: a reload until the shutdown begins.
+        services.append(.init(service: ReloadService(live: live, logger: logger) { [file] in try file.load(overrides) },
+                              successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore, serviceName: "reload"))
         services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
                               failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "supervisor"))
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
@@ -118,17 +110,5 @@ struct StartCommand: AsyncParsableCommand {
         serverLogger.logLevel = max(serverLogger.logLevel, .notice)
         return EndpointService(address: address, registry: registry, health: health, maxSilenceMs: silence,
                                logger: logger, serverLogger: serverLogger)
-    }
-}
-
-/// SIGHUP reloads the configuration (SIGTERM and SIGINT belong to the service group).
-final class ReloadWatch: @unchecked Sendable {
-    private let source: any DispatchSourceSignal
-
-    init(onReload: @escaping @Sendable () -> Void) {
-        signal(SIGHUP, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler(handler: onReload)
-        source.resume()
     }
 }
