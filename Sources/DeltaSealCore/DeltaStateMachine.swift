@@ -2,8 +2,11 @@
 ///
 /// Retry policy, backoff, per-stage attempt counting and what survives a crash are decided here
 /// and nowhere else; the pipeline performs the actions and feeds back what happened. Every
-/// action that depends on a state comes after a `save` of that state, so a crash at any point
-/// resumes from the record on disk (`resumed`), never from memory.
+/// action with an effect a crash must know about (a writer, a request to the store, an ending)
+/// comes after a `save` of the state it depends on, so a crash at any point resumes from the
+/// record on disk (`resumed`), never from memory. Seal and pack are local and repeatable: a
+/// delta is saved once it is `packed`, not in between (five saves on the way to shipped: writer
+/// started, packed, uploading, uploaded, verified).
 ///
 /// Two kinds of attempt are counted. Writer-stage failures (write, seal, pack, an "invalid"
 /// verdict, a local error) spend one of `retry.max_attempts` and start again from the batch.
@@ -71,7 +74,10 @@ public struct DeltaStateMachine: Sendable {
             r.writerDurationMs = durationMs
             r.writerPID = nil
             r.writerStartTime = nil
-            return Step(record: r, actions: [.save, .seal])
+            // Not saved: sealing and packing are local and repeatable. A crash before `packed` is
+            // saved resumes from the record on disk (`claimed`, with the writer's pid to kill)
+            // and writes again; the durable boundaries are the ones a crash must know about.
+            return Step(record: r, actions: [.seal])
         case (.claimed, .writerExited(.badInput(let reason))):
             r.state = .rejected
             r.lastError = reason
@@ -90,7 +96,7 @@ public struct DeltaStateMachine: Sendable {
 
         case (.written, .sealed), (.sealed, .sealed):
             r.state = .sealed
-            return Step(record: r, actions: [.save, .pack])
+            return Step(record: r, actions: [.pack])
         case (.written, .sealFailed(let reason, let permanent)), (.sealed, .sealFailed(let reason, let permanent)):
             return fail(r, reason: "not sealed: " + reason, retryable: !permanent, stage: .writer, resumeAt: .claimed,
                         nowMs: nowMs, jitter: jitter)
@@ -107,8 +113,6 @@ public struct DeltaStateMachine: Sendable {
         case (.uploaded, .storeReady):
             // Objects marked for removal are never verified: they go first.
             return Step(record: r, actions: [r.writeAgain == true ? .deleteObjects : .verify])
-        case (.packed, .stopped), (.uploaded, .stopped), (.claimed, .stopped):
-            return Step(record: r, actions: [.save, .finish(.deferred)])
 
         case (.uploading, .uploadedManifest(let matches)):
             // The manifest is the commit marker: without it (or with a stale one) the upload
@@ -147,7 +151,9 @@ public struct DeltaStateMachine: Sendable {
                         nowMs: nowMs, jitter: jitter)
 
         case (_, .stopped):
-            return Step(record: r, actions: [.save, .finish(.deferred)])
+            // What is on disk is where it resumes: every change a crash must know is saved when
+            // it happens (an unsaved seal or pack is simply done again).
+            return Step(record: r, actions: [.finish(.deferred)])
         case (_, .localFailure(let reason, let retryable)):
             return fail(r, reason: reason, retryable: retryable, stage: .writer, resumeAt: .claimed, nowMs: nowMs, jitter: jitter)
         default:
@@ -200,7 +206,7 @@ public struct DeltaStateMachine: Sendable {
             next = .spawnWriter
         }
         let note: Note? = from != .claimed || r.state != .claimed ? .attemptStarts(from: from, at: r.state) : nil
-        return Step(record: r, actions: actions + [.save, next], note: note)
+        return Step(record: r, actions: actions + (r != record ? [.save] : []) + [next], note: note)
     }
 
     /// A failed request of the store.

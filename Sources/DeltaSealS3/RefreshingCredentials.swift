@@ -29,6 +29,8 @@ public struct StaticCredentials: CredentialProvider {
 /// they expire: 5 minutes ahead, or halfway through a lifetime under 10 minutes, and at once
 /// after ``invalidate(_:)``. One thread fetches while the others wait for its answer.
 public final class RefreshingCredentials: CredentialProvider, @unchecked Sendable {
+    // Safe: the cache is read and written under `lock`, which is also held across a fetch so
+    // that one thread fetches while the others wait for its answer.
     public let source: String
     private let fetch: @Sendable () throws -> S3Credentials
     private let now: @Sendable () -> Int64

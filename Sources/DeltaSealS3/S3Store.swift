@@ -15,6 +15,8 @@ import Foundation
 /// Every request is signed with the provider's current credentials, and an `ExpiredToken` answer
 /// makes the provider fetch new ones before the request is tried once more.
 public final class S3Store: ObjectStore, @unchecked Sendable {
+    // Safe: every stored property is a constant; the one shared mutable thing, the pool of curl
+    // handles, is behind its lock, and a handle is used by one request at a time.
     public let location: StoreURL
     let options: S3Options
     /// Where the signing credentials come from.
@@ -246,6 +248,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
 
     /// Hands out parts to upload threads and collects what they did; stops at the first failure.
     private final class PartProgress: @unchecked Sendable {
+        // Safe: every mutable field is read and written under `lock`.
         private let lock = PThreadMutex()
         private var parts: [Part]
         private var nextIndex = 0
@@ -509,6 +512,8 @@ struct Endpoint: Sendable {
 
 /// Reusable curl handles: each keeps its connections alive between requests.
 final class HandlePool: @unchecked Sendable {
+    // Safe: `idle` is touched only under `lock`; a handle taken out belongs to one thread until
+    // it is given back. (A `Mutex` cannot hand out the non-Sendable handles it holds.)
     private let lock = PThreadMutex()
     private var idle: [CurlHandle] = []
 

@@ -9,6 +9,7 @@ import Glibc
 /// file then holds the tail however much the child printed, and memory stays at `limit` plus one
 /// read buffer.
 public final class BoundedLog: @unchecked Sendable {
+    // Safe: the descriptors are constants; every mutable field is read and written under `lock`.
     /// Where the tail is written.
     public let path: String
     /// The most bytes kept and written.

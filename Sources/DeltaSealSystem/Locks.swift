@@ -15,6 +15,8 @@ public final class OnceFlag: Sendable {
 
 /// A plain mutex for the few places that need one.
 public final class PThreadMutex: @unchecked Sendable {
+    // Safe: it is a mutex. Kept for the S3 store's state that holds non-Sendable curl handles
+    // and for the C-adjacent code; new code uses `Synchronization.Mutex`.
     private var mutex = pthread_mutex_t()
     public init() { pthread_mutex_init(&mutex, nil) }
     deinit { pthread_mutex_destroy(&mutex) }

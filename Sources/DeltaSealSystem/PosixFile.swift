@@ -5,6 +5,8 @@ import Glibc
 
 /// An owned file descriptor, opened close-on-exec so no writer inherits it.
 public final class PosixFile: @unchecked Sendable {
+    // Safe: one owner at a time uses it (a read loop on one thread); `fd` changes only in
+    // `close`, by that owner.
     /// The descriptor, valid until ``close()``.
     public private(set) var fd: Int32
     /// The path it was opened from, for error messages.
