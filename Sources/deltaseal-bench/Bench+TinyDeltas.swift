@@ -12,12 +12,12 @@ extension Bench {
         var random = SplitMix64(seed: 13)
         let batches = (0..<count).map { _ in BenchBatch.lines(10, random: &random, metadata: true) }
         let root = scratch + "/tiny"
-        let supervisor = [executables + "/supervisor", "start", "--once", "--spool", root + "/spool", "--store", "file://" + root + "/store",
-                          "--host", "bench", "--metrics-address", "", "--log-level", "error"]
+        // An empty configuration file: the defaults, not the machine's /etc/deltaseal or DELTASEAL_CONFIG.
+        let config = scratch + "/empty.yaml"
+        try Data().write(to: URL(fileURLWithPath: config))
+        let supervisor = [executables + "/supervisor", "start", "--once", "--config", config, "--spool", root + "/spool",
+                          "--store", "file://" + root + "/store", "--host", "bench", "--metrics-address", "", "--log-level", "error"]
         let modes = [("default (in flight 4)", supervisor), ("--max-in-flight 1", supervisor + ["--max-in-flight", "1"])]
-        var environment = environment
-        // The defaults, not a configuration file of the machine.
-        environment["DELTASEAL_CONFIG"] = nil
 
         func prepare(_: Int) throws {
             try Files.removeTree(root)

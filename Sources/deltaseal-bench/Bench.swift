@@ -70,12 +70,19 @@ struct Bench {
         print("")
         print(String(format: "compression: %.2fx (%d -> %d bytes)", Double(rawBytes) / Double(compressed), rawBytes, compressed))
 
-        let executables = try Files.realPath("/proc/self/exe").split(separator: "/").dropLast().joined(separator: "/")
+        // writer, supervisor and verifier are built beside this executable.
+        let executables = "/" + (try Files.realPath("/proc/self/exe")).split(separator: "/").dropLast().joined(separator: "/")
         let environment = ProcessInfo.processInfo.environment
-        try writers(rounds: rounds, scratch: scratch, executables: "/" + executables, environment: environment)
-        let launchMs = try startUp(rounds: rounds, scratch: scratch, executables: "/" + executables, environment: environment)
+        // Each section's lines out before the next starts, also into a pipe or file: a long run
+        // shows where it is, and a failure keeps what came before.
+        fflush(nil)
+        try writers(rounds: rounds, scratch: scratch, executables: executables, environment: environment)
+        fflush(nil)
+        let launchMs = try startUp(rounds: rounds, scratch: scratch, executables: executables, environment: environment)
+        fflush(nil)
         try spawnCost(rounds: rounds, scratch: scratch)
-        try tinyDeltas(rounds: rounds, scratch: scratch, executables: "/" + executables, environment: environment, launchMs: launchMs)
+        fflush(nil)
+        try tinyDeltas(rounds: rounds, scratch: scratch, executables: executables, environment: environment, launchMs: launchMs)
     }
 
     /// What the writer sandbox costs per delta: spawning and reaping `/bin/true` through the
