@@ -5,9 +5,11 @@ import DeltaSealSystem
 import DeltaSealWriter
 import Foundation
 
-/// `bin/bench`: DeltaSeal's pack and verify paths against the same work done by the zstd and
-/// sha256sum command-line tools, in the same run on the same files. Machines here are noisy, so
-/// it reports ratios (ours / baseline throughput) of medians, never absolute times alone.
+/// `bin/bench`: DeltaSeal against a baseline doing the same work in the same run: pack and verify
+/// against the zstd and sha256sum tools, the built-in writer against a plain-Python writer, the
+/// writer's start-up with the Swift runtime linked statically against dynamically, the sandboxed
+/// launch against posix_spawn, and the fixed cost of a tiny delta. Machines here are noisy, so it
+/// reports ratios of medians, never absolute times alone.
 @main
 struct Bench {
     static func main() throws {
@@ -19,12 +21,7 @@ struct Bench {
 
         // A realistic delta: a SQLite database of embeddings (compressible) and an index file (not).
         var random = SplitMix64(seed: 7)
-        var lines = ""
-        for n in 0..<20_000 {
-            let embedding = (0..<384).map { _ in String(format: "%.6f", random.nextUnit() * 2 - 1) }.joined(separator: ",")
-            lines += "{\"collection\":\"c\(n % 4)\",\"id\":\"r\(n)\",\"embedding\":[\(embedding)],\"document\":\"document number \(n) with some text\"}\n"
-        }
-        try Data(lines.utf8).write(to: URL(fileURLWithPath: scratch + "/batch.ndjson"))
+        try Data(BenchBatch.lines(20_000, random: &random).utf8).write(to: URL(fileURLWithPath: scratch + "/batch.ndjson"))
         _ = try DeltaWriter().write(inputs: [scratch + "/batch.ndjson"], outputDirectory: scratch + "/delta")
         var noise = [UInt8](repeating: 0, count: 32 << 20)
         for i in stride(from: 0, to: noise.count, by: 8) {
@@ -72,7 +69,20 @@ struct Bench {
         let compressed = packed.reduce(Int64(0)) { $0 + $1.compressedSize }
         print("")
         print(String(format: "compression: %.2fx (%d -> %d bytes)", Double(rawBytes) / Double(compressed), rawBytes, compressed))
+
+        // writer, supervisor and verifier are built beside this executable.
+        let executables = "/" + (try Files.realPath("/proc/self/exe")).split(separator: "/").dropLast().joined(separator: "/")
+        let environment = ProcessInfo.processInfo.environment
+        // Each section's lines out before the next starts, also into a pipe or file: a long run
+        // shows where it is, and a failure keeps what came before.
+        fflush(nil)
+        try writers(rounds: rounds, scratch: scratch, executables: executables, environment: environment)
+        fflush(nil)
+        let launchMs = try startUp(rounds: rounds, scratch: scratch, executables: executables, environment: environment)
+        fflush(nil)
         try spawnCost(rounds: rounds, scratch: scratch)
+        fflush(nil)
+        try tinyDeltas(rounds: rounds, scratch: scratch, executables: executables, environment: environment, launchMs: launchMs)
     }
 
     /// What the writer sandbox costs per delta: spawning and reaping `/bin/true` through the
@@ -96,8 +106,8 @@ struct Bench {
         let confined = try median(rounds) { try spawnAll(sandbox) }
         print("")
         print("writer launch (spawn + reap /bin/true)   sandboxed ms   posix_spawn ms   ratio")
-        print(String(format: "%-40@ %12.2f   %14.2f   %5.2f", "per process, \(count) per round" as NSString,
-                     confined * 1000 / Double(count), plain * 1000 / Double(count), confined / plain))
+        print(pad("per process, \(count) per round", 40)
+              + String(format: "%12.2f   %14.2f   %5.2f", confined * 1000 / Double(count), plain * 1000 / Double(count), confined / plain))
         print("  sandbox: " + (identity.map { "uid \($0.uid)" } ?? "own user") + ", no_new_privs, "
               + (Sandbox.landlockABI.map { "Landlock ABI \($0)" } ?? "no Landlock") + ", bounded output pipe")
     }
@@ -118,6 +128,51 @@ struct Bench {
         }
         return times.sorted()[times.count / 2]
     }
+
+    /// Median wall times of `rounds` runs of each body, in seconds. The bodies take turns, so a
+    /// noisy stretch of the machine falls on every contestant; `prepare(i)` runs untimed before body i.
+    static func medians(_ rounds: Int, prepare: (Int) throws -> Void = { _ in }, _ bodies: [() throws -> Void]) throws -> [Double] {
+        var times = [[Double]](repeating: [], count: bodies.count)
+        for _ in 0..<rounds {
+            for (i, body) in bodies.enumerated() {
+                try prepare(i)
+                let start = WallClock.monotonicNanoseconds()
+                try body()
+                times[i].append(Double(WallClock.monotonicNanoseconds() - start) / 1e9)
+            }
+        }
+        return times.map { $0.sorted()[$0.count / 2] }
+    }
+
+    /// Runs `arguments` to its end, stdout and stderr appended to `log`; throws unless it exits 0.
+    static func run(_ arguments: [String], environment: [String: String], in directory: String, log: String) throws {
+        let child = try ChildProcess.spawn(arguments: arguments, environment: environment, workingDirectory: directory, outputPath: log)
+        let end = child.waitBlocking()
+        guard end.exitStatus == 0 else {
+            let tail = (try? Files.readAll(log)).map { String(decoding: $0.suffix(2000), as: UTF8.self) } ?? ""
+            throw Failure(description: "\(arguments.joined(separator: " ")): \(end.exitStatus.map { "exit \($0)" } ?? "signal \(end.signal ?? 0)")\n\(tail)")
+        }
+    }
+
+    /// A contestant that did not do its work: the figures would mean nothing.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The whole numbers in the environment variable `name` (separated by spaces or commas), else `fallback`.
+    static func numbers(_ name: String, default fallback: [Int]) -> [Int] {
+        guard let text = ProcessInfo.processInfo.environment[name] else { return fallback }
+        let values = text.split(whereSeparator: { $0 == " " || $0 == "," }).compactMap { Int($0) }.filter { $0 > 0 }
+        return values.isEmpty ? fallback : values
+    }
+
+    /// `text` padded with spaces to `width` characters (Foundation's `%-40@` does not pad on Linux).
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text.padding(toLength: width, withPad: " ", startingAt: 0)
+    }
+
+    /// "met" or "not met", for a figure printed next to its target.
+    static func verdict(_ met: Bool) -> String { met ? "met" : "not met" }
 
     static func shell(_ command: String) throws {
         let process = Process()
