@@ -1,12 +1,24 @@
 /// UTF-8 checked byte by byte, without building a `String`: the rules of RFC 3629 (no overlong
 /// forms, no surrogates, nothing above U+10FFFF).
 public enum UTF8Validation {
-    /// Whether `bytes` are well-formed UTF-8.
+    /// Whether `bytes` are well-formed UTF-8. Contiguous bytes (arrays, slices of them) take the
+    /// fast path: runs of ASCII eight bytes at a time, no generic indexing.
+    @inlinable
     public static func isValid<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
-        var i = bytes.startIndex
-        while i != bytes.endIndex {
-            let b0 = bytes[i]
-            if b0 < 0x80 { i = bytes.index(after: i); continue }
+        if let valid = bytes.withContiguousStorageIfAvailable({ isValid(UnsafeRawBufferPointer($0)) }) { return valid }
+        return Array(bytes).withUnsafeBytes { isValid($0) }
+    }
+
+    /// Whether the bytes in `buffer` are well-formed UTF-8.
+    public static func isValid(_ buffer: UnsafeRawBufferPointer) -> Bool {
+        let count = buffer.count
+        var i = 0
+        while i < count {
+            // Eight ASCII bytes at a time: the common case of identifiers, numbers and keys.
+            while i + 8 <= count, buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 { i += 8 }
+            guard i < count else { break }
+            let b0 = buffer[i]
+            if b0 < 0x80 { i += 1; continue }
             let length: Int
             var low: UInt8 = 0x80, high: UInt8 = 0xBF
             switch b0 {
@@ -19,13 +31,11 @@ public enum UTF8Validation {
             case 0xF4: length = 4; high = 0x8F
             default: return false
             }
-            i = bytes.index(after: i)
-            for n in 1..<length {
-                guard i != bytes.endIndex else { return false }
-                let b = bytes[i]
-                if n == 1 { guard b >= low && b <= high else { return false } } else { guard b >= 0x80 && b <= 0xBF else { return false } }
-                i = bytes.index(after: i)
-            }
+            guard i + length <= count else { return false }
+            let b1 = buffer[i + 1]
+            guard b1 >= low && b1 <= high else { return false }
+            for n in 2..<max(2, length) where !(0x80...0xBF).contains(buffer[i + n]) { return false }
+            i += length
         }
         return true
     }

@@ -150,3 +150,42 @@ import Testing
         #expect(limits.pauseReason(workBytes: 0, freeBytes: 499) == "free disk 499 bytes is below the floor of 500")
     }
 }
+
+/// The validator against Swift's own UTF-8 decoding: every sequence of one and two bytes, every
+/// three-byte sequence that starts a multi-byte form, and seeded random lines mixing ASCII runs
+/// (the eight-at-a-time path) with every kind of lead byte, at every alignment.
+@Suite struct UTF8ValidationTests {
+    static func reference(_ bytes: [UInt8]) -> Bool { String(validating: bytes, as: UTF8.self) != nil }
+
+    @Test func agreesWithSwiftOnEveryShortSequence() {
+        var mismatches: [[UInt8]] = []
+        for a in 0...255 {
+            for b in 0...255 {
+                let two = [UInt8(a), UInt8(b)]
+                if UTF8Validation.isValid(two) != Self.reference(two) { mismatches.append(two) }
+                guard a >= 0xE0 && a <= 0xF4 else { continue }
+                for c in stride(from: 0, through: 255, by: 1) where c >= 0x70 && c <= 0xC5 {
+                    let three = [UInt8(a), UInt8(b), UInt8(c)]
+                    if UTF8Validation.isValid(three) != Self.reference(three) { mismatches.append(three) }
+                }
+            }
+            if UTF8Validation.isValid([UInt8(a)]) != Self.reference([UInt8(a)]) { mismatches.append([UInt8(a)]) }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10))")
+    }
+
+    @Test func agreesWithSwiftOnRandomLinesAtEveryAlignment() {
+        var random = SplitMix64(seed: 8)
+        let pieces: [[UInt8]] = [Array("abcdefghijklmnop".utf8), Array("é".utf8), Array("€".utf8), Array("😀".utf8),
+                                 [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE2, 0x82], [0x80], [0xFF], [0x00]]
+        var mismatches = 0
+        for _ in 0..<20_000 {
+            var line: [UInt8] = []
+            for _ in 0..<Int(random.next() % 8) { line += pieces[Int(random.next() % UInt64(pieces.count))] }
+            let offset = Int(random.next() % 8)
+            let padded = Array(repeating: UInt8(ascii: "x"), count: offset) + line
+            if UTF8Validation.isValid(padded[offset...]) != Self.reference(line) { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+    }
+}

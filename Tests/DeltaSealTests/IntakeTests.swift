@@ -220,11 +220,16 @@ import Testing
             cd "$out" && touch $(seq -f 'f%05g' 1 \(DeltaLimits.maxFiles + 1))
             """, at: harness.root + "/many.sh")]
         try TestSupport.dropBatch(TestSupport.batch(records: 1), named: "b.ndjson", spool: harness.config.spool)
-        let summary = try await harness.runOnce()
+        let recorder = LogRecorder()
+        let summary = try await harness.runOnce(logger: recorder.logger)
         #expect(summary.failed == 1, "\(summary)")
         let report = try failureReport(harness)
         #expect((report["reason"] as? String)?.contains("a delta holds at most \(DeltaLimits.maxFiles)") == true, "\(report)")
-        #expect(report["attempts"] as? Int == 1)
+        // The limit is never retried: the attempt that met it was the last. (On a loaded machine
+        // an earlier attempt may fail for a reason of its own; the log says which.)
+        let retries = recorder.messages.filter { $0.contains("attempt failed, retrying") }
+        #expect(report["attempts"] as? Int == 1 + retries.count, "\(report) \(retries)")
+        #expect(!retries.contains { $0.contains("a delta holds at most") }, "\(retries)")
         #expect(try harness.shippedDeltas() == [])
         #expect(!Files.exists(harness.storeRoot + "/" + harness.config.host))
     }
