@@ -329,7 +329,8 @@ private struct Scanner {
 
     /// The value of a number literal already checked against the JSON grammar.
     static func double(_ literal: Slice<UnsafeBufferPointer<UInt8>>) -> Double {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: literal.count + 1) { buffer in
+        if let fast = FastDecimal.double(literal) { return fast }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: literal.count + 1) { buffer in
             for (n, byte) in literal.enumerated() { buffer[n] = CChar(bitPattern: byte) }
             buffer[literal.count] = 0
             return strtod(buffer.baseAddress!, nil)

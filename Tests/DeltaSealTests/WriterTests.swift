@@ -1,5 +1,7 @@
+import DeltaSealCore
 import DeltaSealSQLite
 import DeltaSealSystem
+import DeltaSealWriter
 import Foundation
 import Testing
 
@@ -78,5 +80,43 @@ import Testing
         let result = try await TestSupport.run([TestSupport.writer, "--input", dir + "/nope.ndjson", "--out", dir + "/out"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("nope.ndjson"))
+    }
+}
+
+/// The fast decimal path gives `strtod`'s very double (bit for bit) wherever it answers, and it
+/// answers for the short forms embeddings are written in.
+@Suite struct FastDecimalTests {
+    static func strtodValue(_ text: String) -> Double { text.withCString { strtod($0, nil) } }
+
+    @Test func agreesWithStrtodBitForBitAndCoversShortForms() {
+        var random = SplitMix64(seed: 13)
+        var literals = ["0", "-0", "0.0", "-0.0", "1", "-1", "1e22", "1e23", "1e-22", "1e-23", "9007199254740992",
+                        "9007199254740993", "0.1", "0.2", "0.3", "123456789012345678", "1234567890123456789012",
+                        "0.000001", "1E+5", "2.5e-3", "-7.0E2", "1e400", "1e-400", "0.00000000000000000000000001"]
+        for _ in 0..<50_000 {
+            let magnitude = pow(10.0, Double(Int(random.next() % 40)) - 20)
+            let value = (random.nextUnit() * 2 - 1) * magnitude
+            let decimals = Int(random.next() % 18)
+            switch random.next() % 3 {
+            case 0: literals.append(String(format: "%.\(decimals)f", value))
+            case 1: literals.append(String(format: "%.\(decimals)e", value))
+            default: literals.append("\(Int64(bitPattern: random.next()) % 1_000_000_000)")
+            }
+        }
+        var fast = 0
+        var mismatches: [String] = []
+        for literal in literals {
+            guard let got = FastDecimal.double(Array(literal.utf8)) else { continue }
+            fast += 1
+            if got.bitPattern != Self.strtodValue(literal).bitPattern { mismatches.append(literal) }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10))")
+        #expect(fast > literals.count / 3, "the fast path answered \(fast) of \(literals.count)")
+        // What it must leave to strtod.
+        for literal in ["9007199254740993", "1e23", "1e-23", "1234567890123456789012", "0.12345678901234567891"] {
+            #expect(FastDecimal.double(Array(literal.utf8)) == nil, "\(literal)")
+        }
+        #expect(FastDecimal.double(Array("%.6f".utf8)) == nil)
+        #expect(FastDecimal.double(Array("0.123456".utf8)) == 0.123456)
     }
 }
