@@ -26,6 +26,31 @@ import Testing
         #expect(try db.rows("PRAGMA journal_mode") == [["delete"]])
     }
 
+    /// Lines of every length around the reader's 256 KiB buffer: ones that straddle reads, ones
+    /// longer than the buffer, CRLF endings, and a last line without a newline. Every record
+    /// arrives whole, with its document as written.
+    @Test func linesAcrossAndBeyondTheReadBufferArriveWhole() async throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        var random = SplitMix64(seed: 21)
+        var text = ""
+        var documents: [String: Int] = [:]
+        for n in 0..<60 {
+            let length = [10, 1000, 100_000, 262_100, 262_144, 300_000, 700_000][Int(random.next() % 7)] + Int(random.next() % 50)
+            let id = "long-\(n)"
+            documents[id] = length
+            text += "{\"collection\":\"docs\",\"id\":\"\(id)\",\"embedding\":[1,2,3,4],\"document\":\"\(String(repeating: "d", count: length))\"}"
+            text += n == 59 ? "" : (n % 3 == 0 ? "\r\n" : "\n")
+        }
+        try TestSupport.write(text, to: dir + "/long.ndjson")
+        let result = try await TestSupport.run([TestSupport.writer, "--input", dir + "/long.ndjson", "--out", dir + "/out"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let db = try Database(path: dir + "/out/delta.sqlite3", mode: .readOnly)
+        let rows = try db.rows("SELECT id, length(document), document GLOB '*[^d]*' FROM records")
+        #expect(rows.count == 60)
+        for row in rows { #expect(row[1] == "\(documents[row[0] ?? ""] ?? -1)" && row[2] == "0", "\(row)") }
+    }
+
     struct BadCase: CustomTestStringConvertible, Sendable {
         var name: String
         var lines: [String]
