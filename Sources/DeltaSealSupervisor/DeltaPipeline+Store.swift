@@ -17,27 +17,22 @@ extension DeltaPipeline {
     func upload(_ record: DeltaRecord, _ log: Logger) async throws -> DeltaEvent {
         let manifest = try localManifest(record)
         let uploadStarted = WallClock.monotonicNanoseconds()
-        let result: Result<[String: Int], StoreError>
+        let requests: [String: Int]
         do {
-            result = .success(try await uploads.withPermit { try await Blocking.run { [self] in try put(manifest, record: record) } })
+            requests = try await uploads.withPermit { try await Blocking.run { [self] in try put(manifest, record: record) } }
         } catch let conflict as ManifestConflict {
             return .manifestConflict(reason: conflict.reason)
         } catch let error as StoreError {
-            result = .failure(error)
-        }
-        switch result {
-        case .success(let requests):
-            storeHealth.succeeded()
-            SupervisorMetrics.stage("upload", nanoseconds: WallClock.monotonicNanoseconds() - uploadStarted)
-            SupervisorMetrics.bytes("uploaded", manifest.compressedBytes)
-            log.info("uploaded", metadata: [
-                "objects": "\(manifest.files.count + 1)",
-                "requests": "\(requests.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
-            ])
-            return .uploaded
-        case .failure(let error):
             return .storeFailed(.upload, storeFailure("upload failed: \(error)", error))
         }
+        storeHealth.succeeded()
+        SupervisorMetrics.stage("upload", nanoseconds: WallClock.monotonicNanoseconds() - uploadStarted)
+        SupervisorMetrics.bytes("uploaded", manifest.compressedBytes)
+        log.info("uploaded", metadata: [
+            "objects": "\(manifest.files.count + 1)",
+            "requests": "\(requests.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+        ])
+        return .uploaded
     }
 
     /// Another manifest is in the store under this delta's name.

@@ -14,9 +14,6 @@ public enum RunningChildren {
     /// Called right after `waitpid` returned the child, before anything can reuse its pid.
     static func reaped(_ pid: pid_t) { groups.withLock { _ = $0.remove(pid) } }
 
-    /// How many are running.
-    public static var count: Int { groups.withLock { $0.count } }
-
     /// SIGTERM to every group, SIGKILL to every group after `grace` (at once when all are gone
     /// before). It waits on a thread of its own, so it does its work in a cancelled task too.
     public static func stopAll(grace: Duration) async {

@@ -370,7 +370,6 @@ extension DeltaAction {
         }
     }
     var isFinish: Bool { if case .finish = self { true } else { false } }
-    var isDeferredFinish: Bool { self == .finish(.deferred) }
 }
 
 /// A model of the spool and the store in which the machine lives: actions change it, faults
