@@ -145,13 +145,14 @@ struct DeltaPipeline: Sendable {
         // (its batch may be moved already), not before a retry's wait is over.
         guard !record.state.isTerminal, (record.notBeforeMs ?? 0) <= WallClock.nowMilliseconds() else { return .resumed(disk) }
         do {
-            var checked = record
             if record.batchDigests == nil {
-                // Claimed by a supervisor that died before recording them: no writer has run yet.
+                // Claimed by a supervisor that died before recording them: no writer has run yet,
+                // so the batches as they are now are the claim (hashed once, not checked against
+                // the digests just taken from them).
                 disk.batchDigests = try spool.digests(of: record)
-                checked.batchDigests = disk.batchDigests
+            } else {
+                try spool.checkBatches(record)
             }
-            try spool.checkBatches(checked)
         } catch let changed as Spool.BatchChanged {
             disk.batchProblem = changed.reason
         } catch {
