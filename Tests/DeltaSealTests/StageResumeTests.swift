@@ -59,6 +59,28 @@ import Testing
         try await shipsWithoutWriting(harness, runs: runs, "after the store came back")
     }
 
+    /// A claim recorded without the batches' digests (a supervisor died before it wrote them)
+    /// takes them at the next start, writes from the batch as it is, and ships it.
+    @Test func aClaimWithoutBatchDigestsTakesThemAndShips() async throws {
+        let (harness, runs) = try countingHarness()
+        defer { harness.remove() }
+        let down = FaultInjectingStore(FileStore(location: harness.config.store), failPuts: 1000)
+        _ = try await harness.runOnce(store: down)
+        var saved = try record(harness)
+        saved.state = .claimed
+        saved.batchDigests = nil
+        try harness.spool.save(saved)
+        for path in ["out", "packed"] { try Files.removeTree(harness.spool.directory(of: saved.id) + "/" + path) }
+        let batch = try Files.readAll(harness.spool.directory(of: saved.id) + "/batches/b.ndjson")
+        let summary = try await harness.runOnce()
+        #expect(summary.shipped == 1, "\(summary)")
+        #expect(runs() == 2)
+        let id = try #require(try harness.shippedDeltas().first)
+        let source = try #require(try harness.manifest(id).sources.first)
+        #expect(source.bytes == Int64(batch.count))
+        #expect(source.records == 7)
+    }
+
     @Test(arguments: [DeltaState.written, .sealed, .packed, .uploading])
     func crashAtAStoreStageResumesThere(_ state: DeltaState) async throws {
         let (harness, runs) = try countingHarness()
