@@ -24,6 +24,12 @@ public struct S3Flags<Help: S3FlagsHelp>: ParsableArguments {
     public var maxAttempts: String?
 
     public init() {}
+
+    /// The flags given, by the names declared above (for the supervisor's settings).
+    public var given: [(flag: String, value: String?)] {
+        [("--endpoint", endpoint), ("--region", region), ("--addressing", addressing), ("--stall-timeout", stallTimeout),
+         ("--s3-max-attempts", maxAttempts)]
+    }
 }
 
 /// The help of each S3 flag, in one executable's words.

@@ -2,6 +2,7 @@ import DeltaSealCore
 import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
+import Foundation
 
 /// Every setting of the supervisor: its key in the YAML file, its environment variable
 /// (`DELTASEAL_` + the key in capitals, dots as underscores), how text becomes a value, and how
@@ -14,9 +15,28 @@ public enum ConfigSchema {
         let parse: @Sendable (inout SupervisorConfig, String, _ paths: LocalPath) throws -> Void
         let show: @Sendable (SupervisorConfig) -> String
 
+        /// Other names of its flag: the short ones earlier releases had, kept working.
+        public private(set) var aliases: [String] = []
+
         /// The environment variable that overrides the file.
         public var environmentName: String {
             "DELTASEAL_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+        }
+
+        /// Its command-line flag: `--` and the key, dots and underscores as dashes
+        /// (`writer.max_open_files` is `--writer-max-open-files`).
+        public var flag: String {
+            "--" + key.replacingOccurrences(of: ".", with: "-").replacingOccurrences(of: "_", with: "-")
+        }
+
+        /// Every name its flag answers to, the derived one first.
+        public var flags: [String] { [flag] + aliases }
+
+        /// The same setting, whose flag also answers to `names`.
+        func aliased(_ names: String...) -> Setting {
+            var copy = self
+            copy.aliases += names
+            return copy
         }
     }
 
@@ -36,19 +56,19 @@ public enum ConfigSchema {
         } show: { $0.host },
         text("s3.endpoint", "S3 endpoint, https://host[:port]; empty: AWS_ENDPOINT_URL or AWS") { c, v, _ in
             c.s3.endpoint = v.isEmpty ? nil : v
-        } show: { $0.s3.endpoint ?? "" },
+        } show: { $0.s3.endpoint ?? "" }.aliased("--endpoint"),
         text("s3.region", "signing region; empty: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1") { c, v, _ in
             c.s3.region = v.isEmpty ? nil : v
-        } show: { $0.s3.region ?? "" },
+        } show: { $0.s3.region ?? "" }.aliased("--region"),
         choice("s3.addressing", "auto, path or virtual", S3Options.Addressing.allCases.map(\.rawValue)) { c, v in
             c.s3.addressing = S3Options.Addressing(rawValue: v)!
-        } show: { $0.s3.addressing.rawValue },
-        bytes("s3.multipart_threshold", "objects this large are uploaded in parts") { c, v in c.s3.multipartThreshold = v } show: { $0.s3.multipartThreshold },
-        bytes("s3.part_size", "bytes per part, at least 5 MiB", minimum: 5 << 20) { c, v in c.s3.partSize = v } show: { $0.s3.partSize },
+        } show: { $0.s3.addressing.rawValue }.aliased("--addressing"),
+        bytes("s3.multipart_threshold", "objects this large are uploaded in parts") { c, v in c.s3.multipartThreshold = v } show: { $0.s3.multipartThreshold }.aliased("--multipart-threshold"),
+        bytes("s3.part_size", "bytes per part, at least 5 MiB", minimum: 5 << 20) { c, v in c.s3.partSize = v } show: { $0.s3.partSize }.aliased("--part-size"),
         integer("s3.part_concurrency", "parts uploaded at once", minimum: 1) { c, v in c.s3.partConcurrency = v } show: { $0.s3.partConcurrency },
         decimal("s3.stall_timeout", "seconds a transfer may move no byte (curl counts whole seconds: rounded up)", minimum: 0.001) { c, v in
             c.s3.stallTimeoutSeconds = v
-        } show: { $0.s3.stallTimeoutSeconds },
+        } show: { $0.s3.stallTimeoutSeconds }.aliased("--stall-timeout"),
         integer("s3.max_attempts", "attempts per S3 request on throttling, 5xx, resets, truncated bodies; 1: no request retries", minimum: 1) { c, v in
             c.s3.maxAttempts = v
         } show: { $0.s3.maxAttempts },
@@ -57,7 +77,7 @@ public enum ConfigSchema {
             do { words = try CommandWords.split(v) } catch { throw BadValue(message: "\(error)") }
             guard !words.isEmpty else { throw BadValue(message: "is empty") }
             c.writerCommand = words
-        } show: { $0.writerCommand.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ") },
+        } show: { $0.writerCommand.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ") }.aliased("--writer"),
         seconds("writer.timeout", "seconds before the writer's process group gets SIGTERM") { c, v in c.writerTimeout = v } show: { $0.writerTimeout },
         seconds("writer.kill_grace", "seconds between SIGTERM and SIGKILL") { c, v in c.killGrace = v } show: { $0.killGrace },
         optionalCount("writer.max_open_files", "RLIMIT_NOFILE of each writer; empty: unlimited") { c, v in c.writerLimits.openFiles = v } show: { $0.writerLimits.openFiles },
@@ -89,9 +109,9 @@ public enum ConfigSchema {
         } show: { $0.writerCgroupPidsMax },
         bytes("writer.log_limit", "writer.log keeps the last this many bytes of a writer's output", minimum: 1024) { c, v in c.writerLogLimit = v } show: { $0.writerLogLimit },
         optionalCount("writer.max_file_size", "RLIMIT_FSIZE of each writer in bytes; empty: unlimited") { c, v in c.writerLimits.fileSizeBytes = v } show: { $0.writerLimits.fileSizeBytes },
-        integer("writer.crash_loop_failures", "writer failures within the window that pause all writers", minimum: 1) { c, v in c.restartIntensity.maxFailures = v } show: { $0.restartIntensity.maxFailures },
-        milliseconds("writer.crash_loop_window", "seconds over which writer failures count") { c, v in c.restartIntensity.windowMs = v } show: { $0.restartIntensity.windowMs },
-        milliseconds("writer.crash_loop_pause", "seconds all writers pause after a crash loop") { c, v in c.restartIntensity.pauseMs = v } show: { $0.restartIntensity.pauseMs },
+        integer("writer.crash_loop_failures", "writer failures within the window that pause all writers", minimum: 1) { c, v in c.restartIntensity.maxFailures = v } show: { $0.restartIntensity.maxFailures }.aliased("--crash-loop-failures"),
+        milliseconds("writer.crash_loop_window", "seconds over which writer failures count") { c, v in c.restartIntensity.windowMs = v } show: { $0.restartIntensity.windowMs }.aliased("--crash-loop-window"),
+        milliseconds("writer.crash_loop_pause", "seconds all writers pause after a crash loop") { c, v in c.restartIntensity.pauseMs = v } show: { $0.restartIntensity.pauseMs }.aliased("--crash-loop-pause"),
         text("verifier.path", "the verifier executable") { c, v, paths in
             do { c.verifierPath = try paths.resolve(v, what: "verifier.path") } catch { throw BadValue(message: "\(error)") }
         } show: { $0.verifierPath },
@@ -104,23 +124,26 @@ public enum ConfigSchema {
         seconds("verify.check_timeout", "seconds the check command may run before its process group is killed") { c, v in
             c.verifyCheckTimeout = v
         } show: { $0.verifyCheckTimeout },
-        integer("concurrency.in_flight", "deltas in the pipeline at once", minimum: 1) { c, v in c.maxInFlight = v } show: { $0.maxInFlight },
+        integer("concurrency.in_flight", "deltas in the pipeline at once", minimum: 1) { c, v in c.maxInFlight = v } show: { $0.maxInFlight }.aliased("--max-in-flight"),
         integer("concurrency.writers", "writers at once", minimum: 1) { c, v in c.maxWriters = v } show: { $0.maxWriters },
         integer("concurrency.uploads", "uploads at once", minimum: 1) { c, v in c.maxUploads = v } show: { $0.maxUploads },
         integer("concurrency.verifications", "verifications at once", minimum: 1) { c, v in c.maxVerifications = v } show: { $0.maxVerifications },
-        integer("retry.max_attempts", "attempts per delta before failed/", minimum: 1) { c, v in c.retry.maxAttempts = v } show: { $0.retry.maxAttempts },
+        integer("concurrency.blocking_threads", "threads for blocking work (SQLite, zstd, file and S3 I/O); each waits for one job", minimum: 2, maximum: 1024) { c, v in
+            c.blockingThreads = v
+        } show: { $0.blockingThreads },
+        integer("retry.max_attempts", "attempts per delta before failed/", minimum: 1) { c, v in c.retry.maxAttempts = v } show: { $0.retry.maxAttempts }.aliased("--max-attempts"),
         decimal("retry.base_delay", "seconds before the first retry; doubles") { c, v in c.retry.baseDelay = v } show: { $0.retry.baseDelay },
         decimal("retry.max_delay", "ceiling of one backoff, seconds") { c, v in c.retry.maxDelay = v } show: { $0.retry.maxDelay },
         integer("zstd.level", "compression level 1-22", minimum: 1, maximum: 22) { c, v in c.zstdLevel = v } show: { $0.zstdLevel },
         integer("zstd.threads", "worker threads for large files", minimum: 0) { c, v in c.zstdWorkers = v } show: { $0.zstdWorkers },
         seconds("intake.poll_interval", "seconds between scans of incoming/") { c, v in c.pollInterval = v } show: { $0.pollInterval },
         seconds("intake.settle", "seconds a batch written in place (not renamed) must be left alone before it is claimed") { c, v in c.intakeSettle = v } show: { $0.intakeSettle },
-        bytes("intake.max_work_bytes", "intake pauses while work/ holds this much") { c, v in c.intake.maxWorkBytes = v } show: { $0.intake.maxWorkBytes },
-        bytes("intake.min_free_bytes", "intake pauses while free disk is below this") { c, v in c.intake.minFreeBytes = v } show: { $0.intake.minFreeBytes },
+        bytes("intake.max_work_bytes", "intake pauses while work/ holds this much") { c, v in c.intake.maxWorkBytes = v } show: { $0.intake.maxWorkBytes }.aliased("--max-work-bytes"),
+        bytes("intake.min_free_bytes", "intake pauses while free disk is below this") { c, v in c.intake.minFreeBytes = v } show: { $0.intake.minFreeBytes }.aliased("--min-free-bytes"),
         milliseconds("outage.threshold", "seconds of store failures, without a success, after which the store counts as unavailable") { c, v in
             c.outageThresholdMs = v
         } show: { $0.outageThresholdMs },
-        milliseconds("gc.grace", "seconds an object without a manifest must be old to be garbage") { c, v in c.gcGraceMs = v } show: { $0.gcGraceMs },
+        milliseconds("gc.grace", "seconds an object without a manifest must be old to be garbage") { c, v in c.gcGraceMs = v } show: { $0.gcGraceMs }.aliased("--grace"),
         seconds("gc.interval", "seconds between garbage collections of the daemon") { c, v in c.gcInterval = v } show: { $0.gcInterval },
         seconds("shutdown.drain_timeout", "seconds in-flight deltas may take to finish after SIGTERM") { c, v in c.drainTimeout = v } show: { $0.drainTimeout },
         text("metrics.address", "host:port for /metrics, /healthz, /readyz ([::1]:port for IPv6, :port for every interface); empty: off") { c, v, _ in
@@ -137,6 +160,41 @@ public enum ConfigSchema {
 
     /// The setting for `key`, if there is one.
     public static func setting(_ key: String) -> Setting? { settings.first { $0.key == key } }
+
+    /// The setting whose flag is `flag` (its derived name or an alias), if there is one.
+    public static func setting(flag: String) -> Setting? { settings.first { $0.flags.contains(flag) } }
+
+    /// A command line's setting flags that name no setting or lack a value.
+    public struct FlagError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The settings given as flags in `words` (`--flag VALUE` or `--flag=VALUE`, in order), with
+    /// the flag as written for error messages; the first word that is not a setting's flag, or a
+    /// flag without a value, is a ``FlagError``.
+    public static func overrides(flags words: [String]) throws -> [(key: String, value: String, flag: String)] {
+        var overrides: [(key: String, value: String, flag: String)] = []
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            let (name, inline) = word.firstIndex(of: "=").map { (String(word[..<$0]), String(word[word.index(after: $0)...])) }
+                ?? (word, nil)
+            guard name.hasPrefix("--"), let setting = setting(flag: name) else {
+                throw FlagError(description: name.hasPrefix("-")
+                    ? "unknown option '\(name)' (every setting is a flag: \(settings[0].flag), ...; `supervisor config flags` lists them)"
+                    : "unexpected argument '\(word)'")
+            }
+            if let inline {
+                overrides.append((setting.key, inline, name))
+                index += 1
+            } else {
+                guard index + 1 < words.count else { throw FlagError(description: "missing value for '\(name)' (\(setting.key): \(setting.help))") }
+                overrides.append((setting.key, words[index + 1], name))
+                index += 2
+            }
+        }
+        return overrides
+    }
 
     // MARK: - Kinds
 
@@ -234,5 +292,3 @@ public enum ByteCount {
         return Int64(trimmed).flatMap { $0 >= 0 ? $0 : nil }
     }
 }
-
-import Foundation

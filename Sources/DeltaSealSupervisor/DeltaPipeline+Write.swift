@@ -35,7 +35,7 @@ extension DeltaPipeline {
                 // So a later start can kill a writer this run leaves behind.
                 let step = DeltaStateMachine(retry: live.retry).next(current, .writerStarted(pid: pid, startTime: startTime),
                                                                      nowMs: WallClock.nowMilliseconds(), jitter: 0)
-                try spool.save(step.record)
+                try await Blocking.runUncancellable { [spool] in try spool.save(step.record) }
                 started = step.record
             }
             // Bad input is the batch's fault, not a sign the writer command is broken.
@@ -84,7 +84,7 @@ extension DeltaPipeline {
 
     /// Spawns the writer and waits for it; `onStart` is told its pid (and must save it) before the wait.
     func runWriter(_ record: DeltaRecord, out: String, cgroup: String?, _ log: Logger,
-                   onStart: (Int32, UInt64?) throws -> Void) async throws -> WriterRun {
+                   onStart: (Int32, UInt64?) async throws -> Void) async throws -> WriterRun {
         let directory = spool.directory(of: record.id)
         let batches = record.batches.map { directory + "/batches/" + $0 }
         let arguments = config.writerCommand + ["--input"] + batches + ["--out", out]
@@ -101,7 +101,7 @@ extension DeltaPipeline {
                              durationMs: 0, stoppedByDrain: false)
         }
         do {
-            try onStart(process.pid, ProcessIdentity.startTime(of: process.pid))
+            try await onStart(process.pid, ProcessIdentity.startTime(of: process.pid))
         } catch {
             // Unrecorded, it could outlive a crash unseen: it does not run.
             process.signalGroup(SIGKILL)

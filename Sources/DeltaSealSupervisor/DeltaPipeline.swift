@@ -63,7 +63,8 @@ struct DeltaPipeline: Sendable {
                 switch action {
                 case .save:
                     do {
-                        try spool.save(record)
+                        // Decided, so written even in a cancelled task: the next start resumes from it.
+                        try await Blocking.runUncancellable { [spool, record] in try spool.save(record) }
                     } catch {
                         // The next action depends on the saved state: it does not run. A step
                         // that only keeps accounts (a retry, an ending) goes on.

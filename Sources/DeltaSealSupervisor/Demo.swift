@@ -1,6 +1,7 @@
 import DeltaSealCore
 import DeltaSealStore
 import DeltaSealSystem
+import Foundation
 import Logging
 
 /// `supervisor demo`: sample batches into a fresh spool, shipped end to end into a store.
@@ -35,5 +36,3 @@ public enum Demo {
         }
     }
 }
-
-import Foundation

@@ -1,4 +1,5 @@
 import DeltaSealSystem
+import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -64,5 +65,3 @@ public final class SpoolLock: Sendable {
         return true
     }
 }
-
-import Foundation

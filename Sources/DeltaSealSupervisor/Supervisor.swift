@@ -3,8 +3,12 @@ import DeltaSealS3
 import DeltaSealStore
 import DeltaSealStoreOpener
 import DeltaSealSystem
+import Foundation
 import Logging
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The daemon: claims batches from the spool, runs each delta through its pipeline with bounded
 /// concurrency, and resumes whatever an earlier run left in `work/`.
@@ -47,6 +51,12 @@ public struct Supervisor: Sendable {
                     scrubEnvironment: Bool = false,
                     progress: (@Sendable (RunSummary) -> Void)? = nil) async throws -> RunSummary {
         let live = live ?? LiveSettings(config)
+        if !Blocking.configure(threads: config.blockingThreads) {
+            // In one process the first configuration holds (tests run several supervisors).
+            logger.notice("the blocking executor already runs with another size", metadata: [
+                "threads": "\(Blocking.executor.limit)", "configured": "\(config.blockingThreads)",
+            ])
+        }
         var sandbox = try preflight()
         let spool = Spool(root: config.spool)
         try spool.prepare()
@@ -352,10 +362,3 @@ public final class SupervisorHealth: Sendable {
     /// the work area, the store; writers paused after a crash loop; draining): what `/readyz` answers.
     public var notReady: String? { state.withLock { $0.reason } }
 }
-
-
-
-import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -2,6 +2,9 @@ import DeltaSealCore
 import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything the supervisor needs to run; every field has a default that works with no file.
 public struct SupervisorConfig: Sendable {
@@ -57,6 +60,8 @@ public struct SupervisorConfig: Sendable {
     public var maxUploads = 2
     /// Verifications at once.
     public var maxVerifications = 2
+    /// Threads of the blocking executor (docs/architecture.md, "Concurrency").
+    public var blockingThreads = Blocking.defaultThreads
     /// Retry policy per delta.
     public var retry = RetryPolicy()
     /// Crash-loop breaker across all writers.
@@ -119,7 +124,3 @@ public struct SupervisorConfig: Sendable {
         return out
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

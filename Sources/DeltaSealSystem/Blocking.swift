@@ -1,21 +1,48 @@
-import Foundation
+import Synchronization
 
-/// Runs blocking work (SQLite, zstd, file and network I/O, waitpid) on a thread of its own, so it
-/// never occupies the cooperative pool the supervisor's tasks run on.
+/// Runs blocking work (SQLite, zstd, file and network I/O) on the process's ``BlockingExecutor``,
+/// a bounded pool of dedicated threads, so it never occupies the cooperative pool the
+/// supervisor's tasks run on. Waiting for a child is not blocking work: ``ChildMonitor`` does it.
 public enum Blocking {
-    /// Runs `body` on a new thread and returns its result.
-    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
-            }
-            thread.stackSize = 1 << 20
-            thread.start()
+    /// The threads the executor may start when nothing configured it (the supervisor sets it from
+    /// `supervisor.blocking_threads` before its first job).
+    public static let defaultThreads = 16
+
+    private static let configured = Mutex<BlockingExecutor?>(nil)
+
+    /// The executor every `run` uses; the first use fixes it.
+    public static var executor: BlockingExecutor {
+        configured.withLock { executor in
+            if let executor { return executor }
+            let made = BlockingExecutor(threads: defaultThreads)
+            executor = made
+            return made
         }
     }
 
-    /// Runs `body`, which cannot fail, the same way.
+    /// Sizes the executor; false if it already exists with another size (it was used before).
+    @discardableResult
+    public static func configure(threads: Int) -> Bool {
+        configured.withLock { executor in
+            if let executor { return executor.limit == max(1, threads) }
+            executor = BlockingExecutor(threads: threads)
+            return true
+        }
+    }
+
+    /// Runs `body` on the executor and returns its result; `CancellationError` if the task is
+    /// cancelled before a thread takes it.
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await executor.run(body)
+    }
+
+    /// Runs `body` on the executor even in a cancelled task (a decided state save, a cleanup).
+    public static func runUncancellable<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await executor.runUncancellable(body)
+    }
+
+    /// Runs `body`, which cannot fail, the same way: cleanups that must happen in a cancelled task too.
     public static func runQuietly(_ body: @escaping @Sendable () -> Void) async {
-        _ = try? await run { body() }
+        _ = try? await executor.runUncancellable { body() }
     }
 }

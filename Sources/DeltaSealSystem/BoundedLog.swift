@@ -1,5 +1,6 @@
 import CDeltaSealLinux
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,8 +9,7 @@ import Glibc
 /// own into a ring of `limit` bytes, and written to `path` (replacing it) when the pipe ends. The
 /// file then holds the tail however much the child printed, and memory stays at `limit` plus one
 /// read buffer.
-public final class BoundedLog: @unchecked Sendable {
-    // Safe: the descriptors are constants; every mutable field is read and written under `lock`.
+public final class BoundedLog: Sendable {
     /// Where the tail is written.
     public let path: String
     /// The most bytes kept and written.
@@ -22,12 +22,15 @@ public final class BoundedLog: @unchecked Sendable {
     // holding the pipe open would never send.
     private let wakeRead: Int32
     private let wakeWrite: Int32
-    private let lock = PThreadMutex()
-    private var started = false
-    private var finished = false
-    private var lingerNanoseconds: UInt64 = 0
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-    private var failure: SystemError?
+    private let state = Mutex(State())
+
+    private struct State {
+        var started = false
+        var finished = false
+        var lingerNanoseconds: UInt64 = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var failure: SystemError?
+    }
 
     private static let chunkSize = 16 << 10
 
@@ -50,13 +53,13 @@ public final class BoundedLog: @unchecked Sendable {
 
     deinit {
         // Once started, the reader closed everything itself (it holds this object until then).
-        if !started { [readEnd, writeEnd, wakeRead, wakeWrite].forEach { close($0) } }
+        if !state.withLock({ $0.started }) { [readEnd, writeEnd, wakeRead, wakeWrite].forEach { close($0) } }
     }
 
     /// Closes the parent's copy of the write end and starts the reader thread.
     public func start() {
         close(writeEnd)
-        lock.withLock { started = true }
+        state.withLock { $0.started = true }
         let thread = Thread { self.drain() }
         thread.stackSize = 256 << 10
         thread.name = "bounded-log"
@@ -64,24 +67,24 @@ public final class BoundedLog: @unchecked Sendable {
     }
 
     /// Why writing the tail failed, if it did.
-    public var writeFailure: SystemError? { lock.withLock { failure } }
+    public var writeFailure: SystemError? { state.withLock { $0.failure } }
 
     /// Tells the reader the child is gone: it reads on until the pipe ends or `linger` has passed
     /// (a grandchild may hold the pipe open), writes the tail, and then this returns.
     public func finish(linger: Duration) async {
         let (seconds, attoseconds) = linger.components
         let nanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
-        lock.withLock {
-            guard started, !finished else { return }
-            lingerNanoseconds = nanoseconds
+        state.withLock { state in
+            guard state.started, !state.finished else { return }
+            state.lingerNanoseconds = nanoseconds
             // Under the lock: the reader closes wakeWrite under it too, so this never hits a reused number.
             var byte: UInt8 = 1
             _ = write(wakeWrite, &byte, 1)
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = lock.withLock { () -> Bool in
-                if finished || !started { return true }
-                waiters.append(continuation)
+            let done = state.withLock { state -> Bool in
+                if state.finished || !state.started { return true }
+                state.waiters.append(continuation)
                 return false
             }
             if done { continuation.resume() }
@@ -107,7 +110,7 @@ public final class BoundedLog: @unchecked Sendable {
             if deadline == nil, fds[1].revents != 0 {
                 var byte: UInt8 = 0
                 _ = read(wakeRead, &byte, 1)
-                deadline = WallClock.monotonicNanoseconds() + lock.withLock { lingerNanoseconds }
+                deadline = WallClock.monotonicNanoseconds() + state.withLock { $0.lingerNanoseconds }
             }
             guard fds[0].revents != 0 else { continue }
             let got = chunk.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
@@ -121,12 +124,12 @@ public final class BoundedLog: @unchecked Sendable {
         let failure = writeTail(ring, oldest: oldest, count: count)
         close(readEnd)
         close(wakeRead)
-        let waiting = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             close(wakeWrite)
-            finished = true
-            self.failure = failure
-            defer { waiters = [] }
-            return waiters
+            state.finished = true
+            state.failure = failure
+            defer { state.waiters = [] }
+            return state.waiters
         }
         waiting.forEach { $0.resume() }
     }

@@ -1,4 +1,5 @@
 import CDeltaSealLinux
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,23 +7,38 @@ import Glibc
 /// A child process in a process group of its own, spawned with an explicit environment, stdin from
 /// `/dev/null`, stdout and stderr appended to log files (or their bounded tail written to one), and
 /// no inherited descriptors; with a ``Sandbox``, also under another identity, no_new_privs and Landlock.
-public struct ChildProcess: Sendable {
+///
+/// The handle owns the child's pidfd. It learns of the exit from ``ChildMonitor`` and reads the
+/// status without reaping, so the child stays a zombie, and its pid and process-group id cannot
+/// be reused, for as long as the handle lives: every signal the handle sends reaches the child's
+/// own group or nothing. The handle reaps the child when it goes (or, if the child still runs
+/// then, the monitor reaps it once it exits).
+public final class ChildProcess: Sendable {
     /// The child's pid, which is also its process-group id.
     public let pid: pid_t
 
+    /// The child's pidfd, closed when the child is reaped.
+    private let pidfd: Int32
     /// The tail of stdout (and stderr, unless it has its own) when spawned with an output limit.
     private let output: BoundedLog?
     /// The tail of stderr when spawned with an error limit.
     private let errors: BoundedLog?
+    /// How it ended, once it did.
+    private let ended = Mutex<Termination?>(nil)
 
     /// How long, after the child is gone, its output may take to reach end of file before the
     /// tail is written anyway (a grandchild may hold the pipe open).
     public static let outputLinger: Duration = .seconds(1)
 
-    private init(pid: pid_t, output: BoundedLog?, errors: BoundedLog?) {
+    private init(pid: pid_t, pidfd: Int32, output: BoundedLog?, errors: BoundedLog?) {
         self.pid = pid
+        self.pidfd = pidfd
         self.output = output
         self.errors = errors
+    }
+
+    deinit {
+        RunningChildren.release(pid: pid, pidfd: pidfd)
     }
 
     /// How a child ended.
@@ -83,7 +99,6 @@ public struct ChildProcess: Sendable {
             try spawnPlain(arguments: arguments, environment: environment, workingDirectory: workingDirectory,
                            outputPath: outputPath, errorPath: errorPath, limits: limits, output: output, errors: errors)
         }
-        RunningChildren.started(child.pid)
         output?.start()
         errors?.start()
         return child
@@ -133,7 +148,7 @@ public struct ChildProcess: Sendable {
         var pid: pid_t = 0
         let result = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
         if result != 0 { throw SystemError("spawn", arguments[0], errno: result) }
-        let child = ChildProcess(pid: pid, output: output, errors: errors)
+        let child = try adopt(pid: pid, program: arguments[0], output: output, errors: errors)
         child.apply(limits)
         return child
     }
@@ -199,7 +214,23 @@ public struct ChildProcess: Sendable {
         if result != 0 {
             throw spawnFailure(outcome, program: program, workingDirectory: workingDirectory, sandbox: sandbox)
         }
-        return ChildProcess(pid: outcome.pid, output: output, errors: errors)
+        return try adopt(pid: outcome.pid, program: program, output: output, errors: errors)
+    }
+
+    /// The handle of a child just spawned: its pidfd opened (the child is ours and unreaped, so
+    /// the pid is still it) and the child registered for a drain's stop. Without a pidfd (a
+    /// kernel before 5.4, or no descriptor left) the child is killed, reaped, and the spawn fails.
+    private static func adopt(pid: pid_t, program: String, output: BoundedLog?, errors: BoundedLog?) throws -> ChildProcess {
+        let pidfd = dsl_pidfd_open(pid)
+        if pidfd < 0 {
+            let error = errno
+            kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1, errno == EINTR {}
+            throw SystemError("pidfd_open", program, errno: error)
+        }
+        RunningChildren.started(pid: pid, pidfd: pidfd)
+        return ChildProcess(pid: pid, pidfd: pidfd, output: output, errors: errors)
     }
 
     /// The error for a failed sandboxed spawn: the step as operation, what it acted on as subject.
@@ -251,14 +282,19 @@ public struct ChildProcess: Sendable {
         set(dsl_rlimit_fsize(), limits.fileSizeBytes)
     }
 
-    /// Sends `signal` to the child's whole process group; false when the group is gone.
+    /// Sends `signal` to the child's whole process group; false when no process of it is left.
+    /// The leader is not reaped before the handle goes, so the group id is still the child's.
     @discardableResult
     public func signalGroup(_ signal: Int32) -> Bool {
         kill(-pid, signal) == 0
     }
 
-    /// Whether any process of the group is still alive.
-    public var groupIsAlive: Bool { kill(-pid, 0) == 0 }
+    /// Whether any process of the group is still alive: the child, or, once it exited, another
+    /// member (the exited child itself, a zombie until reaped, does not count).
+    public var groupIsAlive: Bool {
+        if ended.withLock({ $0 }) == nil, collect(block: false) == nil { return true }
+        return kill(-pid, 0) == 0 && ProcessIdentity.groupHasLiveMembers(pid, besides: pid)
+    }
 
     /// Waits until the child's bounded output has been written to its file: at once when it had
     /// none, else when the pipe ends or `linger` after this call, whichever comes first. Call it
@@ -274,39 +310,67 @@ public struct ChildProcess: Sendable {
 
     /// Waits for the child (blocking the calling thread); does not wait for its bounded output.
     public func waitBlocking() -> Termination {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 {
-            if errno != EINTR {
-                RunningChildren.reaped(pid)
-                return Termination(exitStatus: nil, signal: nil, timedOut: false)
-            }
+        if let termination = collect(block: true) { return termination }
+        return Termination(exitStatus: nil, signal: nil, timedOut: false)
+    }
+
+    /// How the child ended, read without reaping it; nil while it runs (or, without `block`, when
+    /// it has not ended yet). Blocks only with `block`.
+    private func collect(block: Bool) -> Termination? {
+        if let termination = ended.withLock({ $0 }) { return termination }
+        var exitStatus: Int32 = -1
+        var signal: Int32 = 0
+        var result: Int32
+        repeat {
+            result = dsl_pidfd_wait(pidfd, dsl_wait_nowait() | (block ? 0 : dsl_wait_nohang()), &exitStatus, &signal)
+        } while result == -1 && errno == EINTR
+        guard result == 1 else {
+            // -1: not our child any more (cannot happen while the handle lives); report it ended unseen.
+            return result == 0 ? nil : record(Termination(exitStatus: nil, signal: nil, timedOut: false))
         }
-        RunningChildren.reaped(pid)
-        let signal = status & 0x7f
-        if signal == 0 { return Termination(exitStatus: (status >> 8) & 0xff, signal: nil, timedOut: false) }
-        return Termination(exitStatus: nil, signal: signal, timedOut: false)
+        return record(Termination(exitStatus: exitStatus >= 0 ? exitStatus : nil, signal: signal != 0 ? signal : nil,
+                                  timedOut: false))
+    }
+
+    private func record(_ termination: Termination) -> Termination {
+        ended.withLock { ended in
+            if let ended { return ended }
+            ended = termination
+            return termination
+        }
     }
 
     /// Waits for the child; at `timeout` sends SIGTERM to its group, after `grace` SIGKILL.
     /// Whatever happens, the group gets SIGKILL after a timeout so no grandchild survives it.
     /// With an output limit, returns once the tail is in its file (``outputDone(linger:)``).
+    /// The wait holds no thread: ``ChildMonitor`` reports the exit. In a cancelled task the
+    /// timeout is not enforced (a drain's stop signals every child instead), the wait goes on.
     public func wait(timeout: Duration, grace: Duration) async -> Termination {
-        let box = OnceFlag()
-        let waiter = Task.detached { () -> Termination in
-            (try? await Blocking.run { self.waitBlocking() }) ?? Termination(exitStatus: nil, signal: nil, timedOut: false)
+        let timedOut = OnceFlag()
+        var termination = await withTaskGroup(of: Termination?.self) { group in
+            group.addTask {
+                await ChildMonitor.shared.exited(self.pidfd)
+                return self.collect(block: true) ?? Termination(exitStatus: nil, signal: nil, timedOut: false)
+            }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                    timedOut.set()
+                    self.signalGroup(SIGTERM)
+                    try await Task.sleep(for: grace)
+                    self.signalGroup(SIGKILL)
+                } catch {}
+                return nil
+            }
+            var exited: Termination?
+            for await result in group where result != nil {
+                exited = result
+                group.cancelAll()
+                break
+            }
+            return exited ?? Termination(exitStatus: nil, signal: nil, timedOut: false)
         }
-        let killer = Task {
-            do {
-                try await Task.sleep(for: timeout)
-                box.set()
-                signalGroup(SIGTERM)
-                try await Task.sleep(for: grace)
-                signalGroup(SIGKILL)
-            } catch {}
-        }
-        var termination = await waiter.value
-        killer.cancel()
-        if box.isSet {
+        if timedOut.isSet {
             termination.timedOut = true
             signalGroup(SIGKILL)
         }

@@ -1,5 +1,6 @@
 import CDeltaSealLinux
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,18 +24,15 @@ public enum CleanupOnSignal {
     /// Stops watching over `path`.
     public static func unregister(_ path: String) { registry.update { $0.remove(path) } }
 
-    private final class Registry: @unchecked Sendable {
-        // Safe: every access to `paths` and `installed` holds `lock`.
-        private let lock = NSLock()
-        private var paths = Set<String>()
-        private var installed = false
+    private final class Registry: Sendable {
+        private let state = Mutex<(paths: Set<String>, installed: Bool)>(([], false))
 
-        func update(_ body: (inout Set<String>) -> Void) { lock.withLock { body(&paths) } }
+        func update(_ body: (inout Set<String>) -> Void) { state.withLock { body(&$0.paths) } }
 
         func installOnce() {
-            lock.withLock {
-                guard !installed else { return }
-                installed = true
+            state.withLock { state in
+                guard !state.installed else { return }
+                state.installed = true
                 var fds: [Int32] = [0, 0]
                 guard pipe(&fds) == 0 else { return }
                 _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
@@ -43,7 +41,7 @@ public enum CleanupOnSignal {
                 let thread = Thread { [self] in
                     var byte: UInt8 = 0
                     while read(reader, &byte, 1) != 1 {}
-                    let victims = lock.withLock { paths }
+                    let victims = self.state.withLock { $0.paths }
                     for path in victims { try? Files.removeTree(path) }
                     _exit(128 + Int32(byte))
                 }

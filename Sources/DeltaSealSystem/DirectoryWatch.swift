@@ -4,9 +4,9 @@ import Glibc
 #endif
 
 /// What happened to the entries of one directory, from inotify, read without blocking.
-public final class DirectoryWatch: @unchecked Sendable {
-    // Safe to share: the descriptor is only read through `events()`, which its single owner
-    // (the intake loop) calls; `deinit` closes it once.
+public final class DirectoryWatch: Sendable {
+    // Reads from several threads at once would split the events between them; its one owner,
+    // the intake loop, calls `events()`. `deinit` closes the descriptor once.
     private let fd: Int32
 
     /// One change to an entry.

@@ -32,4 +32,22 @@ public enum ProcessIdentity {
         // The leader is gone; members of its group may remain.
         return kill(-pid, SIGKILL) == 0
     }
+
+    /// Whether a process other than `leader` that has not exited is in process group `group`,
+    /// read from every `/proc/<pid>/stat` (field 5 is the group, field 3 the state; `Z` is a
+    /// zombie). Used while the leader is an unreaped zombie, which keeps `kill(-group, 0)`
+    /// succeeding on its own.
+    public static func groupHasLiveMembers(_ group: Int32, besides leader: Int32) -> Bool {
+        guard let entries = try? Files.list("/proc") else { return false }
+        for name in entries {
+            guard let pid = Int32(name), pid != leader,
+                  let bytes = try? Files.readAll("/proc/\(pid)/stat", limit: 4096) else { continue }
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard let close = text.lastIndex(of: ")") else { continue }
+            let fields = text[text.index(after: close)...].split(separator: " ", maxSplits: 4)
+            guard fields.count > 2, fields[2] == "\(group)", fields[0] != "Z", fields[0] != "X" else { continue }
+            return true
+        }
+        return false
+    }
 }

@@ -1,33 +1,77 @@
+import CDeltaSealLinux
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The process groups of the children this process started and has not reaped: what a shutdown
-/// whose drain timed out stops, so that no writer or verifier outlives the daemon (their deltas
-/// resume at the next start from the state on disk).
+/// The children this process started and has not reaped, by pid with their pidfds: what a
+/// shutdown whose drain timed out stops, so that no writer or verifier outlives the daemon
+/// (their deltas resume at the next start from the state on disk).
+///
+/// Reaping happens here and only here, under the same lock as every signal sent from here: a
+/// pid in the table is a live child or its zombie, so its group id is still its own.
 public enum RunningChildren {
-    private static let groups = Mutex<Set<pid_t>>([])
+    private static let children = Mutex<[pid_t: Int32]>([:])
 
-    static func started(_ pid: pid_t) { groups.withLock { _ = $0.insert(pid) } }
+    static func started(pid: pid_t, pidfd: Int32) { children.withLock { $0[pid] = pidfd } }
 
-    /// Called right after `waitpid` returned the child, before anything can reuse its pid.
-    static func reaped(_ pid: pid_t) { groups.withLock { _ = $0.remove(pid) } }
+    /// The handle of `pid` is gone: reaps the child if it has exited and closes its pidfd; a
+    /// child still running is reaped by ``ChildMonitor`` when it exits.
+    static func release(pid: pid_t, pidfd: Int32) {
+        if !reapIfExited(pid: pid, pidfd: pidfd) {
+            ChildMonitor.shared.reapWhenExited(pid: pid, pidfd: pidfd)
+        }
+    }
 
-    /// SIGTERM to every group, SIGKILL to every group after `grace` (at once when all are gone
-    /// before). It waits on a thread of its own, so it does its work in a cancelled task too.
+    /// Reaps `pid` if it has exited; true if it did (and the pidfd is closed).
+    static func reapIfExited(pid: pid_t, pidfd: Int32) -> Bool {
+        children.withLock { children in
+            var exitStatus: Int32 = 0
+            var signal: Int32 = 0
+            var result: Int32
+            repeat {
+                result = dsl_pidfd_wait(pidfd, dsl_wait_nohang(), &exitStatus, &signal)
+            } while result == -1 && errno == EINTR
+            // 0: still running. -1 (ECHILD): reaped already by nobody we know; the entry goes anyway.
+            guard result != 0 else { return false }
+            children[pid] = nil
+            close(pidfd)
+            return true
+        }
+    }
+
+    /// Whether `pid` is a child of this process not reaped yet.
+    public static func isUnreaped(_ pid: pid_t) -> Bool { children.withLock { $0[pid] != nil } }
+
+    /// SIGTERM to every child's group, SIGKILL to every group still here after `grace` or once
+    /// every child has exited, whichever comes first (a group whose leader exited may keep
+    /// members). It waits on the blocking executor, so it does its work in a cancelled task too.
     public static func stopAll(grace: Duration) async {
-        let pids = groups.withLock { Array($0) }
-        guard !pids.isEmpty else { return }
-        for pid in pids { kill(-pid, SIGTERM) }
+        let pidfds = children.withLock { children -> [Int32] in
+            for pid in children.keys { kill(-pid, SIGTERM) }
+            return Array(children.values)
+        }
+        guard !pidfds.isEmpty else { return }
         let graceNanoseconds = UInt64(max(0, grace.components.seconds)) * 1_000_000_000
             + UInt64(max(0, grace.components.attoseconds) / 1_000_000_000)
         await Blocking.runQuietly {
             let deadline = WallClock.monotonicNanoseconds() + graceNanoseconds
-            while pids.contains(where: { kill(-$0, 0) == 0 }), WallClock.monotonicNanoseconds() < deadline {
-                usleep(20_000)
+            while WallClock.monotonicNanoseconds() < deadline {
+                let running = children.withLock { children in
+                    children.values.filter { pidfds.contains($0) }.contains { !exited($0) }
+                }
+                if !running { break }
+                usleep(10_000)
             }
-            for pid in pids { kill(-pid, SIGKILL) }
+            children.withLock { children in
+                for pid in children.keys { kill(-pid, SIGKILL) }
+            }
         }
+    }
+
+    /// Whether the process of `pidfd` has exited (its pidfd is readable); call under the lock.
+    private static func exited(_ pidfd: Int32) -> Bool {
+        var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) == 1
     }
 }

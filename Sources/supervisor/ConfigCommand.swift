@@ -7,8 +7,23 @@ struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Inspect the configuration.",
-        subcommands: [Check.self]
+        subcommands: [Check.self, Flags.self]
     )
+
+    /// `supervisor config flags`: every setting, its flags and its variable, from the schema.
+    struct Flags: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "flags",
+            abstract: "List every setting: its key, its flags (start and config check take them all), its variable."
+        )
+
+        func run() {
+            for setting in ConfigSchema.settings {
+                print("\(setting.flags.joined(separator: ", ")) VALUE")
+                print("    \(setting.key) (\(setting.environmentName)): \(setting.help)")
+            }
+        }
+    }
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,8 +33,8 @@ struct ConfigCommand: ParsableCommand {
                 Checks the settings (file, DELTASEAL_* variables, flags), the writer command (on PATH, and runnable by the \
                 writers' user), the verifier, the spool (created if missing, then written to), the metrics address (bound and \
                 closed), S3 credentials (where they come from, never the secret) and, unless --offline, that the store takes a \
-                0-byte PUT and DELETE of HOST/.deltaseal-probe. Every flag of start is accepted too (not listed here), to check \
-                a command line. Exit 0: usable. 78: configuration (a bad setting, an executable that cannot run, missing or \
+                0-byte PUT and DELETE of HOST/.deltaseal-probe. Every setting flag of start is accepted too (`config flags` lists \
+                them), to check a command line. Exit 0: usable. 78: configuration (a bad setting, an executable that cannot run, missing or \
                 refused credentials); 73: the spool cannot be created or written; 69: the store did not answer. A supervisor \
                 running on the spool, or a metrics address in use, is reported but is no error (check beside a running daemon before a reload).
                 """
@@ -32,7 +47,7 @@ struct ConfigCommand: ParsableCommand {
 
         @OptionGroup(visibility: .hidden) var spool: SpoolOption
         @OptionGroup(visibility: .hidden) var store: StoreOptions
-        @OptionGroup(visibility: .hidden) var pipeline: PipelineOptions
+        @OptionGroup(visibility: .hidden) var pipeline: SettingFlags
 
         func run() throws {
             let config = try file.loadOrExit(spool.overrides + store.overrides + pipeline.overrides)

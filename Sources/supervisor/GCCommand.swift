@@ -23,7 +23,7 @@ struct GCCommand: AsyncParsableCommand {
 
     func run() async throws {
         // The flag overrides only when given: gc.grace and DELTASEAL_GC_GRACE count otherwise.
-        let config = try file.loadOrExit(spool.overrides + store.overrides + (grace.map { [("gc.grace", $0, "--grace")] } ?? []))
+        let config = try file.loadOrExit(spool.overrides + store.overrides + settingOverrides([("--grace", grace)]))
         let logger = makeLogger(config, label: "deltaseal.gc")
         do {
             let spool = Spool(root: config.spool)

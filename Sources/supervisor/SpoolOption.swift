@@ -5,5 +5,5 @@ struct SpoolOption: ParsableArguments {
     @Option(help: "Spool directory, an absolute path (spool; default ./var/spool).")
     var spool: String?
 
-    var overrides: [SettingOverride] { spool.map { [("spool", $0, "--spool")] } ?? [] }
+    var overrides: [SettingOverride] { settingOverrides([("--spool", spool)]) }
 }

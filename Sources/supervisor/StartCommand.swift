@@ -22,14 +22,18 @@ struct StartCommand: AsyncParsableCommand {
             SIGTERM or SIGINT stops intake and lets in-flight deltas finish within shutdown.drain_timeout; \
             then their writers are stopped and the process exits 0 (unfinished deltas resume at the next start). \
             SIGHUP reloads the configuration where that is safe. \
-            With --once: process what is in the spool, then exit 0 if everything shipped, 1 if anything was rejected or failed.             Before any work it runs the checks of `config check` except the store probe (the daemon's outage mode deals with a             store that is down): 78 configuration or credentials, 73 spool, 75 metrics address in use or spool locked.
+            With --once: process what is in the spool, then exit 0 if everything shipped, 1 if anything was rejected or failed. \
+            Before any work it runs the checks of `config check` except the store probe (the daemon's outage mode deals with a \
+            store that is down): 78 configuration or credentials, 73 spool, 75 metrics address in use or spool locked. \
+            Every setting of the configuration file is also a flag, named after its key (writer.timeout: --writer-timeout 30); \
+            `supervisor config flags` lists them with their short aliases (--writer, --max-attempts, ...).
             """
     )
 
     @OptionGroup var file: ConfigFileOptions
     @OptionGroup var spool: SpoolOption
     @OptionGroup var store: StoreOptions
-    @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup var pipeline: SettingFlags
 
     @Flag(help: "Process what is in the spool, then exit.")
     var once = false

@@ -11,14 +11,7 @@ struct StoreOptions: ParsableArguments {
 
     @OptionGroup var s3: S3Flags<SupervisorS3Help>
 
-    var overrides: [SettingOverride] {
-        let pairs: [(String, String?, String)] = [
-            ("store", store, "--store"), ("host", host, "--host"), ("s3.endpoint", s3.endpoint, "--endpoint"), ("s3.region", s3.region, "--region"),
-            ("s3.addressing", s3.addressing, "--addressing"), ("s3.stall_timeout", s3.stallTimeout, "--stall-timeout"),
-            ("s3.max_attempts", s3.maxAttempts, "--s3-max-attempts"),
-        ]
-        return pairs.compactMap { key, value, flag in value.map { (key, $0, flag) } }
-    }
+    var overrides: [SettingOverride] { settingOverrides([("--store", store), ("--host", host)] + s3.given) }
 }
 
 /// The S3 flags' help in the supervisor: each names the setting it overrides.

@@ -74,6 +74,52 @@ import Testing
         #expect(flag.stderr.contains("flag --max-work-bytes: intake.max_work_bytes: expected bytes"))
     }
 
+    @Test func everySettingIsAFlagNamedAfterItsKeyAndTheShortNamesStillWork() async throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        // Settings no flag had before: derived from the schema, in both spellings.
+        let result = try run(["config", "check", "--offline", "--metrics-address", "127.0.0.1:0", "--zstd-level", "7",
+                              "--concurrency-uploads=3", "--writer-kill-grace", "4", "--max-attempts", "6", "--gc-grace", "60",
+                              "--shutdown-drain-timeout", "12"], in: dir, environment: ["PATH": "/usr/bin:/bin"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = Set(result.stdout.split(separator: "\n").map(String.init))
+        #expect(lines.isSuperset(of: ["zstd.level: 7", "concurrency.uploads: 3", "writer.kill_grace: 4", "retry.max_attempts: 6",
+                                      "gc.grace: 60", "shutdown.drain_timeout: 12"]), "\(result.stdout)")
+        // A flag that names no setting is a usage error (64) naming it; a flag without its value too.
+        let unknown = try run(["start", "--once", "--writer-timeot", "5"], in: dir)
+        #expect(unknown.status == 64)
+        #expect(unknown.stderr.contains("unknown option '--writer-timeot'"), "\(unknown.stderr)")
+        let missing = try run(["config", "check", "--offline", "--zstd-level"], in: dir)
+        #expect(missing.status == 64)
+        #expect(missing.stderr.contains("missing value for '--zstd-level' (zstd.level"), "\(missing.stderr)")
+        // The list names every setting with its flags and variable.
+        let list = try run(["config", "flags"], in: dir)
+        #expect(list.status == 0)
+        for setting in ConfigSchema.settings {
+            #expect(list.stdout.contains(setting.flags.joined(separator: ", ") + " VALUE\n    \(setting.key) (\(setting.environmentName))"))
+        }
+    }
+
+    @Test func theSchemaGivesEverySettingOneFlagAndNoFlagTwoSettings() {
+        var seen: [String: String] = [:]
+        for setting in ConfigSchema.settings {
+            for flag in setting.flags {
+                #expect(seen[flag] == nil, "\(flag) names \(seen[flag] ?? "") and \(setting.key)")
+                seen[flag] = setting.key
+            }
+        }
+        // The shared S3 group's flags are the schema's names for the S3 settings.
+        for (flag, key) in [("--endpoint", "s3.endpoint"), ("--region", "s3.region"), ("--addressing", "s3.addressing"),
+                            ("--stall-timeout", "s3.stall_timeout"), ("--s3-max-attempts", "s3.max_attempts")] {
+            #expect(ConfigSchema.setting(flag: flag)?.key == key)
+        }
+        #expect(throws: ConfigSchema.FlagError.self) { try ConfigSchema.overrides(flags: ["--store"]) }
+        #expect(throws: ConfigSchema.FlagError.self) { try ConfigSchema.overrides(flags: ["stray"]) }
+        let parsed = try? ConfigSchema.overrides(flags: ["--writer", "w --x", "--log-level=debug", "--metrics-address", ""])
+        #expect(parsed?.map(\.key) == ["writer.command", "log.level", "metrics.address"])
+        #expect(parsed?.map(\.value) == ["w --x", "debug", ""])
+    }
+
     @Test func logsAreOneJSONObjectPerLineWithTheDeltaOnEveryDeltaLine() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }

@@ -34,4 +34,11 @@ import Testing
         let flags = try S3Flags<Help>.parse([])
         #expect(flags.endpoint == nil && flags.addressing == nil && flags.stallTimeout == nil && flags.maxAttempts == nil)
     }
+
+    @Test func givenNamesEachFlagAsDeclared() throws {
+        for flag in try S3Flags<Help>.parse([]).given.map(\.flag) {
+            let parsed = try S3Flags<Help>.parse([flag, "7"])
+            #expect(parsed.given.filter { $0.value != nil }.map(\.flag) == [flag])
+        }
+    }
 }

@@ -38,7 +38,15 @@ enum TestSupport {
     /// parallel never starve the cooperative pool (two threads on two cores) that the in-process
     /// supervisors of other tests need.
     static func run(_ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) async throws -> Result {
-        try await Blocking.run { try runWaiting(arguments, cwd: cwd, environment: environment) }
+        // Not the blocking executor: a test may wait minutes for a daemon, and the in-process
+        // supervisors of other tests share that executor's bounded threads.
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                do { continuation.resume(returning: try runWaiting(arguments, cwd: cwd, environment: environment)) } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
     }
 
     /// Runs `arguments` to completion and captures its output (files, not pipes, so no deadlock).

@@ -116,4 +116,5 @@ uint32_t dsl_in_q_overflow(void);
 /// Installs a handler for SIGTERM, SIGINT and SIGHUP that writes the signal's number as one byte
 /// to `fd` (async-signal-safe), so a thread can clean up and exit. Returns 0 or -1.
 int dsl_signals_to_pipe(int fd);
+#include "dsl_pidfd.h"
 #endif
