@@ -7,7 +7,7 @@ import Glibc
 
 /// The bounded executor for blocking work: never more threads than its limit, jobs in order, a
 /// job cancelled before it starts never runs, an uncancellable one runs in a cancelled task.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(5)))
 struct BlockingExecutorTests {
     /// A gate blocking jobs on a pipe until the test opens it (no sleeping in the jobs).
     private final class Gate: Sendable {
@@ -53,7 +53,7 @@ struct BlockingExecutorTests {
                     }
                 }
             }
-            try await waitUntil { executor.load.running == 2 && executor.load.queued == 4 }
+            try await waitUntil(timeout: .seconds(90)) { executor.load.running == 2 && executor.load.queued == 4 }
             #expect(executor.load.threads == 2)
             gate.open(6)
             try await group.waitForAll()
@@ -69,15 +69,15 @@ struct BlockingExecutorTests {
         let gate = Gate()
         let counters = JobCounters()
         let blocker = Task { try await executor.run { gate.pass() } }
-        try await waitUntil { executor.load.running == 1 }
+        try await waitUntil(timeout: .seconds(90)) { executor.load.running == 1 }
         let queued = Task { try await executor.run { counters.ran.store(true, ordering: .relaxed) } }
-        try await waitUntil { executor.load.queued == 1 }
+        try await waitUntil(timeout: .seconds(90)) { executor.load.queued == 1 }
         queued.cancel()
         await #expect(throws: CancellationError.self) { try await queued.value }
         gate.open(1)
         try await blocker.value
         // The thread went on to the dropped job and skipped it.
-        try await waitUntil { executor.load.queued == 0 && executor.load.running == 0 }
+        try await waitUntil(timeout: .seconds(90)) { executor.load.queued == 0 && executor.load.running == 0 }
         let bodyRan = counters.ran.load(ordering: .relaxed)
         #expect(!bodyRan)
     }

@@ -8,7 +8,7 @@ import Glibc
 /// Child processes tracked by pidfd: the exit is reported without a thread per child, the child
 /// stays a zombie (so its pid and group id cannot be reused) until its handle goes, a group with a
 /// survivor is told from one without, and a drain's stop reaches every child.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(5)))
 struct ChildProcessTests {
     private static let environment = ["PATH": "/usr/bin:/bin", "LANG": "C"]
 
@@ -66,7 +66,7 @@ struct ChildProcessTests {
         // Let it end: the monitor reaps it, no zombie is left.
         let held = release(fifo, readers: 1)
         defer { close(held) }
-        try await waitUntil { state(of: pid) == nil }
+        try await waitUntil(timeout: .seconds(90)) { state(of: pid) == nil }
         #expect(!RunningChildren.isUnreaped(pid))
     }
 
@@ -81,8 +81,8 @@ struct ChildProcessTests {
             .trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(process.groupIsAlive)
         #expect(process.signalGroup(SIGKILL))
-        try await waitUntil { state(of: survivor) == nil || state(of: survivor) == "Z" }
-        try await waitUntil { !process.groupIsAlive }
+        try await waitUntil(timeout: .seconds(90)) { state(of: survivor) == nil || state(of: survivor) == "Z" }
+        try await waitUntil(timeout: .seconds(90)) { !process.groupIsAlive }
     }
 
     @Test func waitingForManyChildrenHoldsNoThreadPerChild() async throws {
@@ -90,7 +90,7 @@ struct ChildProcessTests {
         defer { try? Files.removeTree(root) }
         let fifo = root + "/go"
         #expect(mkfifo(fifo, 0o600) == 0)
-        let count = 40
+        let count = 80
         let processes = try (0..<count).map { _ in try spawn("read line <> \(fifo)", in: root) }
         let before = threadCount()
         try await withThrowingTaskGroup(of: ChildProcess.Termination.self) { group in
@@ -99,7 +99,7 @@ struct ChildProcessTests {
             }
             // Every child is waited for now (each blocks on the fifo): the process has no more
             // threads than before, give or take the pool's own.
-            try await waitUntil { ChildMonitor.shared.watching >= count }
+            try await waitUntil(timeout: .seconds(90)) { ChildMonitor.shared.watching >= count }
             #expect(threadCount() < before + count / 2, "waiting for \(count) children started \(threadCount() - before) threads")
             let held = release(fifo, readers: count)
             defer { close(held) }
