@@ -74,7 +74,7 @@ struct ChildProcessTests {
         let root = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(root) }
         // The grandchild stays in the child's group; the child exits at once.
-        let process = try spawn("sleep 60 & echo $! > \(root)/survivor; exit 0", in: root)
+        let process = try spawn("sleep 3600 & echo $! > \(root)/survivor; exit 0", in: root)
         let termination = await process.wait(timeout: .seconds(30), grace: .seconds(1))
         #expect(termination.exitStatus == 0)
         let survivor = try #require(Int32(String(decoding: try Files.readAll(root + "/survivor"), as: UTF8.self)

@@ -6,9 +6,12 @@ import Testing
 /// descriptors, spawn failures, the bounded log, process group and limits, a grandchild holding
 /// the output pipe.
 ///
+/// The time limit guards against a hang, not for speed: on 2 busy cores the whole suite can keep
+/// the cooperative pool from a test for a couple of minutes before it starts.
+///
 /// Serialized: the spawn-failure test checks that no new child of this process is left, which
 /// other tests' children running at the same time would disturb.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct SandboxTests {
     private static let environment = ["PATH": "/usr/bin:/bin", "LANG": "C"]
 
