@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -83,27 +84,3 @@ public struct S3Credentials: Sendable, Equatable, CustomStringConvertible, Custo
         return INIFile.section(profile == "default" ? "default" : "profile " + profile, in: text)?["region"]
     }
 }
-
-/// The AWS CLI's INI files: `[section]`, `key = value`, `#` and `;` comments.
-enum INIFile {
-    static func section(_ name: String, in text: String) -> [String: String]? {
-        var current: String?
-        var values: [String: String]?
-        for raw in text.split(whereSeparator: \.isNewline) {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-            if line.hasPrefix("[") && line.hasSuffix("]") {
-                current = line.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
-                if current == name && values == nil { values = [:] }
-                continue
-            }
-            guard current == name, let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
-            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            values?[key] = value
-        }
-        return values
-    }
-}
-
-import Foundation

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Just enough XML for S3's answers: the texts of elements by name, in document order.
 /// S3's responses are flat and well known; a full parser would add a dependency and nothing else.
 enum XMLText {
@@ -51,5 +53,3 @@ enum XMLText {
             .replacingOccurrences(of: "&#34;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
     }
 }
-
-import Foundation
