@@ -35,6 +35,8 @@ int dsl_fcntl_setfl(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }
 int dsl_fcntl_setlease(int fd, int type) { return fcntl(fd, F_SETLEASE, type); }
 int dsl_lease_read(void) { return F_RDLCK; }
 int dsl_lease_unlock(void) { return F_UNLCK; }
+int dsl_lease_write(void) { return F_WRLCK; }
+int dsl_fcntl_setsig(int fd, int signal) { return fcntl(fd, F_SETSIG, signal); }
 
 int dsl_inotify_init(void) { return inotify_init1(IN_NONBLOCK | IN_CLOEXEC); }
 int dsl_inotify_watch(int fd, const char *path) {

@@ -9,9 +9,10 @@ import Glibc
 /// The seal and pack stages: prove nothing holds the writer's output, then compress and hash it
 /// into `packed/` with its manifest.
 extension DeltaPipeline {
-    /// Seals `out/`; → `sealed` / `sealFailed`. The writer's cgroup, if it has one, is killed
-    /// once the seal has looked for processes holding files (so they are named), before any file
-    /// is checked: nothing it left, a `setsid` daemon included, can change a file after that.
+    /// Seals `out/`; → `sealed` / `sealFailed`. The writer's cgroup, if it has one, is killed by
+    /// the seal once it has looked for processes holding files (so they are named), before any
+    /// file is leased or checked: nothing it left, a `setsid` daemon included, can change a file
+    /// after that.
     func seal(_ record: DeltaRecord, _ attempt: inout Attempt, _ log: Logger) async throws -> DeltaEvent {
         let out = spool.directory(of: record.id) + "/out"
         let writer = attempt.writer
@@ -21,9 +22,11 @@ extension DeltaPipeline {
         let sealStarted = WallClock.monotonicNanoseconds()
         defer { SupervisorMetrics.stage("seal", nanoseconds: WallClock.monotonicNanoseconds() - sealStarted) }
         do {
-            attempt.sealed = try await Blocking.run { [sandbox] in
-                try Sealer(owner: sandbox.ownerUID).seal(out, afterScan: { if let group { CgroupDelegation.killAndRemove(group) } })
+            let sealed = try await Blocking.run { [sandbox] in
+                try Sealer(owner: sandbox.ownerUID, writerCgroup: group).seal(out)
             }
+            attempt.sealed = sealed.inputs
+            log.debug("sealed", metadata: ["proof": "\(sealed.proof)"])
         } catch let failure as Sealer.Failure {
             if let group { await Blocking.runQuietly { CgroupDelegation.killAndRemove(group) } }
             if let writer, writer.groupIsAlive {

@@ -5,7 +5,7 @@ import Glibc
 
 /// Finds processes that hold files under a directory open, by descriptor or by memory mapping,
 /// or that work inside it (current or root directory), reading `/proc/<pid>/fd`, `/proc/<pid>/maps`,
-/// `/proc/<pid>/cwd` and `/proc/<pid>/root`.
+/// `/proc/<pid>/cwd` and `/proc/<pid>/root`: of every process, of one user's, or of given ones.
 public enum OpenFileScan {
     /// One process holding one file.
     public struct Holder: Sendable, Equatable, Codable {
@@ -22,55 +22,96 @@ public enum OpenFileScan {
         public var holders: [Holder]
         /// Processes whose descriptors could not be read (another user's, without privilege).
         public var uninspectable: Int
+        /// `/proc` entries of processes looked at (listed; `stat`ed too, for one user's).
+        public var seen = 0
+        /// Processes whose descriptors, maps and directories were read.
+        public var inspected = 0
+
+        init(holders: [Holder] = [], uninspectable: Int = 0) {
+            self.holders = holders
+            self.uninspectable = uninspectable
+        }
     }
 
     /// Scans every process for files under `directory` (an absolute, canonical path).
     public static func scan(directory: String) -> Result {
-        let prefix = directory.hasSuffix("/") ? directory : directory + "/"
-        var holders: [Holder] = []
-        var uninspectable = 0
-        guard let entries = try? Files.list("/proc") else { return Result(holders: [], uninspectable: 0) }
-        for name in entries {
-            guard let pid = Int32(name) else { continue }
-            let fdDirectory = "/proc/\(pid)/fd"
-            let fds: [String]
-            do {
-                fds = try Files.list(fdDirectory)
-            } catch let error as SystemError {
-                // A process that exited during the scan holds nothing; one we may not read is counted.
-                if error.errno == EACCES || error.errno == EPERM { uninspectable += 1 }
-                continue
-            } catch {
-                continue
-            }
-            var found: [Holder] = []
-            // A process whose working or root directory is inside can still write by relative path.
-            for link in ["cwd", "root"] {
-                if let target = readLink("/proc/\(pid)/\(link)"), target.hasPrefix(prefix) || target == directory {
-                    found.append(Holder(pid: pid, command: "", path: target, how: link))
-                }
-            }
-            for fd in fds {
-                guard let target = readLink("\(fdDirectory)/\(fd)"), target.hasPrefix(prefix) || target == directory else { continue }
-                found.append(Holder(pid: pid, command: "", path: target, how: "fd \(fd)"))
-            }
-            if let maps = try? Files.readAll("/proc/\(pid)/maps", limit: 16 << 20) {
-                var seen = Set(found.map(\.path))
-                for line in String(decoding: maps, as: UTF8.self).split(separator: "\n") {
-                    guard let slash = line.firstIndex(of: "/") else { continue }
-                    var path = String(line[slash...])
-                    if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
-                    if path.hasPrefix(prefix), seen.insert(path).inserted {
-                        found.append(Holder(pid: pid, command: "", path: path, how: "mmap"))
-                    }
-                }
-            }
-            if !found.isEmpty {
-                let command = commandLine(of: pid)
-                holders += found.map { var h = $0; h.command = command; return h }
+        var result = Result()
+        for pid in processes() {
+            result.seen += 1
+            inspect(pid, directory: directory, into: &result)
+        }
+        return result
+    }
+
+    /// Scans the processes that run as `uid`, known by one `stat` each: the owner of
+    /// `/proc/<pid>` is the process's effective uid, also when it made itself non-dumpable (then
+    /// the files below it show root, the directory does not: the kernel keeps its owner for
+    /// `stat`-based tools, see `task_dump_owner`).
+    public static func scan(directory: String, uid: uid_t) -> Result {
+        var result = Result()
+        for pid in processes() {
+            result.seen += 1
+            var st = stat()
+            if stat("/proc/\(pid)", &st) == 0, st.st_uid == uid {
+                inspect(pid, directory: directory, into: &result)
             }
         }
-        return Result(holders: holders, uninspectable: uninspectable)
+        return result
+    }
+
+    /// Scans the processes `pids` (a cgroup's members, say); one that is gone holds nothing.
+    public static func scan(directory: String, pids: [pid_t]) -> Result {
+        var result = Result()
+        for pid in pids { inspect(pid, directory: directory, into: &result) }
+        return result
+    }
+
+    /// The pids in `/proc`.
+    private static func processes() -> [Int32] {
+        ((try? Files.list("/proc")) ?? []).compactMap { Int32($0) }
+    }
+
+    /// Adds what `pid` holds under `directory` to `result`.
+    private static func inspect(_ pid: Int32, directory: String, into result: inout Result) {
+        let prefix = directory.hasSuffix("/") ? directory : directory + "/"
+        let fdDirectory = "/proc/\(pid)/fd"
+        let fds: [String]
+        do {
+            fds = try Files.list(fdDirectory)
+        } catch let error as SystemError {
+            // A process that exited during the scan holds nothing; one we may not read is counted.
+            if error.errno == EACCES || error.errno == EPERM { result.uninspectable += 1 }
+            return
+        } catch {
+            return
+        }
+        result.inspected += 1
+        var found: [Holder] = []
+        // A process whose working or root directory is inside can still write by relative path.
+        for link in ["cwd", "root"] {
+            if let target = readLink("/proc/\(pid)/\(link)"), target.hasPrefix(prefix) || target == directory {
+                found.append(Holder(pid: pid, command: "", path: target, how: link))
+            }
+        }
+        for fd in fds {
+            guard let target = readLink("\(fdDirectory)/\(fd)"), target.hasPrefix(prefix) || target == directory else { continue }
+            found.append(Holder(pid: pid, command: "", path: target, how: "fd \(fd)"))
+        }
+        if let maps = try? Files.readAll("/proc/\(pid)/maps", limit: 16 << 20) {
+            var seen = Set(found.map(\.path))
+            for line in String(decoding: maps, as: UTF8.self).split(separator: "\n") {
+                guard let slash = line.firstIndex(of: "/") else { continue }
+                var path = String(line[slash...])
+                if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
+                if path.hasPrefix(prefix), seen.insert(path).inserted {
+                    found.append(Holder(pid: pid, command: "", path: path, how: "mmap"))
+                }
+            }
+        }
+        if !found.isEmpty {
+            let command = commandLine(of: pid)
+            result.holders += found.map { var h = $0; h.command = command; return h }
+        }
     }
 
     /// Processes that hold the file at `path` (absolute) open for writing: a descriptor whose

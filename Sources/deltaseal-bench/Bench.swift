@@ -18,7 +18,28 @@ struct Bench {
         let scratch = NSTemporaryDirectory() + "deltaseal-bench-\(getpid())"
         try Files.makeDirectories(scratch + "/delta")
         defer { try? Files.removeTree(scratch) }
+        // DELTASEAL_BENCH_ONLY: the sections to run (pack, writers, startup, spawn, tiny); empty: all.
+        let only = Set((ProcessInfo.processInfo.environment["DELTASEAL_BENCH_ONLY"] ?? "").split(separator: ",").map(String.init))
+        func runs(_ section: String) -> Bool { only.isEmpty || only.contains(section) }
+        if runs("pack") { try packAndVerify(rounds: rounds, scratch: scratch) }
 
+        // writer, supervisor and verifier are built beside this executable.
+        let executables = "/" + (try Files.realPath("/proc/self/exe")).split(separator: "/").dropLast().joined(separator: "/")
+        let environment = ProcessInfo.processInfo.environment
+        // Each section's lines out before the next starts, also into a pipe or file: a long run
+        // shows where it is, and a failure keeps what came before.
+        fflush(nil)
+        if runs("writers") { try writers(rounds: rounds, scratch: scratch, executables: executables, environment: environment) }
+        fflush(nil)
+        let launchMs = runs("startup") ? try startUp(rounds: rounds, scratch: scratch, executables: executables, environment: environment) : nil
+        fflush(nil)
+        if runs("spawn") { try spawnCost(rounds: rounds, scratch: scratch) }
+        fflush(nil)
+        if runs("tiny") { try tinyDeltas(rounds: rounds, scratch: scratch, executables: executables, environment: environment, launchMs: launchMs) }
+    }
+
+    /// Pack and verify of a realistic delta against the zstd and sha256sum tools.
+    static func packAndVerify(rounds: Int, scratch: String) throws {
         // A realistic delta: a SQLite database of embeddings (compressible) and an index file (not).
         var random = SplitMix64(seed: 7)
         try Data(BenchBatch.lines(20_000, random: &random).utf8).write(to: URL(fileURLWithPath: scratch + "/batch.ndjson"))
@@ -69,20 +90,6 @@ struct Bench {
         let compressed = packed.reduce(Int64(0)) { $0 + $1.compressedSize }
         print("")
         print(String(format: "compression: %.2fx (%d -> %d bytes)", Double(rawBytes) / Double(compressed), rawBytes, compressed))
-
-        // writer, supervisor and verifier are built beside this executable.
-        let executables = "/" + (try Files.realPath("/proc/self/exe")).split(separator: "/").dropLast().joined(separator: "/")
-        let environment = ProcessInfo.processInfo.environment
-        // Each section's lines out before the next starts, also into a pipe or file: a long run
-        // shows where it is, and a failure keeps what came before.
-        fflush(nil)
-        try writers(rounds: rounds, scratch: scratch, executables: executables, environment: environment)
-        fflush(nil)
-        let launchMs = try startUp(rounds: rounds, scratch: scratch, executables: executables, environment: environment)
-        fflush(nil)
-        try spawnCost(rounds: rounds, scratch: scratch)
-        fflush(nil)
-        try tinyDeltas(rounds: rounds, scratch: scratch, executables: executables, environment: environment, launchMs: launchMs)
     }
 
     /// What the writer sandbox costs per delta: spawning and reaping `/bin/true` through the

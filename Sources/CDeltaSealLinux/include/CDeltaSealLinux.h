@@ -101,6 +101,9 @@ int dsl_fcntl_setfl(int fd, int flags);
 int dsl_fcntl_setlease(int fd, int type);
 int dsl_lease_read(void);
 int dsl_lease_unlock(void);
+int dsl_lease_write(void);
+/// fcntl(F_SETSIG, signal): the signal a lease break (or other I/O event) sends the descriptor's owner; 0 is SIGIO.
+int dsl_fcntl_setsig(int fd, int signal);
 /// inotify_init1(IN_NONBLOCK | IN_CLOEXEC).
 int dsl_inotify_init(void);
 /// Watches `path` for entries moved in, created, written, closed after writing, moved out or deleted.
