@@ -19,6 +19,37 @@ struct Bench {
         try Files.makeDirectories(scratch + "/delta")
         defer { try? Files.removeTree(scratch) }
 
+        if runs("pack") { try packAndVerify(rounds: rounds, scratch: scratch) }
+
+        // writer, supervisor and verifier are built beside this executable.
+        let executables = "/" + (try Files.realPath("/proc/self/exe")).split(separator: "/").dropLast().joined(separator: "/")
+        let environment = ProcessInfo.processInfo.environment
+        // Each section's lines out before the next starts, also into a pipe or file: a long run
+        // shows where it is, and a failure keeps what came before.
+        fflush(nil)
+        if runs("writer") { try writers(rounds: rounds, scratch: scratch, executables: executables, environment: environment) }
+        fflush(nil)
+        // Tiny deltas are also counted in writer start-ups, so they need that section.
+        if runs("startup") || runs("tiny") {
+            let launchMs = try startUp(rounds: rounds, scratch: scratch, executables: executables, environment: environment)
+            fflush(nil)
+            if runs("launch") { try spawnCost(rounds: rounds, scratch: scratch) }
+            fflush(nil)
+            if runs("tiny") { try tinyDeltas(rounds: rounds, scratch: scratch, executables: executables, environment: environment, launchMs: launchMs) }
+        } else if runs("launch") {
+            try spawnCost(rounds: rounds, scratch: scratch)
+        }
+    }
+
+    /// Whether `section` is to run: every section unless `DELTASEAL_BENCH_ONLY` lists some
+    /// (pack, writer, startup, launch, tiny; separated by spaces or commas).
+    static func runs(_ section: String) -> Bool {
+        guard let only = ProcessInfo.processInfo.environment["DELTASEAL_BENCH_ONLY"], !only.isEmpty else { return true }
+        return only.split(whereSeparator: { $0 == " " || $0 == "," }).contains { $0 == section }
+    }
+
+    /// Pack and verify of a realistic delta against the zstd and sha256sum tools.
+    static func packAndVerify(rounds: Int, scratch: String) throws {
         // A realistic delta: a SQLite database of embeddings (compressible) and an index file (not).
         var random = SplitMix64(seed: 7)
         try Data(BenchBatch.lines(20_000, random: &random).utf8).write(to: URL(fileURLWithPath: scratch + "/batch.ndjson"))
@@ -69,20 +100,6 @@ struct Bench {
         let compressed = packed.reduce(Int64(0)) { $0 + $1.compressedSize }
         print("")
         print(String(format: "compression: %.2fx (%d -> %d bytes)", Double(rawBytes) / Double(compressed), rawBytes, compressed))
-
-        // writer, supervisor and verifier are built beside this executable.
-        let executables = "/" + (try Files.realPath("/proc/self/exe")).split(separator: "/").dropLast().joined(separator: "/")
-        let environment = ProcessInfo.processInfo.environment
-        // Each section's lines out before the next starts, also into a pipe or file: a long run
-        // shows where it is, and a failure keeps what came before.
-        fflush(nil)
-        try writers(rounds: rounds, scratch: scratch, executables: executables, environment: environment)
-        fflush(nil)
-        let launchMs = try startUp(rounds: rounds, scratch: scratch, executables: executables, environment: environment)
-        fflush(nil)
-        try spawnCost(rounds: rounds, scratch: scratch)
-        fflush(nil)
-        try tinyDeltas(rounds: rounds, scratch: scratch, executables: executables, environment: environment, launchMs: launchMs)
     }
 
     /// What the writer sandbox costs per delta: spawning and reaping `/bin/true` through the
