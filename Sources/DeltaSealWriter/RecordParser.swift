@@ -327,9 +327,10 @@ private struct Scanner {
         return bytes[start..<i]
     }
 
-    /// The value of a number literal already checked against the JSON grammar.
+    /// The value of a number literal already checked against the JSON grammar: `strtod`'s, by
+    /// the fast methods when they can say.
     static func double(_ literal: Slice<UnsafeBufferPointer<UInt8>>) -> Double {
-        if let fast = FastDecimal.double(literal) { return fast }
+        if let fast = FastDecimal.correctlyRounded(literal) { return fast }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: literal.count + 1) { buffer in
             for (n, byte) in literal.enumerated() { buffer[n] = CChar(bitPattern: byte) }
             buffer[literal.count] = 0
