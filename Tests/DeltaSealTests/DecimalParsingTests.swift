@@ -141,4 +141,73 @@ import Testing
             #expect(FastDecimal.correctlyRounded(Array(literal.utf8)) == Self.strtodValue(literal), "\(literal)")
         }
     }
+
+    /// Through the parser, fast path and fallbacks together: each embedding value is
+    /// `Float(strtod(literal))`, whatever the literal.
+    @Test func theParserStoresStrtodsValueRoundedToFloat32() throws {
+        var random = SplitMix64(seed: 23)
+        let literals = (Self.edges + Self.randomLiterals(20_000, random: &random)).filter {
+            let value = Self.strtodValue($0)
+            return Self.isJSONNumber($0) && value.isFinite && abs(value) <= Double(Float.greatestFiniteMagnitude)
+        }
+        let parser = RecordParser()
+        var fields = ParsedRecord()
+        for chunk in stride(from: 0, to: literals.count, by: 100) {
+            let values = Array(literals[chunk..<min(chunk + 100, literals.count)])
+            let line = Array("{\"collection\":\"c\",\"id\":\"x\",\"embedding\":[\(values.joined(separator: ", "))]}".utf8)
+            let record = try parser.parse(line[...])
+            try line.withUnsafeBufferPointer { try parser.parse($0, into: &fields) }
+            #expect(fields.record == record)
+            for (literal, got) in zip(values, record.embedding) where got.bitPattern != Float(Self.strtodValue(literal)).bitPattern {
+                Issue.record("\(literal): \(got) is not \(Float(Self.strtodValue(literal)))")
+            }
+        }
+    }
+}
+
+/// The writer's reusable record: parsing line after line into one ``ParsedRecord`` gives what a
+/// fresh parse of each line gives, whatever the line before held or how it failed.
+@Suite struct ParsedRecordReuseTests {
+    static let lines = [
+        #"{"collection":"c","id":"a","embedding":[1,2,3],"document":"long document \u00e9 text","metadata":{"z":1,"a":"x\ny","m":true}}"#,
+        #"{"collection":"c","id":"b","embedding":[0.5]}"#,
+        #"{"collection":"other","id":"c\u0000d","embedding":[1e-7,-2.5E3],"document":null,"metadata":null}"#,
+        #"{"collection":"c","id":"e","embedding":[1,2,"x"],"metadata":{"k":1}}"#,
+        #"{"id":"f","collection":"c","embedding":[],"document":"d"}"#,
+        #"{"collection":"c","id":"g","embedding":[1],"metadata":{}}"#,
+        #"{"collection":"c","id":"h","embedding":[1],"metadata":{"k":1,"k":2}}"#,
+        #"{"collection":"c","id":"i","embedding":[1],"metadata":{"x":{"y":1}}}"#,
+        #"{"collection":"c","id":"j","embedding":[1],"document":"","metadata":{"b":-0.0,"a":false}}"#,
+        #"{"collection":"c","id":"k","embedding":[1],"extra":{"a":[1,{"b":2}]},"extra":1}"#,
+        #"{"collection":"c","id":"l","embedding":[01]}"#,
+        #"{"embedding":[9007199254740993, 0.30000000000000004, 1e38, 3.5e38],"collection":"c","id":"m"}"#,
+        #"{"collection":"c","id":"n","embedding":[1.5],"document":"\ud83d\ude00"}"#,
+    ]
+
+    @Test func aReusedRecordParsesEachLineAsAFreshOneDoes() throws {
+        let parser = RecordParser()
+        var fields = ParsedRecord()
+        for _ in 0..<3 {
+            for text in Self.lines + Self.lines.reversed() {
+                let line = Array(text.utf8)
+                let fresh = Result(catching: { try parser.parse(line[...]) })
+                let reused = Result(catching: { () throws -> Record in
+                    try line.withUnsafeBufferPointer { try parser.parse($0, into: &fields) }
+                    return fields.record
+                })
+                switch (fresh, reused) {
+                case let (.success(a), .success(b)): #expect(a == b, "\(text)")
+                case (.failure(let a as RecordParser.Invalid), .failure(let b as RecordParser.Invalid)): #expect(a == b, "\(text)")
+                default: Issue.record("\(text): \(fresh) against \(reused)")
+                }
+            }
+        }
+    }
+
+    @Test func namesTheMetadataKeyWhoseValueIsNestedNotTheKeysInside() {
+        let error = #expect(throws: RecordParser.Invalid.self) {
+            try RecordParser().parse(Array(#"{"collection":"c","id":"a","embedding":[1],"metadata":{"x":{"y":1}}}"#.utf8)[...])
+        }
+        #expect(error?.reason == "metadata \"x\" must be a string, number or boolean, not object")
+    }
 }
