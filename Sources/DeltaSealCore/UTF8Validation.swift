@@ -65,10 +65,20 @@ public enum JSONText {
     /// `bytes` (UTF-8) as a JSON string literal: `"` and `\` escaped, control characters as
     /// `\n`-style or `\u00XX` escapes, everything else as it is.
     public static func encodeString(_ bytes: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x22]
+        var out: [UInt8] = []
         out.reserveCapacity(bytes.count + 2)
-        let hex = Array("0123456789abcdef".utf8)
-        for b in bytes {
+        bytes.withUnsafeBufferPointer { appendString($0, to: &out) }
+        return out
+    }
+
+    /// The same literal appended to `out`.
+    public static func appendString(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.append(0x22)
+        var run = 0
+        for (i, b) in bytes.enumerated() where b == 0x22 || b == 0x5C || b < 0x20 {
+            // Bytes that need no escape go in as one run.
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i]))
+            run = i + 1
             switch b {
             case 0x22: out += [0x5C, 0x22]
             case 0x5C: out += [0x5C, 0x5C]
@@ -77,11 +87,12 @@ public enum JSONText {
             case 0x09: out += [0x5C, UInt8(ascii: "t")]
             case 0x08: out += [0x5C, UInt8(ascii: "b")]
             case 0x0C: out += [0x5C, UInt8(ascii: "f")]
-            case 0..<0x20: out += [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
-            default: out.append(b)
+            default: out += [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)]]
             }
         }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...]))
         out.append(0x22)
-        return out
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }

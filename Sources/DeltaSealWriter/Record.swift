@@ -11,7 +11,9 @@ public struct Record: Sendable, Equatable {
     public var metadataJSON: [UInt8]?
 
     /// The collection name, quoted for a message.
-    public var collectionForDisplay: String { DisplayText.quoted(String(decoding: collection, as: UTF8.self)) }
+    public var collectionForDisplay: String { Self.display(collection) }
     /// The id, quoted for a message.
-    public var idForDisplay: String { DisplayText.quoted(String(decoding: id, as: UTF8.self)) }
+    public var idForDisplay: String { Self.display(id) }
+
+    static func display(_ text: [UInt8]) -> String { DisplayText.quoted(String(decoding: text, as: UTF8.self)) }
 }

@@ -18,8 +18,10 @@ struct Bench {
         let scratch = NSTemporaryDirectory() + "deltaseal-bench-\(getpid())"
         try Files.makeDirectories(scratch + "/delta")
         defer { try? Files.removeTree(scratch) }
-        // DELTASEAL_BENCH_ONLY: the sections to run (pack, writers, startup, spawn, tiny); empty: all.
-        let only = Set((ProcessInfo.processInfo.environment["DELTASEAL_BENCH_ONLY"] ?? "").split(separator: ",").map(String.init))
+        // DELTASEAL_BENCH_ONLY: the sections to run (pack, writer, startup, launch, tiny; commas or
+        // spaces; "writers" and "spawn" are the same as "writer" and "launch"); empty: all.
+        let only = Set((ProcessInfo.processInfo.environment["DELTASEAL_BENCH_ONLY"] ?? "")
+            .split(whereSeparator: { $0 == "," || $0 == " " }).map { ["writers": "writer", "spawn": "launch"][String($0)] ?? String($0) })
         func runs(_ section: String) -> Bool { only.isEmpty || only.contains(section) }
         if runs("pack") { try packAndVerify(rounds: rounds, scratch: scratch) }
 
@@ -29,11 +31,11 @@ struct Bench {
         // Each section's lines out before the next starts, also into a pipe or file: a long run
         // shows where it is, and a failure keeps what came before.
         fflush(nil)
-        if runs("writers") { try writers(rounds: rounds, scratch: scratch, executables: executables, environment: environment) }
+        if runs("writer") { try writers(rounds: rounds, scratch: scratch, executables: executables, environment: environment) }
         fflush(nil)
         let launchMs = runs("startup") ? try startUp(rounds: rounds, scratch: scratch, executables: executables, environment: environment) : nil
         fflush(nil)
-        if runs("spawn") { try spawnCost(rounds: rounds, scratch: scratch) }
+        if runs("launch") { try spawnCost(rounds: rounds, scratch: scratch) }
         fflush(nil)
         if runs("tiny") { try tinyDeltas(rounds: rounds, scratch: scratch, executables: executables, environment: environment, launchMs: launchMs) }
     }
