@@ -215,6 +215,24 @@ public final class Statement {
         if rc != SQLITE_OK { throw database.error(rc) }
     }
 
+    /// Binds UTF-8 bytes as text (1-based index) without copying them: they must stay valid and
+    /// unchanged until the statement is reset (``reset()``) or finalized.
+    public func bind(_ index: Int32, borrowedUTF8 utf8: UnsafeRawBufferPointer) throws {
+        // SQLite binds a nil pointer as NULL; empty text takes the copying path, which handles it.
+        guard let base = utf8.baseAddress, utf8.count > 0 else { return try bind(index, utf8: utf8) }
+        let rc = sqlite3_bind_text64(statement, index, base.assumingMemoryBound(to: CChar.self), sqlite3_uint64(utf8.count),
+                                     nil, UInt8(SQLITE_UTF8))
+        if rc != SQLITE_OK { throw database.error(rc) }
+    }
+
+    /// Binds a blob (1-based index) without copying it: it must stay valid and unchanged until
+    /// the statement is reset (``reset()``) or finalized.
+    public func bind(_ index: Int32, borrowedBlob blob: UnsafeRawBufferPointer) throws {
+        guard let base = blob.baseAddress, blob.count > 0 else { return try bind(index, blob: blob) }
+        let rc = sqlite3_bind_blob64(statement, index, base, sqlite3_uint64(blob.count), nil)
+        if rc != SQLITE_OK { throw database.error(rc) }
+    }
+
     /// Binds UTF-8 bytes as text, or NULL for `nil` (1-based index).
     public func bind(_ index: Int32, utf8 bytes: [UInt8]?) throws {
         guard let bytes else { return try bindNull(index) }

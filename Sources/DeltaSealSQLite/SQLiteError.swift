@@ -32,6 +32,8 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var isTooBig: Bool { code & 0xff == SQLITE_TOOBIG }
     public var isOutOfMemory: Bool { code & 0xff == SQLITE_NOMEM }
     public var isInterrupted: Bool { code & 0xff == SQLITE_INTERRUPT }
+    /// Whether a row was refused because its primary key is already in the table.
+    public var isPrimaryKeyConflict: Bool { code == SQLITE_CONSTRAINT | 6 << 8 }  // SQLITE_CONSTRAINT_PRIMARYKEY, a macro Swift cannot import
 
     public var description: String { "sqlite \(path): \(message) (code \(code))" }
 }

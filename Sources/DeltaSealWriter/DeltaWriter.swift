@@ -78,58 +78,53 @@ public struct DeltaWriter {
         let insertCollection = try db.prepare("INSERT INTO collections (name, dimension) VALUES (?, ?)")
         let insertRecord = try db.prepare("INSERT INTO records (collection_id, id, embedding, document, metadata) VALUES (?, ?, ?, ?, ?)")
         // Keyed by bytes, not String: Swift compares strings by canonical equivalence, SQLite
-        // (and so the delta) by bytes; "é" and "e\u{301}" are two ids.
+        // (and so the delta) by bytes; "é" and "e\u{301}" are two ids. A duplicate id is the
+        // records table's primary key refusing the row.
         var collections: [[UInt8]: (id: Int64, dimension: Int)] = [:]
-        var seen: [Int64: Set<[UInt8]>] = [:]
         var records = 0
         let parser = RecordParser()
+        var record = ParsedRecord()
         for input in inputs {
             let file: PosixFile
             do { file = try PosixFile.openForReading(input) } catch {
                 throw BadInput(rejection: .init(file: input, line: nil, reason: "cannot read: \(error)"))
             }
-            var reader = LineReader(file: file, maxLineBytes: maxLineBytes)
+            let reader = LineReader(file: file, maxLineBytes: maxLineBytes)
             while true {
-                var line: ArraySlice<UInt8>
+                var line: UnsafeBufferPointer<UInt8>
                 do {
                     guard let next = try reader.next() else { break }
                     line = next
                     // A byte-order mark at the start of a file (Windows tools write one) is not data.
-                    if reader.lineNumber == 1, line.starts(with: [0xEF, 0xBB, 0xBF]) { line = line.dropFirst(3) }
+                    if reader.lineNumber == 1, line.starts(with: [0xEF, 0xBB, 0xBF]) { line = UnsafeBufferPointer(rebasing: line.dropFirst(3)) }
                 } catch let error as LineReader.LineTooLong {
                     throw BadInput(rejection: .init(file: input, line: error.line, reason: "line is longer than \(maxLineBytes) bytes"))
                 }
                 if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
-                let record: Record
-                do { record = try parser.parse(line) } catch let invalid as RecordParser.Invalid {
+                do { try parser.parse(line, into: &record) } catch let invalid as RecordParser.Invalid {
                     throw BadInput(rejection: .init(file: input, line: reader.lineNumber, reason: invalid.reason))
                 }
                 let collection: (id: Int64, dimension: Int)
                 if let known = collections[record.collection] {
-                    guard known.dimension == record.embedding.count else {
+                    guard known.dimension == record.dimension else {
                         throw BadInput(rejection: .init(file: input, line: reader.lineNumber,
-                            reason: "embedding has dimension \(record.embedding.count), collection \(record.collectionForDisplay) has \(known.dimension)"))
+                            reason: "embedding has dimension \(record.dimension), collection \(record.collectionForDisplay) has \(known.dimension)"))
                     }
                     collection = known
                 } else {
                     insertCollection.reset()
                     try insertCollection.bind(1, utf8: record.collection)
-                    try insertCollection.bind(2, int: Int64(record.embedding.count))
+                    try insertCollection.bind(2, int: Int64(record.dimension))
                     _ = try insertCollection.step()
-                    collection = (Int64(collections.count + 1), record.embedding.count)
+                    collection = (Int64(collections.count + 1), record.dimension)
                     collections[record.collection] = collection
                 }
-                guard seen[collection.id, default: []].insert(record.id).inserted else {
+                do {
+                    try Self.insert(record, collection: collection.id, with: insertRecord)
+                } catch let error as SQLiteError where error.isPrimaryKeyConflict {
                     throw BadInput(rejection: .init(file: input, line: reader.lineNumber,
                         reason: "duplicate id \(record.idForDisplay) in collection \(record.collectionForDisplay)"))
                 }
-                insertRecord.reset()
-                try insertRecord.bind(1, int: collection.id)
-                try insertRecord.bind(2, utf8: record.id)
-                try Self.littleEndian(record.embedding).withUnsafeBytes { try insertRecord.bind(3, blob: $0) }
-                try insertRecord.bind(4, utf8: record.document)
-                try insertRecord.bind(5, utf8: record.metadataJSON)
-                _ = try insertRecord.step()
                 records += 1
             }
         }
@@ -139,14 +134,23 @@ public struct DeltaWriter {
         return Summary(records: records, collections: collections.count)
     }
 
-    /// Float32 values as little-endian bytes, whatever the host's byte order.
-    static func littleEndian(_ values: [Float]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(values.count * 4)
-        for value in values {
-            let bits = value.bitPattern.littleEndian
-            withUnsafeBytes(of: bits) { bytes.append(contentsOf: $0) }
+    /// One row, bound from the record's buffers without copying them; the statement lets go of
+    /// them (reset) before this returns.
+    private static func insert(_ record: ParsedRecord, collection: Int64, with statement: Statement) throws {
+        try record.id.withUnsafeBytes { id in
+            try record.withEmbeddingBytes { embedding in
+                try record.document.withUnsafeBytes { document in
+                    try record.metadata.withUnsafeBytes { metadata in
+                        defer { statement.reset() }
+                        try statement.bind(1, int: collection)
+                        try statement.bind(2, borrowedUTF8: id)
+                        try statement.bind(3, borrowedBlob: embedding)
+                        if record.hasDocument { try statement.bind(4, borrowedUTF8: document) } else { try statement.bindNull(4) }
+                        if record.hasMetadata { try statement.bind(5, borrowedUTF8: metadata) } else { try statement.bindNull(5) }
+                        _ = try statement.step()
+                    }
+                }
+            }
         }
-        return bytes
     }
 }

@@ -8,7 +8,6 @@ import Glibc
 #endif
 
 /// `writer --input FILE... --out DIR`: the built-in writer (see docs/formats.md, "Writer contract").
-@main
 struct WriterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "writer",
@@ -32,15 +31,22 @@ struct WriterCommand: ParsableCommand {
     }
 
     func run() throws {
+        let status = Self.write(inputs: inputs, out: out, maxLineBytes: maxLineBytes)
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Writes the delta; the exit status.
+    static func write(inputs: [String], out: String, maxLineBytes: Int) -> Int32 {
         do {
             let summary = try DeltaWriter(maxLineBytes: maxLineBytes).write(inputs: inputs, outputDirectory: out)
             print("wrote \(summary.records) records in \(summary.collections) collections to \(out)/\(DeltaWriter.databaseName)")
+            return 0
         } catch let bad as DeltaWriter.BadInput {
             FileHandleOutput.stderr(bad.description)
-            throw ExitCode(WriterContract.badInput)
+            return WriterContract.badInput
         } catch {
             FileHandleOutput.stderr("error: \(error)")
-            throw ExitCode(1)
+            return 1
         }
     }
 }
