@@ -21,7 +21,10 @@ int dsl_wait_nohang(void) { return WNOHANG; }
 int dsl_pidfd_wait(int pidfd, int extra, int *exit_status, int *signal) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
-    if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | extra) == -1) return -1;
+    int result;
+    do result = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | extra);
+    while (result == -1 && errno == EINTR);
+    if (result == -1) return -1;
     if (info.si_pid == 0) return 0;  // WNOHANG: still running
     *exit_status = -1;
     *signal = 0;

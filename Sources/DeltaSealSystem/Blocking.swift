@@ -5,7 +5,7 @@ import Synchronization
 /// supervisor's tasks run on. Waiting for a child is not blocking work: ``ChildMonitor`` does it.
 public enum Blocking {
     /// The threads the executor may start when nothing configured it (the supervisor sets it from
-    /// `supervisor.blocking_threads` before its first job).
+    /// `concurrency.blocking_threads` before its first job).
     public static let defaultThreads = 16
 
     private static let configured = Mutex<BlockingExecutor?>(nil)

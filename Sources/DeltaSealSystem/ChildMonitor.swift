@@ -54,10 +54,8 @@ public final class ChildMonitor: Sendable {
     /// Reaps `pid` (and closes its pidfd) once it exits: for a child whose handle is gone.
     func reapWhenExited(pid: pid_t, pidfd: Int32) {
         orphans.withLock { $0[pidfd] = pid }
-        if dsl_epoll_add_oneshot(epoll, pidfd) != 0 {
-            // Cannot be watched: it is reaped by the next orphan that exits, or never (a zombie).
-            return
-        }
+        // Cannot fail for a valid pidfd; if it did, the child would stay an unreaped zombie.
+        _ = dsl_epoll_add_oneshot(epoll, pidfd)
     }
 
     private func resume(_ pidfd: Int32) {

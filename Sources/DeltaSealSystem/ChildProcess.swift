@@ -292,7 +292,7 @@ public final class ChildProcess: Sendable {
     /// Whether any process of the group is still alive: the child, or, once it exited, another
     /// member (the exited child itself, a zombie until reaped, does not count).
     public var groupIsAlive: Bool {
-        if ended.withLock({ $0 }) == nil, collect(block: false) == nil { return true }
+        if collect(block: false) == nil { return true }
         return kill(-pid, 0) == 0 && ProcessIdentity.groupHasLiveMembers(pid, besides: pid)
     }
 
@@ -320,10 +320,7 @@ public final class ChildProcess: Sendable {
         if let termination = ended.withLock({ $0 }) { return termination }
         var exitStatus: Int32 = -1
         var signal: Int32 = 0
-        var result: Int32
-        repeat {
-            result = dsl_pidfd_wait(pidfd, dsl_wait_nowait() | (block ? 0 : dsl_wait_nohang()), &exitStatus, &signal)
-        } while result == -1 && errno == EINTR
+        let result = dsl_pidfd_wait(pidfd, dsl_wait_nowait() | (block ? 0 : dsl_wait_nohang()), &exitStatus, &signal)
         guard result == 1 else {
             // -1: not our child any more (cannot happen while the handle lives); report it ended unseen.
             return result == 0 ? nil : record(Termination(exitStatus: nil, signal: nil, timedOut: false))

@@ -8,14 +8,19 @@ public enum ProcessIdentity {
     /// The start time of `pid` in clock ticks since boot (`/proc/<pid>/stat` field 22), or `nil`
     /// if no such process exists.
     public static func startTime(of pid: Int32) -> UInt64? {
+        // Field 22 is the 20th after the command.
+        guard let fields = statFields(of: pid), fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+
+    /// The fields of `/proc/<pid>/stat` after the command name, from field 3 (the state) on; nil
+    /// if no such process exists.
+    private static func statFields(of pid: Int32) -> [Substring]? {
         guard let bytes = try? Files.readAll("/proc/\(pid)/stat", limit: 4096) else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
         // The command name may contain spaces and parentheses; fields resume after the last ')'.
         guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state); field 22 is fields[19].
-        guard fields.count > 19 else { return nil }
-        return UInt64(fields[19])
+        return text[text.index(after: close)...].split(separator: " ")
     }
 
     /// Kills what is left of a process group whose leader was `pid`, started at `startTime`:
@@ -39,15 +44,9 @@ public enum ProcessIdentity {
     /// succeeding on its own.
     public static func groupHasLiveMembers(_ group: Int32, besides leader: Int32) -> Bool {
         guard let entries = try? Files.list("/proc") else { return false }
-        for name in entries {
-            guard let pid = Int32(name), pid != leader,
-                  let bytes = try? Files.readAll("/proc/\(pid)/stat", limit: 4096) else { continue }
-            let text = String(decoding: bytes, as: UTF8.self)
-            guard let close = text.lastIndex(of: ")") else { continue }
-            let fields = text[text.index(after: close)...].split(separator: " ", maxSplits: 4)
-            guard fields.count > 2, fields[2] == "\(group)", fields[0] != "Z", fields[0] != "X" else { continue }
-            return true
+        return entries.contains { name in
+            guard let pid = Int32(name), pid != leader, let fields = statFields(of: pid), fields.count > 2 else { return false }
+            return fields[2] == "\(group)" && fields[0] != "Z" && fields[0] != "X"
         }
-        return false
     }
 }

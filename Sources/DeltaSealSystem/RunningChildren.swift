@@ -28,10 +28,7 @@ public enum RunningChildren {
         children.withLock { children in
             var exitStatus: Int32 = 0
             var signal: Int32 = 0
-            var result: Int32
-            repeat {
-                result = dsl_pidfd_wait(pidfd, dsl_wait_nohang(), &exitStatus, &signal)
-            } while result == -1 && errno == EINTR
+            let result = dsl_pidfd_wait(pidfd, dsl_wait_nohang(), &exitStatus, &signal)
             // 0: still running. -1 (ECHILD): reaped already by nobody we know; the entry goes anyway.
             guard result != 0 else { return false }
             children[pid] = nil
@@ -47,19 +44,18 @@ public enum RunningChildren {
     /// every child has exited, whichever comes first (a group whose leader exited may keep
     /// members). It waits on the blocking executor, so it does its work in a cancelled task too.
     public static func stopAll(grace: Duration) async {
-        let pidfds = children.withLock { children -> [Int32] in
+        let pids = children.withLock { children -> [pid_t] in
             for pid in children.keys { kill(-pid, SIGTERM) }
-            return Array(children.values)
+            return Array(children.keys)
         }
-        guard !pidfds.isEmpty else { return }
+        guard !pids.isEmpty else { return }
         let graceNanoseconds = UInt64(max(0, grace.components.seconds)) * 1_000_000_000
             + UInt64(max(0, grace.components.attoseconds) / 1_000_000_000)
         await Blocking.runQuietly {
             let deadline = WallClock.monotonicNanoseconds() + graceNanoseconds
             while WallClock.monotonicNanoseconds() < deadline {
-                let running = children.withLock { children in
-                    children.values.filter { pidfds.contains($0) }.contains { !exited($0) }
-                }
+                // By pid: a pidfd number is reused once its child is reaped, the pid is not before.
+                let running = children.withLock { children in pids.contains { children[$0].map { !exited($0) } ?? false } }
                 if !running { break }
                 usleep(10_000)
             }

@@ -7,7 +7,7 @@ int dsl_pidfd_open(pid_t pid);
 
 /// waitid(P_PIDFD, pidfd, WEXITED | extra): `extra` is 0, WNOWAIT, WNOHANG or both (dsl_wait_*).
 /// Returns 1 with the child's end in `exit_status` (or -1) and `signal` (or 0); 0 when WNOHANG
-/// found it still running; -1 with errno (EINTR included: the caller retries).
+/// found it still running; -1 with errno (EINTR is retried here).
 int dsl_pidfd_wait(int pidfd, int extra, int *exit_status, int *signal);
 int dsl_wait_nowait(void);
 int dsl_wait_nohang(void);
