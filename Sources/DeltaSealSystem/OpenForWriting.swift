@@ -1,12 +1,12 @@
-import CDeltaSealLinux
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Whether some process still has a file open for writing: a producer writing a batch in place.
 ///
-/// First a read lease (`F_SETLEASE`, `F_RDLCK`): the kernel grants it only while no process has
-/// the file open for writing, in O(1) whatever runs on the host; it is released at once. Where a
+/// First a read lease (``FileLease``, `F_RDLCK`): the kernel grants it only while no process has
+/// the file open for writing, in O(1) whatever runs on the host; it is released at once, and a
+/// producer opening the file meanwhile breaks it with SIGURG, which is ignored. Where a
 /// lease cannot be taken (the file belongs to another user and this process lacks `CAP_LEASE`,
 /// or the file system has no leases), a `/proc` scan looks for descriptors opened for writing
 /// and shared writable mappings of the file.
@@ -24,12 +24,12 @@ public enum OpenForWriting {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return .closed }
         defer { close(fd) }
-        if dsl_fcntl_setlease(fd, dsl_lease_read()) == 0 {
-            _ = dsl_fcntl_setlease(fd, dsl_lease_unlock())
-            return .closed
+        switch FileLease.probe(fd, .read) {
+        case .unshared: return .closed
+        case .shared: return .open(holders: OpenFileScan.writers(of: path))
+        case .unavailable:
+            let holders = OpenFileScan.writers(of: path)
+            return holders.isEmpty ? .closed : .open(holders: holders)
         }
-        if errno == EAGAIN { return .open(holders: OpenFileScan.writers(of: path)) }
-        let holders = OpenFileScan.writers(of: path)
-        return holders.isEmpty ? .closed : .open(holders: holders)
     }
 }

@@ -49,6 +49,40 @@ import Testing
         #expect(try harness.manifest(id).recordCount == 20)
     }
 
+    @Test func aProducerOpeningABatchWhileIntakeLeasesItDoesNotKillTheSupervisor() async throws {
+        let root = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(root) }
+        let batch = root + "/b.ndjson"
+        try TestSupport.write(TestSupport.batch(records: 2), to: batch)
+        // A producer that opens the batch for writing again and again: an open while the check
+        // holds its read lease breaks the lease, and the kernel signals the holder (this test
+        // process, as it would be the supervisor). With the default signal, SIGIO, that kills it.
+        let opener = Process()
+        opener.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        opener.arguments = ["-c", """
+            import os, sys
+            parent = os.getppid()
+            open(sys.argv[2], "w").close()
+            # Also ends when this test process is gone: a killed test must fail, not hang.
+            while not os.path.exists(sys.argv[3]) and os.getppid() == parent:
+                os.close(os.open(sys.argv[1], os.O_WRONLY))
+            """, batch, root + "/started", root + "/stop"]
+        opener.standardOutput = FileHandle.nullDevice
+        opener.standardError = FileHandle.nullDevice
+        try opener.run()
+        defer {
+            try? TestSupport.write("", to: root + "/stop")
+            opener.waitUntilExit()
+        }
+        try await waitUntil { Files.exists(root + "/started") }
+        var answers = (closed: 0, open: 0)
+        for _ in 0..<2_000 {
+            if case .closed = OpenForWriting.check(batch) { answers.closed += 1 } else { answers.open += 1 }
+        }
+        // Alive to count: both answers came (the producer is between opens, or inside one).
+        #expect(answers.closed > 0 && answers.open > 0, "\(answers)")
+    }
+
     @Test func batchWrittenInPlaceWaitsForTheSettleTime() async throws {
         var harness = try PipelineHarness()
         defer { harness.remove() }
