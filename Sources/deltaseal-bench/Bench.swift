@@ -7,7 +7,7 @@ import Foundation
 
 /// `bin/bench`: DeltaSeal against a baseline doing the same work in the same run: pack and verify
 /// against the zstd and sha256sum tools, the built-in writer against a plain-Python writer, the
-/// writer's start-up with the Swift runtime linked statically against dynamically, the sandboxed
+/// start-up of the writer and the verifier against `/bin/true`, the sandboxed
 /// launch against posix_spawn, and the fixed cost of a tiny delta. Machines here are noisy, so it
 /// reports ratios of medians, never absolute times alone.
 @main
