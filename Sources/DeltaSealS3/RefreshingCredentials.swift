@@ -1,4 +1,5 @@
 import DeltaSealSystem
+import Synchronization
 
 /// Where a store gets the credentials to sign each request with. Requests run on several
 /// threads: implementations are thread-safe.
@@ -28,16 +29,18 @@ public struct StaticCredentials: CredentialProvider {
 /// container endpoint, a process, SSO). They are fetched on first use and fetched again before
 /// they expire: 5 minutes ahead, or halfway through a lifetime under 10 minutes, and at once
 /// after ``invalidate(_:)``. One thread fetches while the others wait for its answer.
-public final class RefreshingCredentials: CredentialProvider, @unchecked Sendable {
-    // Safe: the cache is read and written under `lock`, which is also held across a fetch so
-    // that one thread fetches while the others wait for its answer.
+public final class RefreshingCredentials: CredentialProvider, Sendable {
     public let source: String
     private let fetch: @Sendable () throws -> S3Credentials
     private let now: @Sendable () -> Int64
-    private let lock = PThreadMutex()
-    private var cached: S3Credentials?
-    private var refreshAt: Int64 = 0
-    private var fetches = 0
+    /// Held across a fetch too, so that one thread fetches while the others wait for its answer.
+    private let cache = Mutex(Cache())
+
+    private struct Cache {
+        var credentials: S3Credentials?
+        var refreshAt: Int64 = 0
+        var fetches = 0
+    }
 
     /// - Parameters:
     ///   - source: what `fetch` asks, for messages.
@@ -50,41 +53,40 @@ public final class RefreshingCredentials: CredentialProvider, @unchecked Sendabl
     }
 
     public func credentials() throws -> S3Credentials {
-        try lock.withLock {
+        try cache.withLock { cache in
             let time = now()
-            if let cached, time < refreshAt { return cached }
+            if let cached = cache.credentials, time < cache.refreshAt { return cached }
             do {
                 let fresh = try fetch()
-                fetches += 1
-                cached = fresh
-                refreshAt = Self.refreshTime(obtained: time, expiration: fresh.expiration)
+                cache.fetches += 1
+                cache.credentials = fresh
+                cache.refreshAt = Self.refreshTime(obtained: time, expiration: fresh.expiration)
                 return fresh
             } catch {
                 // Credentials that still work are better than none while the source is down.
-                if let cached, let expiration = cached.expiration, time < expiration - 10_000 { return cached }
+                if let cached = cache.credentials, let expiration = cached.expiration, time < expiration - 10_000 { return cached }
                 throw error
             }
         }
     }
 
     public func invalidate(_ stale: S3Credentials) {
-        lock.withLock {
-            if cached == stale { cached = nil }
+        cache.withLock { cache in
+            if cache.credentials == stale { cache.credentials = nil }
         }
     }
 
     /// Starts with credentials already fetched (the chain probing instance metadata).
     func prime(_ first: S3Credentials) {
-        lock.withLock {
-            let time = now()
-            cached = first
-            refreshAt = Self.refreshTime(obtained: time, expiration: first.expiration)
-            fetches += 1
+        cache.withLock { cache in
+            cache.credentials = first
+            cache.refreshAt = Self.refreshTime(obtained: now(), expiration: first.expiration)
+            cache.fetches += 1
         }
     }
 
     /// How many times the source was asked (for tests and diagnostics).
-    public var fetchCount: Int { lock.withLock { fetches } }
+    public var fetchCount: Int { cache.withLock { $0.fetches } }
 
     /// When credentials obtained at `obtained` and expiring at `expiration` (Unix ms) are fetched
     /// again: 5 minutes before they expire, or halfway for lifetimes under 10 minutes.

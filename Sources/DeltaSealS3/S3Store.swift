@@ -3,6 +3,7 @@ import DeltaSealCore
 import DeltaSealStore
 import DeltaSealSystem
 import Foundation
+import Synchronization
 
 /// The S3 store: objects under `s3://bucket/prefix`, over libcurl, signed with SigV4.
 ///
@@ -247,31 +248,32 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     }
 
     /// Hands out parts to upload threads and collects what they did; stops at the first failure.
-    private final class PartProgress: @unchecked Sendable {
-        // Safe: every mutable field is read and written under `lock`.
-        private let lock = PThreadMutex()
-        private var parts: [Part]
-        private var nextIndex = 0
-        private var failure: (any Error)?
+    private final class PartProgress: Sendable {
+        private struct State {
+            var parts: [Part]
+            var nextIndex = 0
+            var failure: (any Error)?
+        }
+        private let state: Mutex<State>
 
-        init(_ parts: [Part]) { self.parts = parts }
+        init(_ parts: [Part]) { state = Mutex(State(parts: parts)) }
 
         func next() -> Part? {
-            lock.withLock {
-                guard failure == nil, nextIndex < parts.count else { return nil }
-                defer { nextIndex += 1 }
-                return parts[nextIndex]
+            state.withLock { state in
+                guard state.failure == nil, state.nextIndex < state.parts.count else { return nil }
+                defer { state.nextIndex += 1 }
+                return state.parts[state.nextIndex]
             }
         }
 
-        func finished(_ part: Part) { lock.withLock { parts[part.number - 1] = part } }
+        func finished(_ part: Part) { state.withLock { $0.parts[part.number - 1] = part } }
 
-        func failed(_ error: any Error) { lock.withLock { if failure == nil { failure = error } } }
+        func failed(_ error: any Error) { state.withLock { if $0.failure == nil { $0.failure = error } } }
 
         func result() throws -> [Part] {
-            try lock.withLock {
-                if let failure { throw failure }
-                return parts
+            try state.withLock { state in
+                if let failure = state.failure { throw failure }
+                return state.parts
             }
         }
     }
