@@ -35,8 +35,15 @@ extension DeltaPipeline {
             writer?.signalGroup(SIGKILL)
             return .sealFailed(reason: failure.reason, permanent: failure.permanent)
         }
-        if let writer, writer.groupIsAlive {
-            log.warning("the writer left processes behind; killing its process group", metadata: ["pgid": "\(writer.pid)"])
+        if let writer {
+            // Whatever the writer left in its process group dies now, without asking who is left
+            // (``ChildProcess/groupIsAlive`` reads every process's /proc/<pid>/stat: a cost that
+            // follows the host's process count, on every delta). Safe: the writer stays an
+            // unreaped zombie while its handle lives, so its pid is no other process's group.
+            if writer.outputWasHeldOpen {
+                log.warning("the writer left processes behind (they held its output open); killing its process group",
+                            metadata: ["pgid": "\(writer.pid)"])
+            }
             writer.signalGroup(SIGKILL)
         }
         return .sealed

@@ -30,6 +30,7 @@ public final class BoundedLog: Sendable {
         var lingerNanoseconds: UInt64 = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
         var failure: SystemError?
+        var heldOpen = false
     }
 
     private static let chunkSize = 16 << 10
@@ -69,6 +70,10 @@ public final class BoundedLog: Sendable {
     /// Why writing the tail failed, if it did.
     public var writeFailure: SystemError? { state.withLock { $0.failure } }
 
+    /// After ``finish(linger:)``: the pipe had not ended `linger` after the child was gone, so
+    /// another process, one the child started, still held its write end.
+    public var wasHeldOpen: Bool { state.withLock { $0.heldOpen } }
+
     /// Tells the reader the child is gone: it reads on until the pipe ends or `linger` has passed
     /// (a grandchild may hold the pipe open), writes the tail, and then this returns.
     public func finish(linger: Duration) async {
@@ -97,6 +102,7 @@ public final class BoundedLog: Sendable {
         var count = 0
         var chunk = [UInt8](repeating: 0, count: Self.chunkSize)
         var deadline: UInt64?
+        var ended = false
         reading: while true {
             if let deadline, WallClock.monotonicNanoseconds() >= deadline { break }
             var fds = [pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0),
@@ -114,7 +120,7 @@ public final class BoundedLog: Sendable {
             }
             guard fds[0].revents != 0 else { continue }
             let got = chunk.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-            if got == 0 { break }
+            if got == 0 { ended = true; break }
             if got < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 break reading
@@ -128,6 +134,7 @@ public final class BoundedLog: Sendable {
             close(wakeWrite)
             state.finished = true
             state.failure = failure
+            state.heldOpen = !ended && deadline != nil
             defer { state.waiters = [] }
             return state.waiters
         }

@@ -305,6 +305,11 @@ public final class ChildProcess: Sendable {
         _ = await errorsDone
     }
 
+    /// After ``outputDone(linger:)``: the child's output pipe was still held open by another
+    /// process after the child had gone, one the child started (a daemon that closed its
+    /// descriptors leaves no such trace).
+    public var outputWasHeldOpen: Bool { output?.wasHeldOpen == true || errors?.wasHeldOpen == true }
+
     /// Why the bounded output could not be written, if it could not (after ``outputDone(linger:)``).
     public var outputFailure: SystemError? { output?.writeFailure ?? errors?.writeFailure }
 

@@ -141,6 +141,33 @@ import Testing
         try await waitUntil { TestSupport.processIsGone(pid) }
     }
 
+    @Test func processesAWriterLeavesInItsGroupAreKilledOnceSealedAndTheDeltaShips() async throws {
+        var harness = try PipelineHarness()
+        defer { harness.remove() }
+        harness.letWritersReportOutsideTheirOutput()
+        let pids = harness.root + "/pids"
+        // Two leftovers that hold none of the delta's files: one silent (its descriptors are
+        // elsewhere: no trace but the group), one that keeps the writer's output open.
+        harness.config.writerCommand = [try TestSupport.script("""
+            \(TestSupport.writer) "$@" || exit $?
+            cd /
+            sleep 300 </dev/null >/dev/null 2>&1 &
+            echo $! >> \(pids)
+            sleep 300 </dev/null &
+            echo $! >> \(pids)
+            exit 0
+            """, at: harness.root + "/leaves.sh")]
+        try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b.ndjson", spool: harness.config.spool)
+        let recorder = LogRecorder()
+        let summary = try await harness.runOnce(logger: recorder.logger)
+        #expect(summary.shipped == 1, "\(summary)")
+        let left = try String(contentsOfFile: pids, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+        #expect(left.count == 2)
+        for pid in left { try await waitUntil { TestSupport.processIsGone(pid) } }
+        // The one holding the output is how the supervisor knows to say so.
+        #expect(recorder.contains("the writer left processes behind"), "\(recorder.messages)")
+    }
+
     @Test func hangingWriterIsKilledWithItsProcessGroupAtTheTimeout() async throws {
         var harness = try PipelineHarness()
         defer { harness.remove() }
