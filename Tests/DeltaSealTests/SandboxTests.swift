@@ -248,7 +248,10 @@ struct SandboxTests {
                                     sandbox: Sandbox(landlock: false), outputLimit: 4096)
         let waited = ContinuousClock.now - started
         let grandchild = Int32(escaped.log.split(separator: "\n").first?.split(separator: " ").last ?? "") ?? 0
-        defer { if grandchild > 0 { kill(grandchild, SIGKILL) } }
+        // Killed only while it is still that process (its start time): not our child, so its pid
+        // could be another process's by the time the test ends.
+        let grandchildStart = grandchild > 0 ? ProcessIdentity.startTime(of: grandchild) : nil
+        defer { if let grandchildStart, ProcessIdentity.startTime(of: grandchild) == grandchildStart { kill(grandchild, SIGKILL) } }
         #expect(escaped.log.hasSuffix("done\n"), "\(escaped.log)")
         #expect(waited < .seconds(10), "waited \(waited)")
         // The case was real: the grandchild was alive, outside the group, holding the pipe.
