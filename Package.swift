@@ -42,7 +42,9 @@ let package = Package(
         // C libraries: one system-library target each, imported by exactly one Swift target.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl's headers (libcurl4-openssl-dev) and a loader: libcurl itself is opened with
+        // dlopen by the first S3 request, so executables that never make one do not load it.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
 
         // Pure core: values, formats and policies; no I/O, no C.
         .target(name: "DeltaSealCore"),

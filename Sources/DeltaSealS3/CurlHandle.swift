@@ -1,5 +1,7 @@
 import CCurl
+import DeltaSealStore
 import DeltaSealSystem
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -70,14 +72,30 @@ struct TransferLimits: Sendable {
 final class CurlHandle {
     private let handle: UnsafeMutableRawPointer
 
-    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+    /// Loads libcurl (on first use: see CCurl's shim.h) and initializes it, once; nil when that
+    /// worked, else what the loader said.
+    private static let loadFailure: String? = {
+        var message = [CChar](repeating: 0, count: 512)
+        guard dsc_load(&message, message.count) == 0 else {
+            return String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        let code = dsc_global_init(Int(CURL_GLOBAL_DEFAULT))
+        return code == CURLE_OK ? nil : "curl_global_init failed (code \(code.rawValue))"
+    }()
 
-    init() {
-        _ = Self.globalInit
-        handle = curl_easy_init()
+    /// Throws a ``StoreError`` (not retryable: the host lacks libcurl4) when libcurl cannot be loaded.
+    init() throws {
+        if let failure = Self.loadFailure {
+            throw StoreError(.local, key: nil, "libcurl cannot be loaded, so no S3 request can be made: \(failure) (install libcurl4)",
+                             retryable: false)
+        }
+        guard let handle = dsc_easy_init() else {
+            throw StoreError(.local, key: nil, "curl_easy_init failed (out of memory?)", retryable: true)
+        }
+        self.handle = handle
     }
 
-    deinit { curl_easy_cleanup(handle) }
+    deinit { dsc_easy_cleanup(handle) }
 
     /// Sends `request`. A body with a status `sinkAccepts` (2xx by default) goes to `sink` when one
     /// is given; any other body is collected (up to 1 MiB) into the response. Errors thrown by `sink` are rethrown as they are.
@@ -86,7 +104,7 @@ final class CurlHandle {
     func perform(_ request: HTTPRequest, limits: TransferLimits,
                  sink: ((UnsafeRawBufferPointer) throws -> Void)?,
                  sinkAccepts: @escaping (Int, [String: String]) -> Bool = { status, _ in (200..<300).contains(status) }) throws -> HTTPResponse {
-        curl_easy_reset(handle)
+        dsc_easy_reset(handle)
         let context = TransferContext(handle: handle, body: request.body, sink: sink, sinkAccepts: sinkAccepts)
         let unmanaged = Unmanaged.passRetained(context)
         defer { unmanaged.release() }
@@ -94,9 +112,9 @@ final class CurlHandle {
 
         var list: UnsafeMutablePointer<curl_slist>?
         for (name, value) in request.headers {
-            list = curl_slist_append(list, "\(name): \(value)")
+            list = dsc_slist_append(list, "\(name): \(value)")
         }
-        defer { curl_slist_free_all(list) }
+        defer { dsc_slist_free_all(list) }
 
         dsc_setopt_string(handle, CURLOPT_URL, request.url)
         dsc_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
@@ -127,11 +145,11 @@ final class CurlHandle {
             dsc_setopt_pointer(handle, CURLOPT_SEEKDATA, pointer)
         }
 
-        let code = curl_easy_perform(handle)
+        let code = dsc_easy_perform(handle)
         if let error = context.sinkError { throw error }
         if let error = context.readError { throw error }
         guard code == CURLE_OK else {
-            throw TransportError(code: code, message: String(cString: curl_easy_strerror(code)),
+            throw TransportError(code: code, message: String(cString: dsc_easy_strerror(code)),
                                  status: context.status, headers: context.headers, delivered: context.delivered)
         }
         var status = 0
@@ -235,5 +253,3 @@ private let seekCallback: dsc_seek_callback = { pointer, offset, origin in
     context.position = Int64(offset)
     return 0
 }
-
-import Foundation

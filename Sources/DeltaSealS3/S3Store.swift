@@ -355,7 +355,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                               payloadHash: payloadHash, amzDate: SigV4.amzDate(unixMilliseconds: WallClock.nowMilliseconds()))
             let request = HTTPRequest(method: method, url: url, headers: all, body: body)
             observer?.requestSent(name)
-            let handle = pool.take()
+            let handle = try pool.take()
             do {
                 // A resumed GET takes only the rest of the same object.
                 let accepts: (Int, [String: String]) -> Bool = resumeAt == 0
@@ -519,7 +519,7 @@ final class HandlePool: @unchecked Sendable {
     private let lock = PThreadMutex()
     private var idle: [CurlHandle] = []
 
-    func take() -> CurlHandle { lock.withLock { idle.popLast() } ?? CurlHandle() }
+    func take() throws -> CurlHandle { try lock.withLock { idle.popLast() } ?? CurlHandle() }
     func give(_ handle: CurlHandle) { lock.withLock { if idle.count < 16 { idle.append(handle) } } }
 }
 
