@@ -36,6 +36,7 @@ public struct DeltaVerifier: Sendable {
 
     private func check(_ store: any ObjectStore, restoreInto: String?) -> VerificationReport {
         var report = VerificationReport(location: store.location.description)
+        report.sqliteCheck = fullCheck ? "integrity_check" : "quick_check"
         let manifest: Manifest
         let manifestBytes: [UInt8]
         do {

@@ -36,6 +36,9 @@ public struct VerificationReport: Codable, Sendable {
     public var requests: [String: Int] = [:]
     /// What the check command said, when one ran (`--check-command`); absent in older reports.
     public var check: Check?
+    /// The SQLite check run on each SQLite file: `integrity_check` or `quick_check` (`--quick`);
+    /// absent in older reports.
+    public var sqliteCheck: String?
 
     /// The verdict of a check command: the writer's own reader on the restored delta.
     public struct Check: Codable, Sendable, Equatable {
@@ -69,11 +72,12 @@ public struct VerificationReport: Codable, Sendable {
         problems = try c.decode([Problem].self, forKey: .problems)
         requests = try c.decodeIfPresent([String: Int].self, forKey: .requests) ?? [:]
         check = try c.decodeIfPresent(Check.self, forKey: .check)
+        sqliteCheck = try c.decodeIfPresent(String.self, forKey: .sqliteCheck)
     }
 
     enum CodingKeys: String, CodingKey {
         case location, status, deltaID = "delta_id", files, records, rawBytes = "raw_bytes"
-        case compressedBytes = "compressed_bytes", problems, requests, check
+        case compressedBytes = "compressed_bytes", problems, requests, check, sqliteCheck = "sqlite_check"
     }
 
     /// One line per finding, first the verdict.
