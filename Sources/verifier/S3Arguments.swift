@@ -20,11 +20,6 @@ struct S3Arguments: ParsableArguments {
         }
     }
 
-    /// Credentials from `--credentials-file`, which is deleted once read; nil without the flag.
-    func takeCredentials() throws -> S3Credentials? {
-        try credentialsFile.map(S3Credentials.takeFile)
-    }
-
     func options() throws -> S3Options {
         var options = S3Options()
         options.endpoint = flags.endpoint

@@ -11,8 +11,7 @@ import Foundation
 import Glibc
 #endif
 
-/// `verifier`: check, restore and list shipped deltas, standalone.
-@main
+/// `verifier`: check, restore and list shipped deltas, standalone (entered by ``VerifierMain``).
 struct VerifierCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verifier",
@@ -209,42 +208,22 @@ struct CheckOptions: ParsableArguments {
 
     func verify(url: String, s3: S3Arguments, restoreInto: String?,
                 onFile: (@Sendable (Int, Int, String) -> Void)? = nil) -> VerificationReport {
-        do {
-            let location = try StoreURL(parsing: url, paths: LocalPath(workingDirectory: FileManager.default.currentDirectoryPath,
-                                                                       home: ProcessInfo.processInfo.environment["HOME"],
-                                                                       allowRelative: isatty(0) == 1))
-            let store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment,
-                                             credentials: s3.takeCredentials())
-            CleanupOnSignal.install()
-            var verifier = DeltaVerifier(fullCheck: !quick)
-            verifier.budget.baseSeconds = timeBudget
-            verifier.budget.valueBytes = maxValueBytes
-            verifier.budget.heapBytes = maxHeapBytes
-            verifier.onFile = onFile
-            do {
-                verifier.check = try deltaCheck()
-            } catch {
-                // A setting of this host, not the delta's fault: no retry helps until it is fixed.
-                var failed = VerificationReport(location: url)
-                failed.status = .couldNotCheck
-                failed.problems.append(.init(file: nil, reason: "check command: \(error) (fix the setting; retrying does not help)"))
-                return failed
-            }
-            return verifier.verify(store, restoreInto: restoreInto)
-        } catch {
+        let options: S3Options
+        do { options = try s3.options() } catch {
             var failed = VerificationReport(location: url)
             failed.status = .couldNotCheck
             failed.problems.append(.init(file: nil, reason: "\(error)"))
             return failed
         }
+        var budget = SQLiteBudget()
+        budget.baseSeconds = timeBudget
+        budget.valueBytes = maxValueBytes
+        budget.heapBytes = maxHeapBytes
+        return VerifyRequest(fullCheck: !quick, budget: budget, s3: options, credentialsFile: s3.credentialsFile,
+                             deltaCheck: deltaCheck).verify(url: url, restoreInto: restoreInto, onFile: onFile)
     }
 
     func finish(_ report: VerificationReport) throws {
-        if json {
-            print(String(decoding: try StableJSON.encode(report), as: UTF8.self), terminator: "")
-        } else {
-            print(report.summary)
-        }
-        throw ExitCode(report.status.exitStatus)
+        throw ExitCode(try VerifyRequest.print(report, json: json))
     }
 }

@@ -297,6 +297,59 @@ struct OperatorCLITests {
         #expect(damaged.stdout.contains("2 deltas: 1 valid, 1 invalid, 0 could not check: invalid"), "\(damaged.stdout)")
     }
 
+    @Test func theSupervisorsVerifierCallAndArgumentParserAgreeOnEveryForm() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b.ndjson", spool: harness.config.spool)
+        let run = try supervisor(["start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot, "--host", "test-host"]
+                                 + Self.quiet, in: harness.root)
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = try #require(try harness.shippedDeltas().first)
+        let url = harness.deltaURL(id)
+        // The report without its timings and request counts, which differ from run to run.
+        func verdict(_ arguments: [String]) async throws -> (status: Int32, report: String, stderr: String) {
+            let result = try await TestSupport.run([TestSupport.verifier] + arguments)
+            guard var report = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
+                return (result.status, result.stdout, result.stderr)
+            }
+            for key in ["duration_ms", "requests", "checked_at"] { report[key] = nil }
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), as: UTF8.self)
+            return (result.status, text, result.stderr)
+        }
+        // The supervisor's shape (read by hand) against the same request in forms only
+        // ArgumentParser reads: the subcommand named, options first, `--option=value`.
+        for (fast, parsed) in [
+            ([url, "--json", "--full"], ["check", url, "--json", "--full"]),
+            ([url, "--json", "--quick", "--stall-timeout", "5", "--s3-max-attempts", "2"],
+             ["--json", url, "--quick", "--stall-timeout=5", "--s3-max-attempts=2"]),
+            ([url, "--quick"], ["check", "--quick", url]),
+        ] {
+            let a = try await verdict(fast), b = try await verdict(parsed)
+            #expect(a.status == 0 && a.status == b.status, "\(fast): \(a.status) \(a.stderr); \(parsed): \(b.status) \(b.stderr)")
+            #expect(a.report == b.report, "\(fast) against \(parsed)")
+            if fast.contains("--json") {
+                let ran = fast.contains("--quick") ? "quick_check" : "integrity_check"
+                #expect(a.report.contains("\"sqlite_check\":\"\(ran)\""), "\(fast): \(a.report)")
+            }
+        }
+        // What the hand-read path does not take goes to ArgumentParser, which refuses it as before.
+        for (arguments, status, says) in [
+            ([url, "--json", "--quick", "--full"], Int32(64), "exclude each other"),
+            // A flag given twice: ArgumentParser takes it, and so the fallback does.
+            ([url, "--json", "--full", "--json"], 0, "\"status\" : \"valid\""),
+            ([url, "--json", "--stall-timeout", "-1"], 64, "stall-timeout"),
+            ([url, "--json", "--stall-timeout", "soon"], 64, "stall-timeout"),
+            ([url, "--json", "--s3-max-attempts", "0"], 2, "--s3-max-attempts must be at least 1"),
+            ([url, "--json", "--addressing", "sideways"], 2, "--addressing must be auto, path or virtual"),
+            ([url, "--json", "--no-such-flag"], 64, "no-such-flag"),
+            ([url, "--json", "--credentials-file"], 64, "credentials-file"),
+        ] {
+            let result = try await TestSupport.run([TestSupport.verifier] + arguments)
+            #expect(result.status == status, "\(arguments): \(result.status) \(result.stdout) \(result.stderr)")
+            #expect((result.stdout + result.stderr).contains(says), "\(arguments): \(result.stdout) \(result.stderr)")
+        }
+    }
+
     // MARK: - Launchers, install, helpers
 
     @Test func anUpToDateLauncherRunsTheExecutableWithoutBuilding() async throws {
