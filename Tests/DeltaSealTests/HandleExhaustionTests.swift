@@ -1,5 +1,6 @@
 import DeltaSealSystem
 import Foundation
+import Synchronization
 import Testing
 
 /// 1,000 deltas (`DELTASEAL_HANDLES_DELTAS` for more) through a supervisor limited to 256 open
@@ -31,18 +32,13 @@ struct HandleExhaustionTests {
         try process.run()
         let pid = process.processIdentifier
 
-        // Sample the supervisor's open descriptors while it works.
-        var samples: [Int] = []
-        var limit: String?
-        while process.isRunning {
-            if let fds = try? Files.list("/proc/\(pid)/fd") { samples.append(fds.count) }
-            // Read while running: the first reads may precede bash's `ulimit`.
-            if let limits = try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8) {
-                limit = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }.map(String.init)
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        // Sample the supervisor's open descriptors while it works, on a thread of the sampler's
+        // own: a task sleeping between samples got none for 87 s in a CI run, while other
+        // suites held the cooperative pool, and took one sample.
+        let sampler = DescriptorSampler(pid: pid)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
         process.waitUntilExit()
+        let (samples, limit) = sampler.stop()
         let text = try String(contentsOfFile: output, encoding: .utf8)
         #expect(process.terminationStatus == 0, "\(text.suffix(2000))")
         #expect(text.contains("shipped \(count), rejected 0, failed 0"))
@@ -63,6 +59,41 @@ struct HandleExhaustionTests {
         // A sample of what shipped verifies.
         for id in try harness.shippedDeltas().shuffled().prefix(10) {
             await #expect(try harness.verify(id).status == 0)
+        }
+    }
+}
+
+/// Every 100 ms, on a thread of its own, the open descriptors of a process and its open-file
+/// limit line, until ``stop()``.
+private final class DescriptorSampler: Sendable {
+    private struct State {
+        var samples: [Int] = []
+        var limit: String?
+        var stopped = false
+    }
+    private let state = Mutex(State())
+
+    init(pid: Int32) {
+        Thread { [self] in
+            while !state.withLock({ $0.stopped }) {
+                let count = (try? Files.list("/proc/\(pid)/fd"))?.count
+                // Read while running: the first reads may precede bash's `ulimit`.
+                let limits = try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+                let line = limits?.split(separator: "\n").first { $0.hasPrefix("Max open files") }.map(String.init)
+                state.withLock { state in
+                    if let count { state.samples.append(count) }
+                    if let line { state.limit = line }
+                }
+                usleep(100_000)
+            }
+        }.start()
+    }
+
+    /// Stops sampling; what was sampled.
+    func stop() -> (samples: [Int], limit: String?) {
+        state.withLock { state in
+            state.stopped = true
+            return (state.samples, state.limit)
         }
     }
 }
