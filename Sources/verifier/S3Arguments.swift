@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeltaSealCommandLine
 import DeltaSealS3
+import Synchronization
 
 /// How to reach an S3 server: the flags of `supervisor start`, and the credentials it hands over.
 struct S3Arguments: ParsableArguments {
@@ -9,6 +10,21 @@ struct S3Arguments: ParsableArguments {
     @Option(name: .customLong("credentials-file"),
             help: "Read the credentials from this AWS credentials file (profile default) and delete it (how the supervisor hands them over).")
     var credentialsFile: String?
+
+    /// Credentials from `--credentials-file`, nil without the flag. The file is read and deleted
+    /// on first use and its credentials kept for the rest of the process: a listing and every
+    /// check of a range use them.
+    func credentials() throws -> S3Credentials? {
+        guard let path = credentialsFile else { return nil }
+        return try Self.taken.withLock { taken in
+            if let known = taken[path] { return known }
+            let credentials = try S3Credentials.takeFile(path)
+            taken[path] = credentials
+            return credentials
+        }
+    }
+
+    private static let taken = Mutex<[String: S3Credentials]>([:])
 
     /// A number that does not parse is a usage error (64), before any store is opened.
     func validate() throws {

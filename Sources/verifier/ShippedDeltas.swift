@@ -47,7 +47,8 @@ struct ShippedDeltas {
                 throw StoreError(.local, key: nil, "\(location.root): \(String(cString: strerror(errno)))")
             }
         }
-        store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment)
+        store = try StoreOpener.open(location, s3: s3.options(), environment: ProcessInfo.processInfo.environment,
+                                     credentials: try s3.credentials())
     }
 
     /// The deltas of `host` (all hosts: nil) created at or after `since`, oldest first.

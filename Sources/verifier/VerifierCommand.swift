@@ -219,7 +219,7 @@ struct CheckOptions: ParsableArguments {
         budget.baseSeconds = timeBudget
         budget.valueBytes = maxValueBytes
         budget.heapBytes = maxHeapBytes
-        return VerifyRequest(fullCheck: !quick, budget: budget, s3: options, credentialsFile: s3.credentialsFile,
+        return VerifyRequest(fullCheck: !quick, budget: budget, s3: options, credentials: s3.credentials,
                              deltaCheck: deltaCheck).verify(url: url, restoreInto: restoreInto, onFile: onFile)
     }
 

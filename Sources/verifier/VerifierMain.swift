@@ -67,7 +67,7 @@ struct SupervisorCall {
                 request.s3.maxAttempts = attempts
             case "--credentials-file":
                 guard let text = value() else { return nil }
-                request.credentialsFile = text
+                request.credentials = { try S3Credentials.takeFile(text) }
             default:
                 return nil
             }

@@ -14,8 +14,8 @@ struct VerifyRequest {
     var fullCheck = true
     var budget = SQLiteBudget()
     var s3 = S3Options()
-    /// Read and deleted by ``verify(url:restoreInto:onFile:)``.
-    var credentialsFile: String?
+    /// The credentials to sign with, nil: the environment's chain. Asked once the URL is read.
+    var credentials: () throws -> S3Credentials? = { nil }
     /// Makes the check command; nil: none.
     var deltaCheck: () throws -> DeltaCheck? = { nil }
 
@@ -25,7 +25,7 @@ struct VerifyRequest {
                                                                        home: ProcessInfo.processInfo.environment["HOME"],
                                                                        allowRelative: isatty(0) == 1))
             let store = try StoreOpener.open(location, s3: s3, environment: ProcessInfo.processInfo.environment,
-                                             credentials: try credentialsFile.map(S3Credentials.takeFile))
+                                             credentials: try credentials())
             CleanupOnSignal.install()
             var verifier = DeltaVerifier(fullCheck: fullCheck)
             verifier.budget = budget

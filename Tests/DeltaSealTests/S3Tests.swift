@@ -102,6 +102,26 @@ struct S3Tests {
         #expect(try deltaIDs(prefix: prefix).count == 1)
     }
 
+    @Test func aCredentialsFileServesTheListingAndEveryDeltaOfARangeCheck() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let prefix = S3TestServer.uniquePrefix()
+        for n in 0..<2 { try TestSupport.dropBatch(TestSupport.batch(records: 3 + n), named: "b\(n).ndjson", spool: harness.config.spool) }
+        let shipped = try await runSupervisor(harness, prefix: prefix)
+        #expect(shipped.status == 0, "\(shipped.stderr)")
+        try #require(try deltaIDs(prefix: prefix).count == 2)
+        let file = harness.root + "/credentials"
+        try TestSupport.write("[default]\naws_access_key_id = \(server.accessKey)\naws_secret_access_key = \(server.secretKey)\n", to: file)
+        // Nothing else to sign with: no keys in the environment, no profile, no instance metadata.
+        let environment = ["PATH": "/usr/bin:/bin", "HOME": harness.root, "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"]
+        let result = try await TestSupport.run([TestSupport.verifier, "check", "s3://\(server.bucket)/\(prefix)", "--host", "test-host",
+                                                "--endpoint", server.endpoint, "--credentials-file", file, "--json"],
+                                               cwd: harness.root, environment: environment)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("\"valid\" : 2"), "\(result.stdout)")
+        #expect(!Files.exists(file), "the credentials file was left behind")
+    }
+
     @Test func wrongSecretIsAClearPermanentErrorAndTheBatchIsKept() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
