@@ -60,6 +60,14 @@ public struct VerificationReport: Codable, Sendable {
 
     public init(location: String) { self.location = location }
 
+    /// A report that could not check `location`, for `reason`: a problem of no file in particular.
+    public static func couldNotCheck(_ location: String, reason: String) -> VerificationReport {
+        var report = VerificationReport(location: location)
+        report.status = .couldNotCheck
+        report.problems.append(Problem(file: nil, reason: reason))
+        return report
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         location = try c.decode(String.self, forKey: .location)

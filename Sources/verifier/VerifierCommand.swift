@@ -64,10 +64,7 @@ struct CheckCommand: ParsableCommand {
         do {
             entries = try ShippedDeltas(url, s3: s3).entries(host: host, since: since.map { try SinceTime($0) })
         } catch {
-            var failed = VerificationReport(location: url)
-            failed.status = .couldNotCheck
-            failed.problems.append(.init(file: nil, reason: "cannot list \(url): \(error)"))
-            return try check.finish(failed)
+            return try check.finish(.couldNotCheck(url, reason: "cannot list \(url): \(error)"))
         }
         var range = RangeReport(store: url, host: host, since: since)
         for entry in entries {
@@ -119,10 +116,8 @@ struct RestoreCommand: ParsableCommand {
         let destination = out.hasPrefix("/") ? out : FileManager.default.currentDirectoryPath + "/" + out
         // Before any download: a delta's worth of bytes fetched only to be refused is wasted.
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: destination), !entries.isEmpty {
-            var refused = VerificationReport(location: url)
-            refused.status = .couldNotCheck
-            refused.problems.append(.init(file: nil, reason: "--out \(destination) is not empty (\(entries.count) entries); nothing was downloaded"))
-            return try check.finish(refused)
+            return try check.finish(.couldNotCheck(url, reason: "--out \(destination) is not empty (\(entries.count) entries); "
+                                                   + "nothing was downloaded"))
         }
         var deltaURL = url
         if latest, let host {
@@ -132,10 +127,7 @@ struct RestoreCommand: ParsableCommand {
                 }
                 deltaURL = newest.url
             } catch {
-                var failed = VerificationReport(location: url)
-                failed.status = .couldNotCheck
-                failed.problems.append(.init(file: nil, reason: "\(error)"))
-                return try check.finish(failed)
+                return try check.finish(.couldNotCheck(url, reason: "\(error)"))
             }
         }
         var progress: (@Sendable (Int, Int, String) -> Void)?
@@ -210,10 +202,7 @@ struct CheckOptions: ParsableArguments {
                 onFile: (@Sendable (Int, Int, String) -> Void)? = nil) -> VerificationReport {
         let options: S3Options
         do { options = try s3.options() } catch {
-            var failed = VerificationReport(location: url)
-            failed.status = .couldNotCheck
-            failed.problems.append(.init(file: nil, reason: "\(error)"))
-            return failed
+            return .couldNotCheck(url, reason: "\(error)")
         }
         var budget = SQLiteBudget()
         budget.baseSeconds = timeBudget

@@ -34,17 +34,11 @@ struct VerifyRequest {
                 verifier.check = try deltaCheck()
             } catch {
                 // A setting of this host, not the delta's fault: no retry helps until it is fixed.
-                var failed = VerificationReport(location: url)
-                failed.status = .couldNotCheck
-                failed.problems.append(.init(file: nil, reason: "check command: \(error) (fix the setting; retrying does not help)"))
-                return failed
+                return .couldNotCheck(url, reason: "check command: \(error) (fix the setting; retrying does not help)")
             }
             return verifier.verify(store, restoreInto: restoreInto)
         } catch {
-            var failed = VerificationReport(location: url)
-            failed.status = .couldNotCheck
-            failed.problems.append(.init(file: nil, reason: "\(error)"))
-            return failed
+            return .couldNotCheck(url, reason: "\(error)")
         }
     }
 
