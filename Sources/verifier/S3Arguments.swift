@@ -11,12 +11,15 @@ struct S3Arguments: ParsableArguments {
             help: "Read the credentials from this AWS credentials file (profile default) and delete it (how the supervisor hands them over).")
     var credentialsFile: String?
 
-    /// Credentials from `--credentials-file`, nil without the flag. The file is read and deleted
-    /// on first use and its credentials kept for the rest of the process: a listing and every
-    /// check of a range use them.
+    /// Credentials from `--credentials-file`, nil without the flag (see ``takeCredentialsFile(_:)``).
     func credentials() throws -> S3Credentials? {
-        guard let path = credentialsFile else { return nil }
-        return try Self.taken.withLock { taken in
+        try credentialsFile.map(Self.takeCredentialsFile)
+    }
+
+    /// The credentials in the file at `path`, which is read and deleted on first use; they are
+    /// kept for the rest of the process, since a listing and every check of a range use them.
+    static func takeCredentialsFile(_ path: String) throws -> S3Credentials {
+        try taken.withLock { taken in
             if let known = taken[path] { return known }
             let credentials = try S3Credentials.takeFile(path)
             taken[path] = credentials
@@ -28,28 +31,41 @@ struct S3Arguments: ParsableArguments {
 
     /// A number that does not parse is a usage error (64), before any store is opened.
     func validate() throws {
-        if let text = flags.stallTimeout, Double(text) == nil {
+        try Self.validateNumbers(stallTimeout: flags.stallTimeout, maxAttempts: flags.maxAttempts)
+    }
+
+    private static func validateNumbers(stallTimeout: String?, maxAttempts: String?) throws {
+        if let text = stallTimeout, Double(text) == nil {
             throw ValidationError("The value '\(text)' is invalid for '--stall-timeout <stall-timeout>'")
         }
-        if let text = flags.maxAttempts, Int(text) == nil {
+        if let text = maxAttempts, Int(text) == nil {
             throw ValidationError("The value '\(text)' is invalid for '--s3-max-attempts <s3-max-attempts>'")
         }
     }
 
     func options() throws -> S3Options {
+        try Self.options(endpoint: flags.endpoint, region: flags.region, addressing: flags.addressing,
+                         stallTimeout: flags.stallTimeout, maxAttempts: flags.maxAttempts)
+    }
+
+    /// The options the S3 flags' texts give (nil: not given). The parsed command and the
+    /// supervisor's hand-read call (``SupervisorCall``) both go through here.
+    static func options(endpoint: String?, region: String?, addressing: String?, stallTimeout: String?,
+                        maxAttempts: String?) throws -> S3Options {
+        try validateNumbers(stallTimeout: stallTimeout, maxAttempts: maxAttempts)
         var options = S3Options()
-        options.endpoint = flags.endpoint
-        options.region = flags.region
-        let addressing = flags.addressing ?? "auto"
+        options.endpoint = endpoint
+        options.region = region
+        let addressing = addressing ?? "auto"
         guard let style = S3Options.Addressing(rawValue: addressing) else {
             throw ValidationError("--addressing must be auto, path or virtual, not \(addressing)")
         }
         options.addressing = style
-        if let stallTimeout = flags.stallTimeout.flatMap(Double.init) {
+        if let stallTimeout = stallTimeout.flatMap(Double.init) {
             guard stallTimeout > 0, stallTimeout.isFinite else { throw ValidationError("--stall-timeout must be a positive number of seconds") }
             options.stallTimeoutSeconds = stallTimeout
         }
-        if let maxAttempts = flags.maxAttempts.flatMap(Int.init) {
+        if let maxAttempts = maxAttempts.flatMap(Int.init) {
             guard maxAttempts >= 1 else { throw ValidationError("--s3-max-attempts must be at least 1") }
             options.maxAttempts = maxAttempts
         }

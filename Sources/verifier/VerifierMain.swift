@@ -1,5 +1,4 @@
 import DeltaSealCore
-import DeltaSealS3
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,12 +35,8 @@ struct SupervisorCall {
         url = first
         var seen: Set<String> = []
         var quick = false, full = false
+        var s3: [String: String] = [:]
         var i = arguments.index(after: arguments.startIndex)
-        func value() -> String? {
-            guard i < arguments.endIndex, !arguments[i].hasPrefix("-") else { return nil }
-            defer { i += 1 }
-            return arguments[i]
-        }
         while i < arguments.endIndex {
             let option = arguments[i]
             i += 1
@@ -50,29 +45,21 @@ struct SupervisorCall {
             case "--json": json = true
             case "--quick": quick = true
             case "--full": full = true
-            case "--endpoint":
-                guard let text = value() else { return nil }
-                request.s3.endpoint = text
-            case "--region":
-                guard let text = value() else { return nil }
-                request.s3.region = text
-            case "--addressing":
-                guard let text = value(), let style = S3Options.Addressing(rawValue: text) else { return nil }
-                request.s3.addressing = style
-            case "--stall-timeout":
-                guard let text = value(), let seconds = Double(text), seconds > 0, seconds.isFinite else { return nil }
-                request.s3.stallTimeoutSeconds = seconds
-            case "--s3-max-attempts":
-                guard let text = value(), let attempts = Int(text), attempts >= 1 else { return nil }
-                request.s3.maxAttempts = attempts
-            case "--credentials-file":
-                guard let text = value() else { return nil }
-                request.credentials = { try S3Credentials.takeFile(text) }
+            case "--endpoint", "--region", "--addressing", "--stall-timeout", "--s3-max-attempts", "--credentials-file":
+                guard i < arguments.endIndex, !arguments[i].hasPrefix("-") else { return nil }
+                s3[option] = arguments[i]
+                i += 1
             default:
                 return nil
             }
         }
-        guard !(quick && full) else { return nil }
+        // By the parsed command's own rules: what they refuse goes to ArgumentParser, to be refused there.
+        guard !(quick && full),
+              let options = try? S3Arguments.options(endpoint: s3["--endpoint"], region: s3["--region"], addressing: s3["--addressing"],
+                                                     stallTimeout: s3["--stall-timeout"], maxAttempts: s3["--s3-max-attempts"])
+        else { return nil }
         request.fullCheck = !quick
+        request.s3 = options
+        if let file = s3["--credentials-file"] { request.credentials = { try S3Arguments.takeCredentialsFile(file) } }
     }
 }
