@@ -12,8 +12,8 @@ let gitCommit: String = {
 }()
 
 // The writer and the verifier run once per delta: with the Swift runtime and Foundation linked in
-// (`-static-stdlib`) they load 7 shared libraries instead of about 50, and start in about half
-// the time (docs/benchmarks.md, writer start-up). The supervisor is long-lived and stays dynamic.
+// (`-static-stdlib`) the writer loads 7 shared libraries instead of about 20 and starts in about
+// two thirds of the time (docs/benchmarks.md, start-up). The supervisor is long-lived and stays dynamic.
 let shortLivedLinking: [LinkerSetting] = [.unsafeFlags(
     ["-static-stdlib"] + ["--start-group", "-lFoundation", "-lFoundationEssentials", "-lFoundationInternationalization",
      "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections", "-lBlocksRuntime", "-ldispatch",
@@ -39,7 +39,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
-        // C libraries: one system-library target each, imported by exactly one Swift target.
+        // C libraries: one target each (a system-library target; libcurl's is a loader), imported by exactly one Swift target.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // libcurl's headers (libcurl4-openssl-dev) and a loader: libcurl itself is opened with
