@@ -70,4 +70,10 @@ CURLcode dsc_setopt_pointer(CURL *handle, CURLoption option, void *value) { retu
 CURLcode dsc_setopt_list(CURL *handle, CURLoption option, struct curl_slist *value) { return api.easy_setopt(handle, option, value); }
 CURLcode dsc_setopt_callback(CURL *handle, CURLoption option, dsc_data_callback value) { return api.easy_setopt(handle, option, value); }
 CURLcode dsc_setopt_seek(CURL *handle, dsc_seek_callback value) { return api.easy_setopt(handle, CURLOPT_SEEKFUNCTION, value); }
+CURLcode dsc_setopt_progress(CURL *handle, dsc_progress_callback value, void *context) {
+    CURLcode code = api.easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, value);
+    if (code == CURLE_OK) code = api.easy_setopt(handle, CURLOPT_XFERINFODATA, context);
+    if (code == CURLE_OK) code = api.easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+    return code;
+}
 CURLcode dsc_getinfo_long(CURL *handle, CURLINFO info, long *value) { return api.easy_getinfo(handle, info, value); }

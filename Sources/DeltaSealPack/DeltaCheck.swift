@@ -40,8 +40,8 @@ public struct DeltaCheck: Sendable {
 
     /// Runs the check on `delta` with the manifest at `manifest`; `scratch` (the verifier's own,
     /// empty) gets the check's private tmp directory and its output logs. Makes `delta` readable,
-    /// never writable, by the check's user. Blocks the calling thread until the check is done.
-    public func run(delta: String, manifest: String, scratch: String) -> VerificationReport.Check {
+    /// never writable, by the check's user. Returns when the check is done.
+    public func run(delta: String, manifest: String, scratch: String) async -> VerificationReport.Check {
         let started = WallClock.monotonicNanoseconds()
         func result(_ verdict: VerificationReport.Status, _ reason: String?) -> VerificationReport.Check {
             VerificationReport.Check(command: displayCommand, verdict: verdict, reason: reason,
@@ -70,7 +70,7 @@ public struct DeltaCheck: Sendable {
         } catch {
             return result(.couldNotCheck, "cannot start the check \(command[0]): \(error)")
         }
-        let termination = Self.waitSynchronously(process, timeout: timeout, grace: grace)
+        let termination = await process.wait(timeout: timeout, grace: grace)
         // Whatever it said, nothing it started outlives it (a setsid escapee aside: it still
         // cannot write the delta, and the workspace is removed under it).
         process.signalGroup(SIGKILL)
@@ -107,23 +107,6 @@ public struct DeltaCheck: Sendable {
         if let identity {
             try syscallRetrying("chown", temporary) { chown(temporary, identity.uid, identity.gid) }
         }
-    }
-
-    /// ``ChildProcess/wait(timeout:grace:)`` for a synchronous caller: the verifier command is one.
-    /// The waiting happens on threads of its own and the detached task's, never the caller's.
-    private static func waitSynchronously(_ process: ChildProcess, timeout: Duration, grace: Duration) -> ChildProcess.Termination {
-        final class Box: @unchecked Sendable {
-            // Written once before the semaphore is signalled, read once after.
-            var termination: ChildProcess.Termination?
-        }
-        let box = Box()
-        let done = DispatchSemaphore(value: 0)
-        Task.detached {
-            box.termination = await process.wait(timeout: timeout, grace: grace)
-            done.signal()
-        }
-        done.wait()
-        return box.termination!
     }
 
     /// The last non-empty line of a log, sanitized for a report.

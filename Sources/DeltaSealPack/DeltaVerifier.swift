@@ -27,20 +27,24 @@ public struct DeltaVerifier: Sendable {
 
     /// Verifies the delta at the store's location. With `restoreInto`, the verified files are moved
     /// into that directory (created, must not exist or be empty) instead of being deleted.
-    public func verify(_ store: any ObjectStore, restoreInto: String? = nil) -> VerificationReport {
+    ///
+    /// Store reads run on the blocking executor (the sink below, decompression and writing
+    /// included); the SQLite checks and the check command run in the calling task: the verifier is
+    /// a process of its own, whose cooperative pool has nothing else to serve.
+    public func verify(_ store: any ObjectStore, restoreInto: String? = nil) async -> VerificationReport {
         let counted = CountingStore(store)
-        var report = check(counted, restoreInto: restoreInto)
+        var report = await check(counted, restoreInto: restoreInto)
         report.requests = counted.requestCounts
         return report
     }
 
-    private func check(_ store: any ObjectStore, restoreInto: String?) -> VerificationReport {
+    private func check(_ store: any ObjectStore, restoreInto: String?) async -> VerificationReport {
         var report = VerificationReport(location: store.location.description)
         report.sqliteCheck = fullCheck ? "integrity_check" : "quick_check"
         let manifest: Manifest
         let manifestBytes: [UInt8]
         do {
-            let bytes = try store.getBytes(key: ObjectLayout.manifestKey, limit: DeltaLimits.maxManifestBytes)
+            let bytes = try await store.getBytes(key: ObjectLayout.manifestKey, limit: DeltaLimits.maxManifestBytes)
             manifestBytes = bytes
             do {
                 manifest = try StableJSON.decode(Manifest.self, from: bytes)
@@ -104,7 +108,7 @@ public struct DeltaVerifier: Sendable {
             return report
         }
         for entry in manifest.files {
-            let outcome = check(entry, store: store, workspace: staging)
+            let outcome = await check(entry, store: store, workspace: staging)
             report.files += 1
             onFile?(report.files, manifest.files.count, entry.path)
             report.rawBytes += entry.rawSize
@@ -121,7 +125,7 @@ public struct DeltaVerifier: Sendable {
             }
         }
         if report.status == .valid, let check {
-            runCheck(check, manifestBytes: manifestBytes, staging: staging, workspace: workspace, report: &report)
+            await runCheck(check, manifestBytes: manifestBytes, staging: staging, workspace: workspace, report: &report)
         }
         if report.status == .valid, let destination = restoreInto {
             do {
@@ -138,7 +142,7 @@ public struct DeltaVerifier: Sendable {
 
     /// Runs the check command on the staged delta; an invalid or undecided verdict becomes the report's.
     private func runCheck(_ check: DeltaCheck, manifestBytes: [UInt8], staging: String, workspace: String,
-                          report: inout VerificationReport) {
+                          report: inout VerificationReport) async {
         let manifestPath = workspace + "/" + ObjectLayout.manifestKey
         do {
             try Files.writeAtomically(manifestBytes, to: manifestPath, mode: 0o644)
@@ -147,7 +151,7 @@ public struct DeltaVerifier: Sendable {
             report.problems.append(.init(file: nil, reason: "cannot write the manifest for the check: \(error)"))
             return
         }
-        let result = check.run(delta: staging, manifest: manifestPath, scratch: workspace)
+        let result = await check.run(delta: staging, manifest: manifestPath, scratch: workspace)
         report.check = result
         switch result.verdict {
         case .valid: break
@@ -165,7 +169,7 @@ public struct DeltaVerifier: Sendable {
     /// What this host cannot do (disk space, its own temporary directory), kept apart likewise.
     private struct LocalProblem: Error { var reason: String }
 
-    private func check(_ entry: Manifest.FileEntry, store: any ObjectStore, workspace: String) -> FileOutcome {
+    private func check(_ entry: Manifest.FileEntry, store: any ObjectStore, workspace: String) async -> FileOutcome {
         let target = workspace + "/" + entry.path
         do {
             let output: PosixFile
@@ -195,7 +199,7 @@ public struct DeltaVerifier: Sendable {
                     decompressionError = error.message
                 }
             }
-            try store.get(key: entry.objectKey) { chunk in
+            try await store.get(key: entry.objectKey) { chunk in
                 compressedHash.update(chunk)
                 if compressedHash.count > entry.compressedSize {
                     throw ContentProblem(reason: "object is larger than the manifest's compressed_size \(entry.compressedSize)")

@@ -99,13 +99,16 @@ final class CurlHandle {
 
     /// Sends `request`. A body with a status `sinkAccepts` (2xx by default) goes to `sink` when one
     /// is given; any other body is collected (up to 1 MiB) into the response. Errors thrown by `sink` are rethrown as they are.
-    /// The sink is used only during the call (callers pass non-escaping closures through
-    /// `withoutActuallyEscaping`).
+    /// The sink is used only during the call. Once `cancellation` is set, libcurl's progress
+    /// callback (called at least once a second) stops the transfer and the call throws
+    /// `CancellationError`.
     func perform(_ request: HTTPRequest, limits: TransferLimits,
                  sink: ((UnsafeRawBufferPointer) throws -> Void)?,
-                 sinkAccepts: @escaping (Int, [String: String]) -> Bool = { status, _ in (200..<300).contains(status) }) throws -> HTTPResponse {
+                 sinkAccepts: @escaping (Int, [String: String]) -> Bool = { status, _ in (200..<300).contains(status) },
+                 cancellation: Cancellation = .never) throws -> HTTPResponse {
         dsc_easy_reset(handle)
-        let context = TransferContext(handle: handle, body: request.body, sink: sink, sinkAccepts: sinkAccepts)
+        let context = TransferContext(handle: handle, body: request.body, sink: sink, sinkAccepts: sinkAccepts,
+                                      cancellation: cancellation)
         let unmanaged = Unmanaged.passRetained(context)
         defer { unmanaged.release() }
         let pointer = unmanaged.toOpaque()
@@ -129,6 +132,7 @@ final class CurlHandle {
         dsc_setopt_pointer(handle, CURLOPT_WRITEDATA, pointer)
         dsc_setopt_callback(handle, CURLOPT_HEADERFUNCTION, headerCallback)
         dsc_setopt_pointer(handle, CURLOPT_HEADERDATA, pointer)
+        dsc_setopt_progress(handle, progressCallback, pointer)
 
         switch request.method {
         case "HEAD": dsc_setopt_long(handle, CURLOPT_NOBODY, 1)
@@ -146,6 +150,7 @@ final class CurlHandle {
         }
 
         let code = dsc_easy_perform(handle)
+        if code == CURLE_ABORTED_BY_CALLBACK, cancellation.isCancelled { throw CancellationError() }
         if let error = context.sinkError { throw error }
         if let error = context.readError { throw error }
         guard code == CURLE_OK else {
@@ -164,6 +169,7 @@ private final class TransferContext {
     let body: HTTPRequest.Body
     let sink: ((UnsafeRawBufferPointer) throws -> Void)?
     let sinkAccepts: (Int, [String: String]) -> Bool
+    let cancellation: Cancellation
     var position: Int64 = 0
     var delivered: Int64 = 0
     var headers: [String: String] = [:]
@@ -172,8 +178,9 @@ private final class TransferContext {
     var readError: (any Error)?
 
     init(handle: UnsafeMutableRawPointer, body: HTTPRequest.Body, sink: ((UnsafeRawBufferPointer) throws -> Void)?,
-         sinkAccepts: @escaping (Int, [String: String]) -> Bool) {
+         sinkAccepts: @escaping (Int, [String: String]) -> Bool, cancellation: Cancellation) {
         self.handle = handle
+        self.cancellation = cancellation
         self.body = body
         self.sink = sink
         self.sinkAccepts = sinkAccepts
@@ -207,6 +214,11 @@ private let writeCallback: dsc_data_callback = { buffer, size, count, pointer in
         context.collected.append(contentsOf: bytes)
     }
     return size * count
+}
+
+private let progressCallback: dsc_progress_callback = { pointer, _, _, _, _ in
+    let context = Unmanaged<TransferContext>.fromOpaque(pointer!).takeUnretainedValue()
+    return context.cancellation.isCancelled ? 1 : 0
 }
 
 private let headerCallback: dsc_data_callback = { buffer, size, count, pointer in

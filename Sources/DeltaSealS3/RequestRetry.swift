@@ -30,11 +30,6 @@ struct RequestRetry: Sendable {
         return Double.random(in: 0..<max(ceiling, .leastNonzeroMagnitude))
     }
 
-    func sleep(afterAttempt attempt: Int) {
-        let seconds = delay(afterAttempt: attempt)
-        if seconds > 0 { usleep(useconds_t(min(seconds, 60) * 1_000_000)) }
-    }
-
     /// Whether an HTTP answer is worth trying again, and why.
     static func reason(status: Int, code: String) -> Reason? {
         switch (status, code) {

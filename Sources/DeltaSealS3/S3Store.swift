@@ -66,53 +66,111 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     /// A store with its own connections, reporting to `observer` (one per delta).
     public func session(observer: (any RequestObserver)?) -> any ObjectStore { S3Store(copying: self, observer: observer) }
 
-    // MARK: - ObjectStore
+    // MARK: - ObjectStore: each request runs on the blocking executor; a cancelled task's
+    // transfer is stopped by libcurl's progress callback and the call throws `CancellationError`.
 
-    public func put(key: String, file path: String, sha256: String) throws {
-        let file = try local(key) { try PosixFile.openForReading(path) }
-        let size = try local(key) { try file.size() }
+    public func put(key: String, file path: String, sha256: String) async throws {
+        let (file, size) = try await Blocking.run { [self] in
+            let file = try local(key) { try PosixFile.openForReading(path) }
+            return (file, try local(key) { try file.size() })
+        }
         if size >= options.multipartThreshold {
-            try putMultipart(key: key, file: file, size: size, sha256: sha256)
+            try await putMultipart(key: key, file: file, size: size, sha256: sha256)
             return
         }
-        let checksum = try base64Digest(hex: sha256, key: key)
-        let response = try send("PUT", key: key, headers: [("x-amz-checksum-sha256", checksum)],
-                                body: .file(file, offset: 0, length: size), payloadHash: sha256)
-        try expectSuccess(response, key: key)
-    }
-
-    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
-        let digest = SHA256.hash(data: bytes)
-        var headers = [("x-amz-checksum-sha256", Data(digest).base64EncodedString())]
-        if ifAbsent { headers.append(("If-None-Match", "*")) }
-        let response = try send("PUT", key: key, headers: headers, body: .bytes(bytes), payloadHash: Hex.encode(digest))
-        if response.status == 412 {
-            // After a retry the object may be this very PUT's, whose answer was lost on the way.
-            if response.retried, ifAbsent, (try? getBytes(key: key, limit: bytes.count)) == bytes { return }
-            throw StoreError(.alreadyExists, key: key, "object exists (If-None-Match: *)")
-        }
-        try expectSuccess(response, key: key)
-    }
-
-    public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        try withoutActuallyEscaping(sink) { sink in
-            let response = try send("GET", key: key, sink: sink)
+        try await Blocking.runCancellable { [self] cancellation in
+            let checksum = try base64Digest(hex: sha256, key: key)
+            let response = try send("PUT", key: key, headers: [("x-amz-checksum-sha256", checksum)],
+                                    body: .file(file, offset: 0, length: size), payloadHash: sha256, cancellation: cancellation)
             try expectSuccess(response, key: key)
         }
     }
 
-    public func head(key: String) throws -> ObjectInfo? {
-        let response = try send("HEAD", key: key)
-        if response.status == 404 { return nil }
-        try expectSuccess(response, key: key)
-        let size = Int64(response.headers["content-length"] ?? "") ?? 0
-        let modified = response.headers["last-modified"].flatMap(HTTPDate.parse)
-        return ObjectInfo(key: key, size: size, modifiedMs: modified)
+    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) async throws {
+        try await Blocking.runCancellable { [self] cancellation in
+            let digest = SHA256.hash(data: bytes)
+            var headers = [("x-amz-checksum-sha256", Data(digest).base64EncodedString())]
+            if ifAbsent { headers.append(("If-None-Match", "*")) }
+            let response = try send("PUT", key: key, headers: headers, body: .bytes(bytes), payloadHash: Hex.encode(digest),
+                                    cancellation: cancellation)
+            if response.status == 412 {
+                // After a retry the object may be this very PUT's, whose answer was lost on the way.
+                if response.retried, ifAbsent, (try? contents(key: key, limit: bytes.count, cancellation)) == bytes { return }
+                throw StoreError(.alreadyExists, key: key, "object exists (If-None-Match: *)")
+            }
+            try expectSuccess(response, key: key)
+        }
     }
 
-    public func delete(keys: [String]) throws {
+    public func get(key: String, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) async throws {
+        try await Blocking.stream(into: sink) { [self] cancellation, sink in
+            let response = try send("GET", key: key, sink: sink, cancellation: cancellation)
+            try expectSuccess(response, key: key)
+        }
+    }
+
+    public func head(key: String) async throws -> ObjectInfo? {
+        try await Blocking.runCancellable { [self] cancellation in
+            let response = try send("HEAD", key: key, cancellation: cancellation)
+            if response.status == 404 { return nil }
+            try expectSuccess(response, key: key)
+            let size = Int64(response.headers["content-length"] ?? "") ?? 0
+            let modified = response.headers["last-modified"].flatMap(HTTPDate.parse)
+            return ObjectInfo(key: key, size: size, modifiedMs: modified)
+        }
+    }
+
+    public func delete(keys: [String]) async throws {
+        try await Blocking.runCancellable { [self] cancellation in try remove(keys: keys, cancellation) }
+    }
+
+    public func list(prefix: String) async throws -> [ObjectInfo] {
+        try await Blocking.runCancellable { [self] cancellation in try objects(prefix: prefix, cancellation) }
+    }
+
+    /// Multipart uploads in progress under `prefix` (relative), for garbage collection.
+    public func listPendingUploads(prefix: String) async throws -> [PendingUpload] {
+        try await Blocking.runCancellable { [self] cancellation in
+            let base = location.prefix.isEmpty ? "" : location.prefix + "/"
+            let response = try send("GET", key: nil, query: [("uploads", ""), ("prefix", base + prefix)], verb: "LIST",
+                                    cancellation: cancellation)
+            try expectSuccess(response, key: prefix)
+            return XMLText.blocks("Upload", in: response.bodyText).compactMap { block in
+                guard let key = XMLText.value(of: "Key", in: block), key.hasPrefix(base),
+                      let id = XMLText.value(of: "UploadId", in: block) else { return nil }
+                return PendingUpload(key: String(key.dropFirst(base.count)), id: id,
+                                     initiatedMs: XMLText.value(of: "Initiated", in: block).flatMap(ISODate.parse))
+            }
+        }
+    }
+
+    /// Aborts one multipart upload.
+    public func abortPendingUpload(_ upload: PendingUpload) async throws {
+        try await Blocking.runCancellable { [self] cancellation in
+            let response = try send("DELETE", key: upload.key, query: [("uploadId", upload.id)], cancellation: cancellation)
+            if response.status == 404 { return }
+            try expectSuccess(response, key: upload.key)
+        }
+    }
+
+    // MARK: - The blocking requests
+
+    /// A whole small object, refusing more than `limit` bytes.
+    private func contents(key: String, limit: Int, _ cancellation: Cancellation) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        let response = try send("GET", key: key, sink: { chunk in
+            guard bytes.count + chunk.count <= limit else {
+                throw StoreError(.invalidObject, key: key, "object is larger than \(limit) bytes")
+            }
+            bytes.append(contentsOf: chunk)
+        }, cancellation: cancellation)
+        try expectSuccess(response, key: key)
+        return bytes
+    }
+
+    private func remove(keys: [String], _ cancellation: Cancellation) throws {
         if keys.count == 1 {
-            let response = try send("DELETE", key: keys[0])
+            let response = try send("DELETE", key: keys[0], cancellation: cancellation)
             if response.status == 404 { return }
             try expectSuccess(response, key: keys[0])
             return
@@ -122,7 +180,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
             let body = Array(xml.utf8)
             let md5 = Data(Insecure.MD5.hash(data: body)).base64EncodedString()
             let response = try send("POST", key: nil, query: [("delete", "")], headers: [("Content-MD5", md5)],
-                                    body: .bytes(body), payloadHash: Hex.encode(SHA256.hash(data: body)))
+                                    body: .bytes(body), payloadHash: Hex.encode(SHA256.hash(data: body)), cancellation: cancellation)
             try expectSuccess(response, key: chunk.first)
             let errors = XMLText.blocks("Error", in: response.bodyText)
             if let first = errors.first {
@@ -134,14 +192,14 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         }
     }
 
-    public func list(prefix: String) throws -> [ObjectInfo] {
+    private func objects(prefix: String, _ cancellation: Cancellation) throws -> [ObjectInfo] {
         var out: [ObjectInfo] = []
         var token: String?
         let base = location.prefix.isEmpty ? "" : location.prefix + "/"
         repeat {
             var query = [("list-type", "2"), ("prefix", base + prefix)]
             if let token { query.append(("continuation-token", token)) }
-            let response = try send("GET", key: nil, query: query, verb: "LIST")
+            let response = try send("GET", key: nil, query: query, verb: "LIST", cancellation: cancellation)
             try expectSuccess(response, key: prefix)
             let text = response.bodyText
             for block in XMLText.blocks("Contents", in: text) {
@@ -168,13 +226,14 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
 
     /// Splits the file into parts and hashes each in one sequential pass, which also checks the
     /// whole file against `sha256` before a request is made.
-    private func plan(file: PosixFile, size: Int64, sha256: String, key: String) throws -> [Part] {
+    private func plan(file: PosixFile, size: Int64, sha256: String, key: String, _ cancellation: Cancellation) throws -> [Part] {
         var parts: [Part] = []
         var whole = SHA256()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         var offset: Int64 = 0
         while offset < size {
+            try cancellation.check()
             var part = Part(number: parts.count + 1, offset: offset, length: min(options.partSize, size - offset))
             var hasher = SHA256()
             var done: Int64 = 0
@@ -202,86 +261,71 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         return parts
     }
 
-    private func putMultipart(key: String, file: PosixFile, size: Int64, sha256: String) throws {
-        var parts = try plan(file: file, size: size, sha256: sha256, key: key)
-        let created = try send("POST", key: key, query: [("uploads", "")], headers: [("x-amz-checksum-algorithm", "SHA256")],
-                               body: .bytes([]), payloadHash: SigV4.emptyPayloadHash)
-        try expectSuccess(created, key: key)
-        guard let uploadID = XMLText.value(of: "UploadId", in: created.bodyText) else {
-            throw StoreError(.invalidRequest, key: key, "CreateMultipartUpload answered without an UploadId")
+    /// Hashes the parts, creates the upload, sends the parts (up to `partConcurrency` at once, each
+    /// a job of its own on its own connection) and completes it. A failure or a cancellation
+    /// aborts the upload, so it holds no storage.
+    private func putMultipart(key: String, file: PosixFile, size: Int64, sha256: String) async throws {
+        let planned = try await Blocking.runCancellable { [self] cancellation in
+            try plan(file: file, size: size, sha256: sha256, key: key, cancellation)
+        }
+        let uploadID = try await Blocking.runCancellable { [self] cancellation in
+            let created = try send("POST", key: key, query: [("uploads", "")], headers: [("x-amz-checksum-algorithm", "SHA256")],
+                                   body: .bytes([]), payloadHash: SigV4.emptyPayloadHash, cancellation: cancellation)
+            try expectSuccess(created, key: key)
+            guard let uploadID = XMLText.value(of: "UploadId", in: created.bodyText) else {
+                throw StoreError(.invalidRequest, key: key, "CreateMultipartUpload answered without an UploadId")
+            }
+            return uploadID
         }
         do {
-            try uploadParts(&parts, key: key, uploadID: uploadID, file: file)
-            let xml = "<CompleteMultipartUpload>" + parts.map {
-                "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag><ChecksumSHA256>\($0.checksum)</ChecksumSHA256></Part>"
-            }.joined() + "</CompleteMultipartUpload>"
-            let body = Array(xml.utf8)
-            let completed = try send("POST", key: key, query: [("uploadId", uploadID)], body: .bytes(body),
-                                     payloadHash: Hex.encode(SHA256.hash(data: body)))
-            try expectSuccess(completed, key: key)
-            // S3 may answer 200 and put the error in the body.
-            if let code = XMLText.value(of: "Code", in: completed.bodyText), completed.bodyText.contains("<Error>") {
-                throw classify(status: 500, code: code, message: XMLText.value(of: "Message", in: completed.bodyText) ?? code, key: key,
-                               credentials: completed.signedWith)
+            let parts = try await uploadParts(planned, key: key, uploadID: uploadID, file: file)
+            try await Blocking.runCancellable { [self] cancellation in
+                let xml = "<CompleteMultipartUpload>" + parts.map {
+                    "<Part><PartNumber>\($0.number)</PartNumber><ETag>\(XMLText.escape($0.etag))</ETag><ChecksumSHA256>\($0.checksum)</ChecksumSHA256></Part>"
+                }.joined() + "</CompleteMultipartUpload>"
+                let body = Array(xml.utf8)
+                let completed = try send("POST", key: key, query: [("uploadId", uploadID)], body: .bytes(body),
+                                         payloadHash: Hex.encode(SHA256.hash(data: body)), cancellation: cancellation)
+                try expectSuccess(completed, key: key)
+                // S3 may answer 200 and put the error in the body.
+                if let code = XMLText.value(of: "Code", in: completed.bodyText), completed.bodyText.contains("<Error>") {
+                    throw classify(status: 500, code: code, message: XMLText.value(of: "Message", in: completed.bodyText) ?? code, key: key,
+                                   credentials: completed.signedWith)
+                }
             }
         } catch {
-            abortMultipart(key: key, uploadID: uploadID)
+            // Also in a cancelled task: one request, so the upload holds no storage.
+            await Blocking.runQuietly { [self] in
+                _ = try? send("DELETE", key: key, query: [("uploadId", uploadID)], cancellation: .never)
+            }
             throw error
         }
     }
 
-    /// Uploads parts on up to `partConcurrency` threads, each with its own connection.
-    private func uploadParts(_ parts: inout [Part], key: String, uploadID: String, file: PosixFile) throws {
-        let progress = PartProgress(parts)
-        let workers = max(1, min(options.partConcurrency, parts.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let part = progress.next() {
-                do {
-                    progress.finished(try uploadPart(part, key: key, uploadID: uploadID, file: file))
-                } catch {
-                    progress.failed(error)
-                    return
+    /// Uploads parts, at most `partConcurrency` at a time; the first failure cancels the rest.
+    private func uploadParts(_ planned: [Part], key: String, uploadID: String, file: PosixFile) async throws -> [Part] {
+        let workers = max(1, min(options.partConcurrency, planned.count))
+        return try await withThrowingTaskGroup(of: Part.self) { group in
+            var parts = planned
+            var next = 0
+            while next < planned.count {
+                if next >= workers, let done = try await group.next() { parts[done.number - 1] = done }
+                let part = planned[next]
+                next += 1
+                group.addTask { [self] in
+                    try await Blocking.runCancellable { [self] cancellation in try uploadPart(part, key: key, uploadID: uploadID, file: file, cancellation) }
                 }
             }
-        }
-        parts = try progress.result()
-    }
-
-    /// Hands out parts to upload threads and collects what they did; stops at the first failure.
-    private final class PartProgress: Sendable {
-        private struct State {
-            var parts: [Part]
-            var nextIndex = 0
-            var failure: (any Error)?
-        }
-        private let state: Mutex<State>
-
-        init(_ parts: [Part]) { state = Mutex(State(parts: parts)) }
-
-        func next() -> Part? {
-            state.withLock { state in
-                guard state.failure == nil, state.nextIndex < state.parts.count else { return nil }
-                defer { state.nextIndex += 1 }
-                return state.parts[state.nextIndex]
-            }
-        }
-
-        func finished(_ part: Part) { state.withLock { $0.parts[part.number - 1] = part } }
-
-        func failed(_ error: any Error) { state.withLock { if $0.failure == nil { $0.failure = error } } }
-
-        func result() throws -> [Part] {
-            try state.withLock { state in
-                if let failure = state.failure { throw failure }
-                return state.parts
-            }
+            while let done = try await group.next() { parts[done.number - 1] = done }
+            return parts
         }
     }
 
-    private func uploadPart(_ part: Part, key: String, uploadID: String, file: PosixFile) throws -> Part {
+    private func uploadPart(_ part: Part, key: String, uploadID: String, file: PosixFile, _ cancellation: Cancellation) throws -> Part {
         let response = try send("PUT", key: key, query: [("partNumber", "\(part.number)"), ("uploadId", uploadID)],
                                 headers: [("x-amz-checksum-sha256", part.checksum)],
-                                body: .file(file, offset: part.offset, length: part.length), payloadHash: part.sha256)
+                                body: .file(file, offset: part.offset, length: part.length), payloadHash: part.sha256,
+                                cancellation: cancellation)
         try expectSuccess(response, key: key)
         guard let etag = response.headers["etag"] else {
             throw StoreError(.invalidRequest, key: key, "UploadPart \(part.number) answered without an ETag")
@@ -289,30 +333,6 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         var uploaded = part
         uploaded.etag = etag
         return uploaded
-    }
-
-    private func abortMultipart(key: String, uploadID: String) {
-        _ = try? send("DELETE", key: key, query: [("uploadId", uploadID)])
-    }
-
-    /// Multipart uploads in progress under `prefix` (relative), for garbage collection.
-    public func listPendingUploads(prefix: String) throws -> [PendingUpload] {
-        let base = location.prefix.isEmpty ? "" : location.prefix + "/"
-        let response = try send("GET", key: nil, query: [("uploads", ""), ("prefix", base + prefix)], verb: "LIST")
-        try expectSuccess(response, key: prefix)
-        return XMLText.blocks("Upload", in: response.bodyText).compactMap { block in
-            guard let key = XMLText.value(of: "Key", in: block), key.hasPrefix(base),
-                  let id = XMLText.value(of: "UploadId", in: block) else { return nil }
-            return PendingUpload(key: String(key.dropFirst(base.count)), id: id,
-                                 initiatedMs: XMLText.value(of: "Initiated", in: block).flatMap(ISODate.parse))
-        }
-    }
-
-    /// Aborts one multipart upload.
-    public func abortPendingUpload(_ upload: PendingUpload) throws {
-        let response = try send("DELETE", key: upload.key, query: [("uploadId", upload.id)])
-        if response.status == 404 { return }
-        try expectSuccess(response, key: upload.key)
     }
 
     // MARK: - Requests
@@ -327,7 +347,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     /// Bodies from files are read again from the file for each attempt.
     private func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
                       body: HTTPRequest.Body = .none, payloadHash: String = SigV4.emptyPayloadHash, verb: String? = nil,
-                      sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPResponse {
+                      sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil, cancellation: Cancellation) throws -> HTTPResponse {
         if let key, RelativePath(key) == nil {
             throw StoreError(.invalidRequest, key: key, "not a valid object key")
         }
@@ -344,6 +364,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         var delivered: Int64 = 0
         var etag: String?
         while true {
+            try cancellation.check()
             attempt += 1
             var requestHeaders = headers
             let resumeAt = delivered
@@ -361,7 +382,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                 let accepts: (Int, [String: String]) -> Bool = resumeAt == 0
                     ? { status, _ in (200..<300).contains(status) }
                     : { status, headers in status == 206 && (headers["content-range"] ?? "").hasPrefix("bytes \(resumeAt)-") }
-                var response = try handle.perform(request, limits: limits, sink: sink, sinkAccepts: accepts)
+                var response = try handle.perform(request, limits: limits, sink: sink, sinkAccepts: accepts, cancellation: cancellation)
                 pool.give(handle)
                 observer?.requestAnswered(name, status: "\(response.status)")
                 response.signedWith = signing
@@ -387,10 +408,14 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                 }
                 if let reason = RequestRetry.reason(status: response.status, code: code), attempt < retry.maxAttempts {
                     observer?.requestRetried(reason: reason.rawValue)
-                    retry.sleep(afterAttempt: attempt)
+                    try cancellation.sleep(seconds: retry.delay(afterAttempt: attempt))
                     continue
                 }
                 return response
+            } catch let error as CancellationError {
+                // Stopped mid-transfer: the connection is dropped with its handle.
+                observer?.requestAnswered(name, status: "cancelled")
+                throw error
             } catch let error as TransportError {
                 // The connection is in an unknown state: the handle is not reused.
                 observer?.requestAnswered(name, status: "error")
@@ -401,7 +426,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                 let resumable = delivered == 0 || etag != nil
                 if let reason = RequestRetry.reason(error), attempt < retry.maxAttempts, resumable {
                     observer?.requestRetried(reason: reason.rawValue)
-                    retry.sleep(afterAttempt: attempt)
+                    try cancellation.sleep(seconds: retry.delay(afterAttempt: attempt))
                     continue
                 }
                 let tries = attempt > 1 ? " (after \(attempt) attempts)" : ""

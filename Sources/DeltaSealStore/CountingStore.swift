@@ -25,14 +25,14 @@ public struct CountingStore: ObjectStore {
     public var retryCounts: [String: Int] { counters.retries() }
 
     public var location: StoreURL { inner.location }
-    public func put(key: String, file path: String, sha256: String) throws { try inner.put(key: key, file: path, sha256: sha256) }
-    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws { try inner.put(key: key, bytes: bytes, ifAbsent: ifAbsent) }
-    public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws { try inner.get(key: key, into: sink) }
-    public func head(key: String) throws -> ObjectInfo? { try inner.head(key: key) }
-    public func delete(keys: [String]) throws { try inner.delete(keys: keys) }
-    public func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
-    public func listPendingUploads(prefix: String) throws -> [PendingUpload] { try inner.listPendingUploads(prefix: prefix) }
-    public func abortPendingUpload(_ upload: PendingUpload) throws { try inner.abortPendingUpload(upload) }
+    public func put(key: String, file path: String, sha256: String) async throws { try await inner.put(key: key, file: path, sha256: sha256) }
+    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) async throws { try await inner.put(key: key, bytes: bytes, ifAbsent: ifAbsent) }
+    public func get(key: String, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) async throws { try await inner.get(key: key, into: sink) }
+    public func head(key: String) async throws -> ObjectInfo? { try await inner.head(key: key) }
+    public func delete(keys: [String]) async throws { try await inner.delete(keys: keys) }
+    public func list(prefix: String) async throws -> [ObjectInfo] { try await inner.list(prefix: prefix) }
+    public func listPendingUploads(prefix: String) async throws -> [PendingUpload] { try await inner.listPendingUploads(prefix: prefix) }
+    public func abortPendingUpload(_ upload: PendingUpload) async throws { try await inner.abortPendingUpload(upload) }
 
     /// A session of the wrapped store whose requests count here as well as at `observer`.
     public func session(observer: (any RequestObserver)?) -> any ObjectStore {

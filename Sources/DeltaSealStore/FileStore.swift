@@ -59,7 +59,41 @@ public struct FileStore: ObjectStore {
         }
     }
 
-    public func put(key: String, file source: String, sha256: String) throws {
+    // MARK: - ObjectStore: each call is one job on the blocking executor.
+
+    public func put(key: String, file path: String, sha256: String) async throws {
+        try await Blocking.runCancellable { cancellation in try putFile(key: key, source: path, sha256: sha256, cancellation) }
+    }
+
+    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) async throws {
+        try await Blocking.runCancellable { cancellation in
+            try cancellation.check()
+            try putBytes(key: key, bytes: bytes, ifAbsent: ifAbsent)
+        }
+    }
+
+    public func get(key: String, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) async throws {
+        try await Blocking.stream(into: sink) { cancellation, sink in try read(key: key, into: sink, cancellation) }
+    }
+
+    public func head(key: String) async throws -> ObjectInfo? {
+        try await Blocking.run {
+            count("HEAD")
+            return try info(key: key)
+        }
+    }
+
+    public func delete(keys: [String]) async throws {
+        try await Blocking.run { try remove(keys: keys) }
+    }
+
+    public func list(prefix: String) async throws -> [ObjectInfo] {
+        try await Blocking.runCancellable { cancellation in try objects(prefix: prefix, cancellation) }
+    }
+
+    // MARK: - The blocking work
+
+    private func putFile(key: String, source: String, sha256: String, _ cancellation: Cancellation) throws {
         count("PUT")
         let destination = try path(for: key)
         try mapLocal(key) {
@@ -70,6 +104,7 @@ public struct FileStore: ObjectStore {
                 let output = try PosixFile.create(temporary, mode: 0o644, exclusive: true)
                 var hash = SHA256Stream()
                 try input.forEachChunk { chunk in
+                    try cancellation.check()
                     hash.update(chunk)
                     try output.write(chunk)
                 }
@@ -87,7 +122,7 @@ public struct FileStore: ObjectStore {
         }
     }
 
-    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
+    private func putBytes(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
         count("PUT")
         let destination = try path(for: key)
         try mapLocal(key) {
@@ -118,17 +153,17 @@ public struct FileStore: ObjectStore {
         }
     }
 
-    public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+    private func read(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void, _ cancellation: Cancellation) throws {
         count("GET")
         let relative = try path(for: key).dropFirst(root.count + 1)
         // Never follow a link out of the store, never block on a FIFO, only regular files.
         let file = try mapLocal(key) { try PosixFile.openRegular(beneath: root, relative: String(relative)) }
-        try mapLocal(key) { try file.forEachChunk(sink) }
-    }
-
-    public func head(key: String) throws -> ObjectInfo? {
-        count("HEAD")
-        return try info(key: key)
+        try mapLocal(key) {
+            try file.forEachChunk { chunk in
+                try cancellation.check()
+                try sink(chunk)
+            }
+        }
     }
 
     private func info(key: String) throws -> ObjectInfo? {
@@ -141,7 +176,7 @@ public struct FileStore: ObjectStore {
         return ObjectInfo(key: key, size: Int64(st.st_size), modifiedMs: Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000)
     }
 
-    public func delete(keys: [String]) throws {
+    private func remove(keys: [String]) throws {
         count("DELETE")
         var directories = Set<String>()
         for key in keys {
@@ -160,10 +195,11 @@ public struct FileStore: ObjectStore {
         }
     }
 
-    public func list(prefix: String) throws -> [ObjectInfo] {
+    private func objects(prefix: String, _ cancellation: Cancellation) throws -> [ObjectInfo] {
         count("LIST")
         guard Files.isDirectory(root) else { return [] }
         let walked = try mapLocal(prefix) { try Files.walk(root) }
+        try cancellation.check()
         return try walked.files
             .filter { $0.hasPrefix(prefix) && !$0.split(separator: "/").contains(where: { $0.hasPrefix(".") && $0.contains(Self.temporaryMarker) }) }
             .compactMap { try info(key: $0) }

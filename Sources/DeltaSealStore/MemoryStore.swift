@@ -6,6 +6,9 @@ import Synchronization
 /// with faults to inject at the seam. It passes the same conformance suite as the file and S3
 /// stores, so what works against it is what the protocol promises, no more.
 ///
+/// Its calls do their (memory) work in the calling task, after a cancellation check: a cancelled
+/// task's call changes nothing and throws `CancellationError`.
+///
 /// Sessions share the objects, the faults and the call counts; each has its own observer, told of
 /// every call as one request (`ok`, or `error` when it failed).
 public final class MemoryStore: ObjectStore, Sendable {
@@ -61,7 +64,8 @@ public final class MemoryStore: ObjectStore, Sendable {
 
     // MARK: - ObjectStore
 
-    public func put(key: String, file path: String, sha256: String) throws {
+    public func put(key: String, file path: String, sha256: String) async throws {
+        try Task.checkCancellation()
         try call(.put) {
             try checked(key)
             var hash = SHA256Stream()
@@ -83,7 +87,8 @@ public final class MemoryStore: ObjectStore, Sendable {
         }
     }
 
-    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws {
+    public func put(key: String, bytes: [UInt8], ifAbsent: Bool) async throws {
+        try Task.checkCancellation()
         try call(.put) {
             try checked(key)
             try shared.state.withLock { shared in
@@ -93,7 +98,8 @@ public final class MemoryStore: ObjectStore, Sendable {
         }
     }
 
-    public func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public func get(key: String, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) async throws {
+        try Task.checkCancellation()
         try call(.get) {
             try checked(key)
             // Copied out first: the sink runs without the lock, and may be slow or throw.
@@ -101,25 +107,30 @@ public final class MemoryStore: ObjectStore, Sendable {
                 throw StoreError(.notFound, key: key, "no such object")
             }
             try object.bytes.withUnsafeBytes(sink)
+            // One chunk, then the same answer as a transfer stopped midway.
+            try Task.checkCancellation()
         }
     }
 
-    public func head(key: String) throws -> ObjectInfo? {
-        try call(.head) {
+    public func head(key: String) async throws -> ObjectInfo? {
+        try Task.checkCancellation()
+        return try call(.head) {
             try checked(key)
             return shared.state.withLock { shared in shared.objects[key].map { ObjectInfo(key: key, size: Int64($0.bytes.count), modifiedMs: $0.modifiedMs) } }
         }
     }
 
-    public func delete(keys: [String]) throws {
+    public func delete(keys: [String]) async throws {
+        try Task.checkCancellation()
         try call(.delete) {
             for key in keys { try checked(key) }
             shared.state.withLock { shared in for key in keys { shared.objects[key] = nil } }
         }
     }
 
-    public func list(prefix: String) throws -> [ObjectInfo] {
-        try call(.list) {
+    public func list(prefix: String) async throws -> [ObjectInfo] {
+        try Task.checkCancellation()
+        return try call(.list) {
             shared.state.withLock { shared in
                 shared.objects.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
                     .map { ObjectInfo(key: $0.key, size: Int64($0.value.bytes.count), modifiedMs: $0.value.modifiedMs) }
@@ -127,11 +138,13 @@ public final class MemoryStore: ObjectStore, Sendable {
         }
     }
 
-    public func listPendingUploads(prefix: String) throws -> [PendingUpload] {
-        try call(.list) { shared.state.withLock { shared in shared.pending.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key } } }
+    public func listPendingUploads(prefix: String) async throws -> [PendingUpload] {
+        try Task.checkCancellation()
+        return try call(.list) { shared.state.withLock { shared in shared.pending.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key } } }
     }
 
-    public func abortPendingUpload(_ upload: PendingUpload) throws {
+    public func abortPendingUpload(_ upload: PendingUpload) async throws {
+        try Task.checkCancellation()
         try call(.delete) { _ = shared.state.withLock { shared in shared.pending.removeValue(forKey: upload.id) } }
     }
 

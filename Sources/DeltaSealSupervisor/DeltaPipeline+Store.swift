@@ -5,7 +5,8 @@ import DeltaSealSystem
 import Logging
 
 /// The store stages: upload the packed delta (manifest last), read back an uploaded manifest
-/// after a crash, remove what an attempt uploaded. Store requests run off the cooperative pool.
+/// after a crash, remove what an attempt uploaded. The store's calls are async (their I/O runs on
+/// the blocking executor) and stop when the task is cancelled; local reads go through `Blocking`.
 extension DeltaPipeline {
     /// Waits until the store can take work (the daemon) or says whether it can now (`--once`);
     /// false: stop here, the delta resumes at the next start.
@@ -19,7 +20,7 @@ extension DeltaPipeline {
         let uploadStarted = WallClock.monotonicNanoseconds()
         let requests: [String: Int]
         do {
-            requests = try await uploads.withPermit { try await Blocking.run { [self] in try put(manifest, record: record) } }
+            requests = try await uploads.withPermit { try await put(manifest, record: record) }
         } catch let conflict as ManifestConflict {
             return .manifestConflict(reason: conflict.reason)
         } catch let error as StoreError {
@@ -40,20 +41,20 @@ extension DeltaPipeline {
 
     /// Objects first, each with its checksum; the manifest last, only if absent. Returns the
     /// requests it took, by verb (one session: its connections are reused across the delta).
-    private func put(_ manifest: Manifest, record: DeltaRecord) throws -> [String: Int] {
+    private func put(_ manifest: Manifest, record: DeltaRecord) async throws -> [String: Int] {
         let packed = spool.directory(of: record.id) + "/packed"
         let store = CountingStore(self.store)
         defer { Self.publish(store) }
         do {
             for file in manifest.files {
-                try store.put(key: deltaKey(record, file.objectKey), file: packed + "/" + file.objectKey, sha256: file.compressedSHA256)
+                try await store.put(key: deltaKey(record, file.objectKey), file: packed + "/" + file.objectKey, sha256: file.compressedSHA256)
             }
-            let bytes = try Files.readAll(packed + "/" + ObjectLayout.manifestKey)
-            try store.put(key: deltaKey(record, ObjectLayout.manifestKey), bytes: bytes, ifAbsent: true)
+            let bytes = try await Blocking.run { try Files.readAll(packed + "/" + ObjectLayout.manifestKey) }
+            try await store.put(key: deltaKey(record, ObjectLayout.manifestKey), bytes: bytes, ifAbsent: true)
             return store.requestCounts
         } catch let error as StoreError where error.code == .alreadyExists {
             // Ours, if an earlier attempt's manifest PUT succeeded but its answer was lost.
-            if (try? uploadedManifestMatchesLocal(record)) == true { return store.requestCounts }
+            if (try? await uploadedManifestMatchesLocal(record)) == true { return store.requestCounts }
             throw ManifestConflict(reason: "a manifest for \(record.id) already exists in \(store.location); refusing to overwrite it")
         }
     }
@@ -69,17 +70,17 @@ extension DeltaPipeline {
     /// After a crash during the upload: → `uploadedManifest` / `storeFailed(.readManifest)`.
     func readUploadedManifest(_ record: DeltaRecord) async throws -> DeltaEvent {
         do {
-            return .uploadedManifest(matches: try await Blocking.run { [self] in try uploadedManifestMatchesLocal(record) })
+            return .uploadedManifest(matches: try await uploadedManifestMatchesLocal(record))
         } catch let error as StoreError {
             return .storeFailed(.readManifest, storeFailure("cannot read the uploaded manifest: \(error)", error))
         }
     }
 
-    private func uploadedManifestMatchesLocal(_ record: DeltaRecord) throws -> Bool {
-        let local = spool.directory(of: record.id) + "/packed/" + ObjectLayout.manifestKey
-        guard Files.exists(local) else { return false }
+    private func uploadedManifestMatchesLocal(_ record: DeltaRecord) async throws -> Bool {
+        let path = spool.directory(of: record.id) + "/packed/" + ObjectLayout.manifestKey
+        guard let local = try await Blocking.run({ Files.exists(path) ? try Files.readAll(path) : nil }) else { return false }
         do {
-            return try store.getBytes(key: deltaKey(record, ObjectLayout.manifestKey)) == Files.readAll(local)
+            return try await store.getBytes(key: deltaKey(record, ObjectLayout.manifestKey)) == local
         } catch let error as StoreError where error.code == .notFound {
             return false
         }
@@ -91,15 +92,14 @@ extension DeltaPipeline {
     func deleteObjects(_ record: DeltaRecord) async throws -> DeltaEvent {
         let local = spool.directory(of: record.id) + "/packed/" + ObjectLayout.manifestKey
         do {
-            try await Blocking.run { [self] in
-                let keys: [String]
-                if let bytes = try? Files.readAll(local), let manifest = try? StableJSON.decode(Manifest.self, from: bytes) {
-                    keys = manifest.files.map { deltaKey(record, $0.objectKey) }
-                } else {
-                    keys = try store.list(prefix: deltaKey(record, "") + "/").map(\.key)
-                }
-                try store.deleteDelta(manifest: deltaKey(record, ObjectLayout.manifestKey), objects: keys)
+            let manifest = try await Blocking.run { try? StableJSON.decode(Manifest.self, from: Files.readAll(local)) }
+            let keys: [String]
+            if let manifest {
+                keys = manifest.files.map { deltaKey(record, $0.objectKey) }
+            } else {
+                keys = try await store.list(prefix: deltaKey(record, "") + "/").map(\.key)
             }
+            try await store.deleteDelta(manifest: deltaKey(record, ObjectLayout.manifestKey), objects: keys)
         } catch let error as StoreError {
             return .storeFailed(.deleteObjects, storeFailure("cannot remove the objects of the failed attempt: \(error)", error))
         }

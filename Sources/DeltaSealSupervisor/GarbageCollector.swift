@@ -36,12 +36,13 @@ public struct GarbageCollector: Sendable {
     }
 
     /// Collects once.
-    public func run(nowMs: Int64 = WallClock.nowMilliseconds()) throws -> Result {
+    public func run(nowMs: Int64 = WallClock.nowMilliseconds()) async throws -> Result {
         var result = Result()
-        let inFlight = Set(try spool.workInProgress().map(\.rawValue))
-        let gaveUp = Set(try spool.failedDeltas().map(\.rawValue))
+        let (inFlight, gaveUp) = try await Blocking.run { [spool] in
+            (Set(try spool.workInProgress().map(\.rawValue)), Set(try spool.failedDeltas().map(\.rawValue)))
+        }
         var byDelta: [String: [ObjectInfo]] = [:]
-        for object in try store.list(prefix: host + "/") {
+        for object in try await store.list(prefix: host + "/") {
             let parts = object.key.split(separator: "/", maxSplits: 2)
             guard parts.count >= 2, parts[0] == host, DeltaID(String(parts[1])) != nil else { continue }
             byDelta[String(parts[1]), default: []].append(object)
@@ -56,18 +57,18 @@ public struct GarbageCollector: Sendable {
             result.objects += objects.count
             result.removed += objects.map(\.key).sorted()
             if dryRun { continue }
-            try store.deleteDelta(manifest: hasManifest ? manifestKey : nil, objects: objects.map(\.key))
+            try await store.deleteDelta(manifest: hasManifest ? manifestKey : nil, objects: objects.map(\.key))
             logger.notice("gc removed an orphaned delta", metadata: [
                 "delta": "\(id)", "objects": "\(objects.count)", "reason": "\(gaveUp.contains(id) ? "failed" : "no manifest")",
             ])
         }
-        for upload in try store.listPendingUploads(prefix: host + "/") {
+        for upload in try await store.listPendingUploads(prefix: host + "/") {
             let id = upload.key.split(separator: "/").dropFirst().first.map(String.init) ?? ""
             guard !inFlight.contains(id), nowMs - (upload.initiatedMs ?? nowMs) >= graceMs else { continue }
             result.abortedUploads += 1
             result.removed.append("upload \(upload.key)")
             if dryRun { continue }
-            try store.abortPendingUpload(upload)
+            try await store.abortPendingUpload(upload)
             logger.notice("gc aborted a stale multipart upload", metadata: ["key": "\(upload.key)"])
         }
         return result

@@ -80,7 +80,7 @@ public struct Preflight {
     }
 
     /// Runs every check.
-    public func run(_ mode: Mode) -> Report {
+    public func run(_ mode: Mode) async -> Report {
         var probeStore = false
         var starting = false
         switch mode {
@@ -174,7 +174,7 @@ public struct Preflight {
             }
         }
         if probeStore && report.problems.isEmpty {
-            probe(&report)
+            await probe(&report)
         } else if !probeStore {
             report.notes.append("store: not probed (offline)")
         }
@@ -201,11 +201,11 @@ public struct Preflight {
         unlink(trial)
     }
 
-    private func probe(_ report: inout Report) {
+    private func probe(_ report: inout Report) async {
         do {
             let store = try StoreOpener.open(config.store, s3: config.s3, environment: environment)
-            try store.put(key: probeKey, bytes: [], ifAbsent: false)
-            try store.delete(keys: [probeKey])
+            try await store.put(key: probeKey, bytes: [], ifAbsent: false)
+            try await store.delete(keys: [probeKey])
             report.notes.append("store: \(config.store) is writable (PUT and DELETE of \(probeKey))")
         } catch let error as StoreError {
             report.problems.append(Problem(kind: error.isRetryable ? .unavailable : .config,

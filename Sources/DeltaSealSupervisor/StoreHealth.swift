@@ -91,10 +91,8 @@ final class StoreHealth: Sendable {
         let now = WallClock.nowMilliseconds()
         guard unavailability(nowMs: now) != nil, state.withLock({ now >= $0.nextProbeMs }) else { return }
         do {
-            try await Blocking.run {
-                try store.put(key: key, bytes: [], ifAbsent: false)
-                try store.delete(keys: [key])
-            }
+            try await store.put(key: key, bytes: [], ifAbsent: false)
+            try await store.delete(keys: [key])
             succeeded()
         } catch let error as StoreError {
             state.withLock { state in

@@ -260,12 +260,12 @@ public struct Supervisor: Sendable {
 }
 
 extension Supervisor {
-    /// Runs the garbage collector off the cooperative pool (it lists and deletes through the
-    /// store); a failure is logged, never fatal (it runs again later).
+    /// Runs the garbage collector (its store calls and spool reads run on the blocking executor);
+    /// a failure is logged, never fatal (it runs again later).
     func collectGarbage(store: any ObjectStore, spool: Spool) async {
         let collector = GarbageCollector(store: store, host: config.host, spool: spool, graceMs: config.gcGraceMs, logger: logger)
         do {
-            let result = try await Blocking.run { try collector.run() }
+            let result = try await collector.run()
             logger.info("gc done", metadata: [
                 "deltas": "\(result.deltas)", "objects": "\(result.objects)", "aborted_uploads": "\(result.abortedUploads)",
             ])
@@ -275,13 +275,13 @@ extension Supervisor {
     }
 
     /// `supervisor gc`: one collection, holding the spool's lock.
-    public func collectGarbageOnce() throws -> GarbageCollector.Result {
+    public func collectGarbageOnce() async throws -> GarbageCollector.Result {
         let spool = Spool(root: config.spool)
         try spool.prepare()
         let lock = try SpoolLock(spool: spool.root)
         defer { withExtendedLifetime(lock) {} }
         let store = try StoreOpener.open(config.store, s3: config.s3, environment: ProcessInfo.processInfo.environment)
-        return try GarbageCollector(store: store, host: config.host, spool: spool, graceMs: config.gcGraceMs, logger: logger).run()
+        return try await GarbageCollector(store: store, host: config.host, spool: spool, graceMs: config.gcGraceMs, logger: logger).run()
     }
 }
 

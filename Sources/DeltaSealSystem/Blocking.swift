@@ -36,6 +36,23 @@ public enum Blocking {
         try await executor.run(body)
     }
 
+    /// Runs `body` on the executor; cancelling the task while it runs sets the ``Cancellation``
+    /// `body` checks between steps (store transfers, copies, backoffs).
+    public static func runCancellable<T: Sendable>(_ body: @escaping @Sendable (Cancellation) throws -> T) async throws -> T {
+        try await executor.runCancellable(body)
+    }
+
+    /// Runs `body`, which streams bytes into `sink`, on the executor as ``runCancellable(_:)``
+    /// does. `sink` is not `Sendable`: it holds its caller's state (a hash, a decompressor, a
+    /// file). It is safe to call it from the executor's thread because it is called only while
+    /// `body` runs, one call after another, and its caller is suspended in this function until
+    /// `body` has returned; resuming the caller orders every call before what the caller does next.
+    public static func stream<T: Sendable>(into sink: @escaping (UnsafeRawBufferPointer) throws -> Void,
+                                           _ body: @escaping @Sendable (Cancellation, @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> T) async throws -> T {
+        nonisolated(unsafe) let lent = sink
+        return try await executor.runCancellable { cancellation in try body(cancellation) { try lent($0) } }
+    }
+
     /// Runs `body` on the executor even in a cancelled task (a decided state save, a cleanup).
     public static func runUncancellable<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await executor.runUncancellable(body)

@@ -92,6 +92,18 @@ public final class BlockingExecutor: Sendable {
         }
     }
 
+    /// Runs `body` on one of the executor's threads and returns its result, like ``run(_:)``; if
+    /// the task is cancelled while `body` runs, its ``Cancellation`` is set, and `body`, which
+    /// checks it between steps, stops with `CancellationError`.
+    public func runCancellable<T: Sendable>(_ body: @escaping @Sendable (Cancellation) throws -> T) async throws -> T {
+        let cancellation = Cancellation()
+        return try await withTaskCancellationHandler {
+            try await run { try body(cancellation) }
+        } onCancel: {
+            cancellation.cancel()
+        }
+    }
+
     /// Runs `body` on one of the executor's threads even in a cancelled task: for work that must
     /// happen once decided (a state record written, a process group stopped).
     public func runUncancellable<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

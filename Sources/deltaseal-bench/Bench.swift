@@ -12,7 +12,7 @@ import Foundation
 /// reports ratios of medians, never absolute times alone.
 @main
 struct Bench {
-    static func main() throws {
+    static func main() async throws {
         let arguments = CommandLine.arguments
         let rounds = arguments.count > 1 ? Int(arguments[1]) ?? 3 : 3
         let scratch = NSTemporaryDirectory() + "deltaseal-bench-\(getpid())"
@@ -23,7 +23,7 @@ struct Bench {
         let only = Set((ProcessInfo.processInfo.environment["DELTASEAL_BENCH_ONLY"] ?? "")
             .split(whereSeparator: { $0 == "," || $0 == " " }).map { ["writers": "writer", "spawn": "launch"][String($0)] ?? String($0) })
         func runs(_ section: String) -> Bool { only.isEmpty || only.contains(section) }
-        if runs("pack") { try packAndVerify(rounds: rounds, scratch: scratch) }
+        if runs("pack") { try await packAndVerify(rounds: rounds, scratch: scratch) }
 
         // writer, supervisor and verifier are built beside this executable.
         let executables = "/" + (try Files.realPath("/proc/self/exe")).split(separator: "/").dropLast().joined(separator: "/")
@@ -35,13 +35,13 @@ struct Bench {
         fflush(nil)
         let launchMs = runs("startup") ? try startUp(rounds: rounds, scratch: scratch, executables: executables, environment: environment) : nil
         fflush(nil)
-        if runs("launch") { try spawnCost(rounds: rounds, scratch: scratch) }
+        if runs("launch") { try await spawnCost(rounds: rounds, scratch: scratch) }
         fflush(nil)
         if runs("tiny") { try tinyDeltas(rounds: rounds, scratch: scratch, executables: executables, environment: environment, launchMs: launchMs) }
     }
 
     /// Pack and verify of a realistic delta against the zstd and sha256sum tools.
-    static func packAndVerify(rounds: Int, scratch: String) throws {
+    static func packAndVerify(rounds: Int, scratch: String) async throws {
         // A realistic delta: a SQLite database of embeddings (compressible) and an index file (not).
         var random = SplitMix64(seed: 7)
         try Data(BenchBatch.lines(20_000, random: &random).utf8).write(to: URL(fileURLWithPath: scratch + "/batch.ndjson"))
@@ -60,11 +60,11 @@ struct Bench {
         let inputs = files.map { Packer.Input(path: RelativePath($0)!, sqlite: nil) }
         let packer = Packer(level: 3, workers: 2)
         var packed: [Manifest.FileEntry] = []
-        let ours = try median(rounds) {
+        let ours = try await median(rounds) {
             try Files.removeTree(scratch + "/packed")
             packed = try packer.pack(inputs, from: scratch + "/delta", into: scratch + "/packed")
         }
-        let zstdCLI = try median(rounds) {
+        let zstdCLI = try await median(rounds) {
             for file in files {
                 try shell("sha256sum \(scratch)/delta/\(file) >/dev/null && zstd -q -3 -T2 -c \(scratch)/delta/\(file) | tee \(scratch)/cli.zst | sha256sum >/dev/null")
             }
@@ -76,13 +76,13 @@ struct Bench {
         let manifest = Manifest(deltaID: DeltaID(unixMilliseconds: 0, random: 1), host: "bench", createdAt: "1970-01-01T00:00:00.000Z",
                                 sources: [], writer: .init(command: ["bench"], exitStatus: 0, durationMs: 0),
                                 compression: .init(level: 3), files: packed)
-        for file in packed { try store.put(key: file.objectKey, file: scratch + "/packed/" + file.objectKey, sha256: file.compressedSHA256) }
-        try store.put(key: ObjectLayout.manifestKey, bytes: try StableJSON.encode(manifest), ifAbsent: false)
-        let verifyOurs = try median(rounds) {
-            let report = DeltaVerifier(fullCheck: false, temporaryRoot: scratch).verify(store)
+        for file in packed { try await store.put(key: file.objectKey, file: scratch + "/packed/" + file.objectKey, sha256: file.compressedSHA256) }
+        try await store.put(key: ObjectLayout.manifestKey, bytes: try StableJSON.encode(manifest), ifAbsent: false)
+        let verifyOurs = try await median(rounds) {
+            let report = await DeltaVerifier(fullCheck: false, temporaryRoot: scratch).verify(store)
             guard report.status == .valid else { fatalError("bench delta does not verify: \(report.summary)") }
         }
-        let verifyCLI = try median(rounds) {
+        let verifyCLI = try await median(rounds) {
             for file in packed {
                 try shell("sha256sum \(scratch)/store/\(file.objectKey) >/dev/null && zstd -q -d -c \(scratch)/store/\(file.objectKey) | tee \(scratch)/out.raw | sha256sum >/dev/null")
             }
@@ -96,7 +96,7 @@ struct Bench {
 
     /// What the writer sandbox costs per delta: spawning and reaping `/bin/true` through the
     /// sandboxed fork/exec launcher against plain `posix_spawn`, in the same run.
-    static func spawnCost(rounds: Int, scratch: String) throws {
+    static func spawnCost(rounds: Int, scratch: String) async throws {
         let count = 200
         let out = scratch + "/spawn-out"
         try Files.makeDirectories(out)
@@ -111,8 +111,8 @@ struct Bench {
                 _ = child.waitBlocking()
             }
         }
-        let plain = try median(rounds) { try spawnAll(nil) }
-        let confined = try median(rounds) { try spawnAll(sandbox) }
+        let plain = try await median(rounds) { try spawnAll(nil) }
+        let confined = try await median(rounds) { try spawnAll(sandbox) }
         print("")
         print("writer launch (spawn + reap /bin/true)   sandboxed ms   posix_spawn ms   ratio")
         print(pad("per process, \(count) per round", 40)
@@ -128,11 +128,11 @@ struct Bench {
     }
 
     /// Median wall time of `rounds` runs, in seconds.
-    static func median(_ rounds: Int, _ body: () throws -> Void) throws -> Double {
+    static func median(_ rounds: Int, _ body: () async throws -> Void) async rethrows -> Double {
         var times: [Double] = []
         for _ in 0..<rounds {
             let start = WallClock.monotonicNanoseconds()
-            try body()
+            try await body()
             times.append(Double(WallClock.monotonicNanoseconds() - start) / 1e9)
         }
         return times.sorted()[times.count / 2]

@@ -25,7 +25,7 @@ struct ConfigCommand: ParsableCommand {
         }
     }
 
-    struct Check: ParsableCommand {
+    struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "check",
             abstract: "Run the checks start runs (Preflight) and print the effective settings.",
@@ -49,10 +49,10 @@ struct ConfigCommand: ParsableCommand {
         @OptionGroup(visibility: .hidden) var store: StoreOptions
         @OptionGroup(visibility: .hidden) var pipeline: SettingFlags
 
-        func run() throws {
+        func run() async throws {
             let config = try file.loadOrExit(spool.overrides + store.overrides + pipeline.overrides)
             print(ConfigLoader.describe(config))
-            let report = Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(.check(probeStore: !offline))
+            let report = await Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(.check(probeStore: !offline))
             for note in report.notes { print("# \(note)") }
             for warning in report.warnings { print("# warning: \(warning)") }
             guard let status = report.exitStatus else { return }

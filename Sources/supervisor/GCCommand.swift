@@ -33,7 +33,7 @@ struct GCCommand: AsyncParsableCommand {
             let objects = try StoreOpener.open(config.store, s3: config.s3, environment: ProcessInfo.processInfo.environment)
             var collector = GarbageCollector(store: objects, host: config.host, spool: spool, graceMs: config.gcGraceMs, logger: logger)
             collector.dryRun = dryRun
-            let result = try collector.run()
+            let result = try await collector.run()
             if dryRun {
                 for key in result.removed { print("would remove \(key)") }
                 print("would remove \(result.objects) objects of \(result.deltas) deltas, abort \(result.abortedUploads) multipart uploads (grace \(Double(config.gcGraceMs) / 1000) s)")

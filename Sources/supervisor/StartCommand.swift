@@ -50,7 +50,7 @@ struct StartCommand: AsyncParsableCommand {
         let logger = makeLogger(config, label: "deltaseal.supervisor", level: live.logLevel)
         // The checks of `config check`, but for the store probe: a store that is down at start
         // is an outage like any other, which the daemon rides out (it writes and seals meanwhile).
-        let preflight = Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(.start)
+        let preflight = await Preflight(config: config, environment: ProcessInfo.processInfo.environment).run(.start)
         // Sandbox warnings are logged by the supervisor itself once it runs.
         for warning in EnvironmentNames.unknown(in: ProcessInfo.processInfo.environment) { logger.warning("\(warning)") }
         if let status = preflight.exitStatus {

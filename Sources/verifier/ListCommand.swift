@@ -3,7 +3,7 @@ import DeltaSealStore
 import Foundation
 
 /// `verifier list STORE-URL [--host H] [--since T]`: shipped deltas, read from their manifests.
-struct ListCommand: ParsableCommand {
+struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List the shipped deltas of a store (those with a manifest), oldest first.",
@@ -28,10 +28,10 @@ struct ListCommand: ParsableCommand {
         if let since { _ = try SinceTime(since) }
     }
 
-    func run() throws {
+    func run() async throws {
         let entries: [ShippedDeltas.Entry]
         do {
-            entries = try ShippedDeltas(store, s3: s3).entries(host: host, since: since.map { try SinceTime($0) })
+            entries = try await ShippedDeltas(store, s3: s3).entries(host: host, since: since.map { try SinceTime($0) })
         } catch {
             FileHandle.standardError.write(Data("error: cannot list \(store): \(error)\n".utf8))
             throw ExitCode(2)

@@ -52,17 +52,19 @@ struct ShippedDeltas {
     }
 
     /// The deltas of `host` (all hosts: nil) created at or after `since`, oldest first.
-    func entries(host: String?, since: SinceTime?) throws -> [Entry] {
-        let manifests = try store.list(prefix: host.map { $0 + "/" } ?? "")
+    func entries(host: String?, since: SinceTime?) async throws -> [Entry] {
+        let manifests = try await store.list(prefix: host.map { $0 + "/" } ?? "")
             .filter { $0.key.hasSuffix("/" + ObjectLayout.manifestKey) && $0.key.split(separator: "/").count == 3 }
-        return try manifests.compactMap { object -> Entry? in
-            let manifest = try StableJSON.decode(Manifest.self, from: store.getBytes(key: object.key))
-            if let since, normalized(manifest.createdAt) < since.createdAt { return nil }
+        var entries: [Entry] = []
+        for object in manifests {
+            let manifest = try StableJSON.decode(Manifest.self, from: await store.getBytes(key: object.key))
+            if let since, normalized(manifest.createdAt) < since.createdAt { continue }
             let deltaLocation = String(object.key.dropLast(ObjectLayout.manifestKey.count + 1))
-            return Entry(deltaID: manifest.deltaID.rawValue, host: manifest.host, createdAt: manifest.createdAt,
-                         files: manifest.files.count, records: manifest.recordCount, rawBytes: manifest.rawBytes,
-                         compressedBytes: manifest.compressedBytes, url: location.appending(deltaLocation).description)
-        }.sorted { ($0.deltaID, $0.host) < ($1.deltaID, $1.host) }
+            entries.append(Entry(deltaID: manifest.deltaID.rawValue, host: manifest.host, createdAt: manifest.createdAt,
+                                 files: manifest.files.count, records: manifest.recordCount, rawBytes: manifest.rawBytes,
+                                 compressedBytes: manifest.compressedBytes, url: location.appending(deltaLocation).description))
+        }
+        return entries.sorted { ($0.deltaID, $0.host) < ($1.deltaID, $1.host) }
     }
 
     /// Manifests carry milliseconds (`...:09.123Z`); a bare `...:09Z` compares as its start.

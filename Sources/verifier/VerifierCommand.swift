@@ -12,7 +12,7 @@ import Glibc
 #endif
 
 /// `verifier`: check, restore and list shipped deltas, standalone (entered by ``VerifierMain``).
-struct VerifierCommand: ParsableCommand {
+struct VerifierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verifier",
         abstract: "Check, restore and list shipped deltas.",
@@ -24,7 +24,7 @@ struct VerifierCommand: ParsableCommand {
 
 /// `verifier [check] URL [--quick|--full] [--json]`: one delta; or, given a store (or `--host`,
 /// `--since`), every delta in that range.
-struct CheckCommand: ParsableCommand {
+struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Check shipped deltas: manifest, checksums, decompression, SQLite integrity and row counts.",
@@ -58,17 +58,17 @@ struct CheckCommand: ParsableCommand {
         host != nil || since != nil || DeltaID(url.split(separator: "/").last.map(String.init) ?? "") == nil
     }
 
-    func run() throws {
-        guard isRange else { return try check.finish(check.verify(url: url, s3: s3, restoreInto: nil)) }
+    func run() async throws {
+        guard isRange else { return try check.finish(await check.verify(url: url, s3: s3, restoreInto: nil)) }
         let entries: [ShippedDeltas.Entry]
         do {
-            entries = try ShippedDeltas(url, s3: s3).entries(host: host, since: since.map { try SinceTime($0) })
+            entries = try await ShippedDeltas(url, s3: s3).entries(host: host, since: since.map { try SinceTime($0) })
         } catch {
             return try check.finish(.couldNotCheck(url, reason: "cannot list \(url): \(error)"))
         }
         var range = RangeReport(store: url, host: host, since: since)
         for entry in entries {
-            let report = check.verify(url: entry.url, s3: s3, restoreInto: nil)
+            let report = await check.verify(url: entry.url, s3: s3, restoreInto: nil)
             range.add(report)
             if !check.json && isatty(2) == 1 {
                 FileHandle.standardError.write(Data("\rchecked \(range.deltas.count)/\(entries.count)\u{1B}[K\(range.deltas.count == entries.count ? "\n" : "")".utf8))
@@ -85,7 +85,7 @@ struct CheckCommand: ParsableCommand {
 
 /// `verifier restore URL --out DIR`, or `verifier restore STORE --host H --latest --out DIR`:
 /// a verified download, ready to open.
-struct RestoreCommand: ParsableCommand {
+struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Verify a shipped delta and write its files into a directory (what a compactor needs).",
@@ -112,7 +112,7 @@ struct RestoreCommand: ParsableCommand {
         if host != nil && !latest { throw ValidationError("--host goes with --latest (the URL names one delta otherwise)") }
     }
 
-    func run() throws {
+    func run() async throws {
         let destination = out.hasPrefix("/") ? out : FileManager.default.currentDirectoryPath + "/" + out
         // Before any download: a delta's worth of bytes fetched only to be refused is wasted.
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: destination), !entries.isEmpty {
@@ -122,7 +122,7 @@ struct RestoreCommand: ParsableCommand {
         var deltaURL = url
         if latest, let host {
             do {
-                guard let newest = try ShippedDeltas(url, s3: s3).entries(host: host, since: nil).last else {
+                guard let newest = try await ShippedDeltas(url, s3: s3).entries(host: host, since: nil).last else {
                     throw StoreError(.notFound, key: nil, "no shipped delta of host \(host) in \(url)")
                 }
                 deltaURL = newest.url
@@ -137,7 +137,7 @@ struct RestoreCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("\rverified \(done)/\(total): \(path)\u{1B}[K\(end)".utf8))
             }
         }
-        let report: VerificationReport = check.verify(url: deltaURL, s3: s3, restoreInto: destination, onFile: progress)
+        let report: VerificationReport = await check.verify(url: deltaURL, s3: s3, restoreInto: destination, onFile: progress)
         if report.status == .valid && !check.json { print("restored \(report.files) files of \(deltaURL) into \(destination)") }
         try check.finish(report)
     }
@@ -199,7 +199,7 @@ struct CheckOptions: ParsableArguments {
     }
 
     func verify(url: String, s3: S3Arguments, restoreInto: String?,
-                onFile: (@Sendable (Int, Int, String) -> Void)? = nil) -> VerificationReport {
+                onFile: (@Sendable (Int, Int, String) -> Void)? = nil) async -> VerificationReport {
         let options: S3Options
         do { options = try s3.options() } catch {
             return .couldNotCheck(url, reason: "\(error)")
@@ -208,8 +208,8 @@ struct CheckOptions: ParsableArguments {
         budget.baseSeconds = timeBudget
         budget.valueBytes = maxValueBytes
         budget.heapBytes = maxHeapBytes
-        return VerifyRequest(fullCheck: !quick, budget: budget, s3: options, credentials: s3.credentials,
-                             deltaCheck: deltaCheck).verify(url: url, restoreInto: restoreInto, onFile: onFile)
+        return await VerifyRequest(fullCheck: !quick, budget: budget, s3: options, credentials: s3.credentials,
+                                   deltaCheck: deltaCheck).verify(url: url, restoreInto: restoreInto, onFile: onFile)
     }
 
     func finish(_ report: VerificationReport) throws {

@@ -9,9 +9,9 @@ import Glibc
 /// by reflection: measured with `perf`, about 60% of the verifier's own CPU on a tiny delta.
 @main
 enum VerifierMain {
-    static func main() {
-        guard let call = SupervisorCall(CommandLine.arguments.dropFirst()) else { return VerifierCommand.main() }
-        let report = call.request.verify(url: call.url, restoreInto: nil)
+    static func main() async {
+        guard let call = SupervisorCall(CommandLine.arguments.dropFirst()) else { return await VerifierCommand.main() }
+        let report = await call.request.verify(url: call.url, restoreInto: nil)
         do {
             exit(try VerifyRequest.print(report, json: call.json))
         } catch {

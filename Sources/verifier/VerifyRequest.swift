@@ -19,7 +19,7 @@ struct VerifyRequest {
     /// Makes the check command; nil: none.
     var deltaCheck: () throws -> DeltaCheck? = { nil }
 
-    func verify(url: String, restoreInto: String?, onFile: (@Sendable (Int, Int, String) -> Void)? = nil) -> VerificationReport {
+    func verify(url: String, restoreInto: String?, onFile: (@Sendable (Int, Int, String) -> Void)? = nil) async -> VerificationReport {
         do {
             let location = try StoreURL(parsing: url, paths: LocalPath(workingDirectory: FileManager.default.currentDirectoryPath,
                                                                        home: ProcessInfo.processInfo.environment["HOME"],
@@ -36,7 +36,7 @@ struct VerifyRequest {
                 // A setting of this host, not the delta's fault: no retry helps until it is fixed.
                 return .couldNotCheck(url, reason: "check command: \(error) (fix the setting; retrying does not help)")
             }
-            return verifier.verify(store, restoreInto: restoreInto)
+            return await verifier.verify(store, restoreInto: restoreInto)
         } catch {
             return .couldNotCheck(url, reason: "\(error)")
         }

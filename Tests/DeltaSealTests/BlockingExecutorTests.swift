@@ -95,6 +95,31 @@ struct BlockingExecutorTests {
         #expect(ran == 2)
     }
 
+    @Test func aRunningCancellableJobStopsWhenItsTaskIsCancelled() async throws {
+        let executor = BlockingExecutor(threads: 1)
+        let counters = JobCounters()
+        let job = Task {
+            try await executor.runCancellable { cancellation in
+                counters.ran.store(true, ordering: .relaxed)
+                // An hour's backoff: only the cancellation ends it within the test's time limit.
+                try cancellation.sleep(seconds: 3600)
+            }
+        }
+        try await waitUntil(timeout: .seconds(90)) { counters.ran.load(ordering: .relaxed) && executor.load.running == 1 }
+        job.cancel()
+        await #expect(throws: CancellationError.self) { try await job.value }
+        try await waitUntil(timeout: .seconds(90)) { executor.load.running == 0 }
+    }
+
+    @Test func aJobsCancellationStaysClearUnlessItsTaskIsCancelled() async throws {
+        let executor = BlockingExecutor(threads: 1)
+        let seen = try await executor.runCancellable { cancellation in
+            try cancellation.sleep(seconds: 0.01)
+            return cancellation.isCancelled
+        }
+        #expect(seen == false)
+    }
+
     private struct Failure: Error, Equatable {}
 
     @Test func errorsComeBackToTheCaller() async throws {

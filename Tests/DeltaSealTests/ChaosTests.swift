@@ -78,9 +78,9 @@ struct ChaosTests {
         let store = try server.store(prefix: prefix)
         var shipped: [String: Int] = [:]
         var records = 0
-        let manifests = try store.list(prefix: "chaos-host/").filter { $0.key.hasSuffix("/manifest.json") }
+        let manifests = try await store.list(prefix: "chaos-host/").filter { $0.key.hasSuffix("/manifest.json") }
         for object in manifests {
-            let manifest = try StableJSON.decode(Manifest.self, from: store.getBytes(key: object.key))
+            let manifest = try await StableJSON.decode(Manifest.self, from: store.getBytes(key: object.key))
             for source in manifest.sources {
                 shipped[source.name, default: 0] += 1
                 #expect(source.records == expected[source.name])
@@ -104,9 +104,9 @@ struct ChaosTests {
                                      cwd: harness.root, environment: server.environment())
         #expect(gc.status == 0, "\(gc.stderr)")
         let withManifest = Set(manifests.map { $0.key.split(separator: "/")[1] })
-        let orphans = try store.list(prefix: "chaos-host/").filter { !withManifest.contains($0.key.split(separator: "/")[1]) }
+        let orphans = try await store.list(prefix: "chaos-host/").filter { !withManifest.contains($0.key.split(separator: "/")[1]) }
         #expect(orphans.isEmpty, "\(orphans.map(\.key))")
-        #expect(try store.listPendingUploads(prefix: "chaos-host/").isEmpty)
+        #expect(try await store.listPendingUploads(prefix: "chaos-host/").isEmpty)
 
         let faults = try proxy.injected()
         print("chaos: seed=\(seed) batches=\(batchCount) kills=\(kills) faults=\(faults.values.reduce(0, +)) \(faults.sorted { $0.key < $1.key }) "

@@ -45,7 +45,7 @@ struct FaultInjectionTests {
         #expect(result.stderr.contains(fault.symptom), "\(result.stderr)")
         // Exactly one delta, complete, and nothing else under the host.
         let store = try server.store(prefix: prefix)
-        let objects = try store.list(prefix: "test-host/").map(\.key)
+        let objects = try await store.list(prefix: "test-host/").map(\.key)
         let ids = Set(objects.map { $0.split(separator: "/")[1] })
         #expect(ids.count == 1)
         let id = try #require(ids.first)

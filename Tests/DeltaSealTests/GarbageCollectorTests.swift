@@ -6,7 +6,7 @@ import Testing
 /// Garbage collection through the store protocol alone: what it does to pending uploads holds for
 /// any store that has them (S3's multipart uploads; the memory store's, here).
 @Suite struct GarbageCollectorTests {
-    @Test func abortsStalePendingUploadsOfThisHostOnly() throws {
+    @Test func abortsStalePendingUploadsOfThisHostOnly() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let spool = Spool(root: dir + "/spool")
@@ -18,12 +18,12 @@ import Testing
         var collector = GarbageCollector(store: store, host: "test-host", spool: spool, graceMs: 5_000, logger: PipelineHarness.logger)
 
         collector.dryRun = true
-        let planned = try collector.run(nowMs: 10_000)
+        let planned = try await collector.run(nowMs: 10_000)
         #expect(planned.abortedUploads == 1 && planned.removed == ["upload \(stale.key)"], "\(planned)")
-        #expect(try store.listPendingUploads(prefix: "").count == 3)
+        #expect(try await store.listPendingUploads(prefix: "").count == 3)
 
         collector.dryRun = false
-        #expect(try collector.run(nowMs: 10_000) == planned)
-        #expect(try store.listPendingUploads(prefix: "").map(\.key).sorted() == [other.key, young.key])
+        await #expect(try collector.run(nowMs: 10_000) == planned)
+        #expect(try await store.listPendingUploads(prefix: "").map(\.key).sorted() == [other.key, young.key])
     }
 }

@@ -52,8 +52,8 @@ struct OutageTests {
         })
     }
 
-    func shipped(_ running: Running) -> Int {
-        guard let store = try? server.store(prefix: running.prefix), let objects = try? store.list(prefix: "test-host/") else { return 0 }
+    func shipped(_ running: Running) async -> Int {
+        guard let store = try? server.store(prefix: running.prefix), let objects = try? await store.list(prefix: "test-host/") else { return 0 }
         return objects.filter { $0.key.hasSuffix("/manifest.json") }.count
     }
 
@@ -68,12 +68,12 @@ struct OutageTests {
         #expect(metrics.contains("deltaseal_store_available 0"), "\(metrics)")
         try await waitUntil(timeout: .seconds(60)) { running.runs() == 4 }
         try await waitUntil(timeout: .seconds(60)) { ((try? running.proxy.injected()["status_503"]) ?? 0) >= Self.outageFaults }
-        #expect(shipped(running) == 0)
+        #expect(await shipped(running) == 0)
         let status = try await TestSupport.run([TestSupport.supervisor, "status", "--json", "--spool", running.harness.config.spool])
         #expect(status.stdout.contains("store unavailable since"), "\(status.stdout)")
         // The store comes back.
         try running.proxy.set([])
-        try await waitUntil(timeout: .seconds(90)) { shipped(running) == 4 }
+        try await waitUntil(timeout: .seconds(90)) { await shipped(running) == 4 }
         try await waitUntil(timeout: .seconds(30)) { (try? DaemonTests.get(running.base + "/readyz"))?.status == 200 }
         #expect(try DaemonTests.get(running.base + "/metrics").body.contains("deltaseal_store_available 1"))
         #expect(running.runs() == 4, "a sealed delta was written again")
@@ -96,7 +96,7 @@ struct OutageTests {
                                 + "/report.json", encoding: .utf8)
         #expect(report.contains("AccessDenied"), "\(report)")
         try running.proxy.set([])
-        try await waitUntil(timeout: .seconds(90)) { shipped(running) == 2 }
+        try await waitUntil(timeout: .seconds(90)) { await shipped(running) == 2 }
         try await waitUntil(timeout: .seconds(30)) { (try? DaemonTests.get(running.base + "/readyz"))?.status == 200 }
         #expect(try Files.list(running.harness.spool.failed).count == 1)
     }

@@ -100,7 +100,7 @@ final class FaultInjectingStore: ObjectStore, @unchecked Sendable {
     var requestCounts: [String: Int] { counted.requestCounts }
     var location: StoreURL { inner.location }
 
-    func put(key: String, file path: String, sha256: String) throws {
+    func put(key: String, file path: String, sha256: String) async throws {
         let fail = faults.lock.withLock { () -> Bool in
             guard faults.putsToFail > 0 else { return false }
             faults.putsToFail -= 1
@@ -108,16 +108,16 @@ final class FaultInjectingStore: ObjectStore, @unchecked Sendable {
             return true
         }
         if fail { throw StoreError(.transient, key: key, "injected: connection reset by peer") }
-        try inner.put(key: key, file: path, sha256: sha256)
+        try await inner.put(key: key, file: path, sha256: sha256)
     }
 
-    func put(key: String, bytes: [UInt8], ifAbsent: Bool) throws { try inner.put(key: key, bytes: bytes, ifAbsent: ifAbsent) }
-    func get(key: String, into sink: (UnsafeRawBufferPointer) throws -> Void) throws { try inner.get(key: key, into: sink) }
-    func head(key: String) throws -> ObjectInfo? { try inner.head(key: key) }
-    func delete(keys: [String]) throws { try inner.delete(keys: keys) }
-    func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
-    func listPendingUploads(prefix: String) throws -> [PendingUpload] { try inner.listPendingUploads(prefix: prefix) }
-    func abortPendingUpload(_ upload: PendingUpload) throws { try inner.abortPendingUpload(upload) }
+    func put(key: String, bytes: [UInt8], ifAbsent: Bool) async throws { try await inner.put(key: key, bytes: bytes, ifAbsent: ifAbsent) }
+    func get(key: String, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) async throws { try await inner.get(key: key, into: sink) }
+    func head(key: String) async throws -> ObjectInfo? { try await inner.head(key: key) }
+    func delete(keys: [String]) async throws { try await inner.delete(keys: keys) }
+    func list(prefix: String) async throws -> [ObjectInfo] { try await inner.list(prefix: prefix) }
+    func listPendingUploads(prefix: String) async throws -> [PendingUpload] { try await inner.listPendingUploads(prefix: prefix) }
+    func abortPendingUpload(_ upload: PendingUpload) async throws { try await inner.abortPendingUpload(upload) }
     func session(observer: (any RequestObserver)?) -> any ObjectStore {
         FaultInjectingStore(counted: counted, inner: counted.session(observer: observer), faults: faults)
     }

@@ -2,6 +2,7 @@ import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
 import Foundation
+import Synchronization
 import Testing
 
 /// Request-level retries of the S3 store, through the fault proxy in front of SeaweedFS: what is
@@ -21,12 +22,12 @@ struct RequestRetryTests {
         try proxy.set([.init(action: "status_503", method: "PUT")])
         let prefix = S3TestServer.uniquePrefix()
         let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
-        try store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
+        try await store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
         #expect(try proxy.injected() == ["status_503": 1])
         #expect(store.requestCounts == ["PUT": 2])
         #expect(outcomes(store, "PUT") == ["503": 1, "200": 1])
         #expect(store.retryCounts == ["throttled": 1])
-        #expect(try server.store(prefix: prefix).getBytes(key: "a/b.json") == Array("{}".utf8))
+        #expect(try await server.store(prefix: prefix).getBytes(key: "a/b.json") == Array("{}".utf8))
     }
 
     @Test func aResetMidPutBodyIsRetriedFromTheFile() async throws {
@@ -38,23 +39,23 @@ struct RequestRetryTests {
         defer { try? Files.removeTree(dir) }
         let content = bytes(3 << 20)
         try Data(content).write(to: URL(fileURLWithPath: dir + "/object.bin"))
-        try store.put(key: "a/files/object.bin", file: dir + "/object.bin", sha256: SHA256Stream.hex(of: content))
+        try await store.put(key: "a/files/object.bin", file: dir + "/object.bin", sha256: SHA256Stream.hex(of: content))
         #expect(try proxy.injected() == ["reset_body": 1])
         #expect(store.requestCounts == ["PUT": 2])
         #expect(store.retryCounts == ["connection": 1])
-        #expect(try server.store(prefix: prefix).getBytes(key: "a/files/object.bin", limit: 4 << 20) == content)
+        #expect(try await server.store(prefix: prefix).getBytes(key: "a/files/object.bin", limit: 4 << 20) == content)
     }
 
     @Test func aResetMidGetBodyResumesWithRangeAndTheBytesAreIdentical() async throws {
         let prefix = S3TestServer.uniquePrefix()
         let content = bytes(5 << 20, seed: 7)
-        try server.store(prefix: prefix).put(key: "a/files/object.bin", bytes: content, ifAbsent: false)
+        try await server.store(prefix: prefix).put(key: "a/files/object.bin", bytes: content, ifAbsent: false)
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "reset_response", method: "GET")])
         let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         var received: [UInt8] = []
         var chunks = 0
-        try store.get(key: "a/files/object.bin") { chunk in
+        try await store.get(key: "a/files/object.bin") { chunk in
             received.append(contentsOf: chunk)
             chunks += 1
         }
@@ -74,19 +75,31 @@ struct RequestRetryTests {
         let prefix = S3TestServer.uniquePrefix()
         let direct = try server.store(prefix: prefix)
         let original = bytes(4 << 20, seed: 1)
-        try direct.put(key: "a/object.bin", bytes: original, ifAbsent: false)
+        try await direct.put(key: "a/object.bin", bytes: original, ifAbsent: false)
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "reset_response", method: "GET")])
         let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         var received = 0
         var replaced = false
-        #expect {
-            try store.get(key: "a/object.bin") { chunk in
+        await #expect {
+            try await store.get(key: "a/object.bin") { chunk in
                 received += chunk.count
                 if !replaced {
                     // Someone replaces the object while the first answer is still arriving.
                     replaced = true
-                    try direct.put(key: "a/object.bin", bytes: bytes(4 << 20, seed: 2), ifAbsent: false)
+                    // The sink is synchronous (it runs on a thread of the blocking executor): the
+                    // replacing PUT runs in a task of its own, on another of its threads, and the
+                    // sink waits for it, so the resumed GET finds the new object.
+                    let done = DispatchSemaphore(value: 0)
+                    let failure = Mutex<(any Error)?>(nil)
+                    Task {
+                        do { try await direct.put(key: "a/object.bin", bytes: bytes(4 << 20, seed: 2), ifAbsent: false) } catch {
+                            failure.withLock { $0 = error }
+                        }
+                        done.signal()
+                    }
+                    done.wait()
+                    if let error = failure.withLock({ $0 }) { throw error }
                 }
             }
         } throws: { error in
@@ -102,8 +115,8 @@ struct RequestRetryTests {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_503", method: "PUT", times: 3)])
         let store = CountingStore(try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint))
-        #expect {
-            try store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
+        await #expect {
+            try await store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
         } throws: { error in
             guard let error = error as? StoreError else { return false }
             return error.isRetryable && error.code == .transient && error.message.contains("SlowDown")
@@ -119,7 +132,7 @@ struct RequestRetryTests {
         var options = S3Options()
         options.maxAttempts = 5
         let store = CountingStore(try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint, options: options))
-        try store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
+        try await store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
         #expect(store.requestCounts == ["PUT": 5])
         #expect(store.retryCounts == ["throttled": 4])
     }
@@ -128,8 +141,8 @@ struct RequestRetryTests {
         let proxy = try FaultProxy(upstream: server.endpoint)
         try proxy.set([.init(action: "status_403", method: "PUT")])
         let store = CountingStore(try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint))
-        #expect {
-            try store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
+        await #expect {
+            try await store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
         } throws: { error in
             (error as? StoreError)?.code == .accessDenied && (error as? StoreError)?.isRetryable == false
         }
@@ -150,14 +163,14 @@ struct RequestRetryTests {
         defer { try? Files.removeTree(dir) }
         let content = bytes(11 << 20, seed: 3)
         try Data(content).write(to: URL(fileURLWithPath: dir + "/big.bin"))
-        try store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: content))
+        try await store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: content))
         #expect(try proxy.injected() == ["reset_body": 1])
         // Create, 3 parts and one part again, complete.
         #expect(store.requestCounts == ["POST": 2, "PUT": 4])
         #expect(store.retryCounts == ["connection": 1])
         let direct = try server.store(prefix: prefix)
-        #expect(try direct.getBytes(key: "h/d/files/big.bin.zst", limit: 12 << 20) == content)
-        #expect(try direct.listPendingUploads(prefix: "").isEmpty)
+        #expect(try await direct.getBytes(key: "h/d/files/big.bin.zst", limit: 12 << 20) == content)
+        #expect(try await direct.listPendingUploads(prefix: "").isEmpty)
     }
 
     @Test func anIfAbsentPutWhoseAnswerWasLostIsNotAConflictWithItself() async throws {
@@ -168,13 +181,13 @@ struct RequestRetryTests {
         try proxy.set([.init(action: "drop_response", method: "PUT")])
         let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         let manifest = Array("{\"delta\":1}".utf8)
-        try store.put(key: "h/d/manifest.json", bytes: manifest, ifAbsent: true)
+        try await store.put(key: "h/d/manifest.json", bytes: manifest, ifAbsent: true)
         #expect(try proxy.injected() == ["drop_response": 1])
         #expect(outcomes(store, "PUT") == ["error": 1, "412": 1])
         #expect(store.requestCounts == ["PUT": 2, "GET": 1])
         // Someone else's object is still a conflict.
-        #expect {
-            try store.put(key: "h/d/manifest.json", bytes: Array("{\"other\":2}".utf8), ifAbsent: true)
+        await #expect {
+            try await store.put(key: "h/d/manifest.json", bytes: Array("{\"other\":2}".utf8), ifAbsent: true)
         } throws: { error in
             (error as? StoreError)?.code == .alreadyExists
         }

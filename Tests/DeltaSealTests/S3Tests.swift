@@ -21,9 +21,9 @@ struct S3Tests {
             cwd: harness.root, environment: server.environment(secret: secret))
     }
 
-    func deltaIDs(prefix: String) throws -> [String] {
+    func deltaIDs(prefix: String) async throws -> [String] {
         let store = try server.store(prefix: prefix)
-        return Set(try store.list(prefix: "test-host/").compactMap { $0.key.split(separator: "/").dropFirst().first.map(String.init) }).sorted()
+        return Set(try await store.list(prefix: "test-host/").compactMap { $0.key.split(separator: "/").dropFirst().first.map(String.init) }).sorted()
     }
 
     @Test func shipsToS3AndTheVerifierValidatesWithObjectsPlusOneRequests() async throws {
@@ -36,7 +36,7 @@ struct S3Tests {
         #expect(result.stdout.contains("shipped 2, rejected 0, failed 0"))
         // One object and the manifest per delta: 2 PUTs, nothing else.
         #expect(result.stderr.components(separatedBy: "\"requests\":\"PUT=2\"").count == 3, "\(result.stderr)")
-        let ids = try deltaIDs(prefix: prefix)
+        let ids = try await deltaIDs(prefix: prefix)
         #expect(ids.count == 2)
         for id in ids {
             let verify = try await TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)", "--json"],
@@ -53,10 +53,10 @@ struct S3Tests {
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
         try TestSupport.dropBatch(TestSupport.batch(records: 40), named: "b.ndjson", spool: harness.config.spool)
-        await #expect(try runSupervisor(harness, prefix: prefix).status == 0)
-        let id = try #require(try deltaIDs(prefix: prefix).first)
+        #expect(try await runSupervisor(harness, prefix: prefix).status == 0)
+        let id = try #require(try await deltaIDs(prefix: prefix).first)
         let store = try server.store(prefix: prefix)
-        let manifest = try StableJSON.decode(Manifest.self, from: store.getBytes(key: "test-host/\(id)/manifest.json"))
+        let manifest = try await StableJSON.decode(Manifest.self, from: store.getBytes(key: "test-host/\(id)/manifest.json"))
         let file = manifest.files[0]
         let download = harness.root + "/downloaded.zst"
         let cp = try server.aws(["s3", "cp", "s3://\(server.bucket)/\(prefix)/test-host/\(id)/\(file.objectKey)", download])
@@ -68,7 +68,7 @@ struct S3Tests {
         try Data(bytes).write(to: URL(fileURLWithPath: upload))
         let put = try server.aws(["s3", "cp", upload, "s3://\(server.bucket)/\(prefix)/from-cli/object.bin"])
         #expect(put.status == 0, "\(put.stderr)")
-        #expect(try store.getBytes(key: "from-cli/object.bin") == bytes)
+        #expect(try await store.getBytes(key: "from-cli/object.bin") == bytes)
     }
 
     @Test func verifierGetsItsCredentialsThroughAFileItDeletesNeverItsEnvironment() async throws {
@@ -99,7 +99,7 @@ struct S3Tests {
         #expect(recorded.contains("TMPDIR-MODE 700"))
         #expect(recorded.contains("AWS_REGION=us-east-1"))
         #expect(!recorded.contains("STILL-THERE"), "the verifier did not delete the credentials file")
-        #expect(try deltaIDs(prefix: prefix).count == 1)
+        #expect(try await deltaIDs(prefix: prefix).count == 1)
     }
 
     @Test func aCredentialsFileServesTheListingAndEveryDeltaOfARangeCheck() async throws {
@@ -109,7 +109,7 @@ struct S3Tests {
         for n in 0..<2 { try TestSupport.dropBatch(TestSupport.batch(records: 3 + n), named: "b\(n).ndjson", spool: harness.config.spool) }
         let shipped = try await runSupervisor(harness, prefix: prefix)
         #expect(shipped.status == 0, "\(shipped.stderr)")
-        try #require(try deltaIDs(prefix: prefix).count == 2)
+        try #require(try await deltaIDs(prefix: prefix).count == 2)
         let file = harness.root + "/credentials"
         try TestSupport.write("[default]\naws_access_key_id = \(server.accessKey)\naws_secret_access_key = \(server.secretKey)\n", to: file)
         // Nothing else to sign with: no keys in the environment, no profile, no instance metadata.
@@ -172,7 +172,7 @@ struct S3Tests {
              "--host", "test-host", "--endpoint", server.endpoint, "--writer", writer, "--log-level", "warning", "--metrics-address", ""],
             cwd: harness.root, environment: environment)
         #expect(back.status == 0, "\(back.stderr)")
-        #expect(try deltaIDs(prefix: prefix) == [id.rawValue])
+        #expect(try await deltaIDs(prefix: prefix) == [id.rawValue])
         #expect(try String(contentsOfFile: runs, encoding: .utf8).split(separator: "\n").count == 1)
     }
 
@@ -193,11 +193,11 @@ struct S3Tests {
         #expect(result.status == 0, "\(result.stderr)")
         // Database object: 1 PUT; index: create + 3 parts + complete; manifest: 1 PUT.
         #expect(result.stderr.contains("\"requests\":\"POST=2,PUT=5\""), "\(result.stderr)")
-        let id = try #require(try deltaIDs(prefix: prefix).first)
+        let id = try #require(try await deltaIDs(prefix: prefix).first)
         let verify = try await TestSupport.run([TestSupport.verifier, "s3://\(server.bucket)/\(prefix)/test-host/\(id)"],
                                          environment: server.environment())
         #expect(verify.status == 0, "\(verify.stdout)")
-        #expect(try server.store(prefix: prefix).listPendingUploads(prefix: "").isEmpty)
+        #expect(try await server.store(prefix: prefix).listPendingUploads(prefix: "").isEmpty)
     }
 
     @Test func interruptedMultipartUploadIsAbortedAndLeavesNothing() async throws {
@@ -214,18 +214,49 @@ struct S3Tests {
         defer { try? Files.removeTree(dir) }
         let bytes = (0..<(11 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
         try Data(bytes).write(to: URL(fileURLWithPath: dir + "/big.bin"))
-        #expect {
-            try store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: bytes))
+        await #expect {
+            try await store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: bytes))
         } throws: { error in
             (error as? StoreError)?.isRetryable == true
         }
         #expect(try proxy.injected() == ["reset_body": 1])
         let direct = try server.store(prefix: prefix)
-        #expect(try direct.listPendingUploads(prefix: "").isEmpty)
-        #expect(try direct.head(key: "h/d/files/big.bin.zst") == nil)
+        #expect(try await direct.listPendingUploads(prefix: "").isEmpty)
+        #expect(try await direct.head(key: "h/d/files/big.bin.zst") == nil)
         // The same upload goes through once the network behaves.
-        try store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: bytes))
-        #expect(try direct.getBytes(key: "h/d/files/big.bin.zst", limit: 12 << 20) == bytes)
-        try direct.delete(keys: ["h/d/files/big.bin.zst"])
+        try await store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: bytes))
+        #expect(try await direct.getBytes(key: "h/d/files/big.bin.zst", limit: 12 << 20) == bytes)
+        try await direct.delete(keys: ["h/d/files/big.bin.zst"])
+    }
+
+    @Test func aCancelledUploadStopsMidTransferAndLeavesNothing() async throws {
+        let prefix = S3TestServer.uniquePrefix()
+        let proxy = try FaultProxy(upstream: server.endpoint)
+        // The first part's request hangs far longer than the test may run: only the cancellation
+        // can end it (the store's own stall timeout is set longer still).
+        try proxy.set([.init(action: "stall", method: "PUT", contains: "partNumber=1", seconds: 900)])
+        var options = S3Options()
+        options.multipartThreshold = 1 << 20
+        options.partSize = 5 << 20
+        options.stallTimeoutSeconds = 900
+        options.maxAttempts = 1
+        let store = try server.store(prefix: prefix, endpoint: proxy.endpoint, options: options)
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let bytes = (0..<(11 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 11) }
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/big.bin"))
+        let upload = Task {
+            try await store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: bytes))
+        }
+        try await waitUntil(timeout: .seconds(60)) { ((try? proxy.injected()) ?? [:])["stall"] == 1 }
+        if ((try? proxy.injected()) ?? [:])["stall"] != 1 {
+            print("DEBUGCANCEL", Blocking.executor.load, (try? String(contentsOfFile: proxy.logPath, encoding: .utf8)) ?? "none")
+        }
+        upload.cancel()
+        await #expect(throws: CancellationError.self) { try await upload.value }
+        // The multipart upload was aborted on the way out, and nothing appeared.
+        let direct = try server.store(prefix: prefix)
+        #expect(try await direct.listPendingUploads(prefix: "").isEmpty)
+        #expect(try await direct.head(key: "h/d/files/big.bin.zst") == nil)
     }
 }

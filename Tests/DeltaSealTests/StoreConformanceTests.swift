@@ -2,6 +2,7 @@ import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
 import Foundation
+import Synchronization
 import Testing
 
 /// One suite, every store: the filesystem store, the memory store and the S3 store against
@@ -28,7 +29,8 @@ import Testing
             options.multipartThreshold = 1 << 20
             options.partSize = 5 << 20
             let store = try server.store(prefix: S3TestServer.uniquePrefix(), options: options)
-            return (store, { if let keys = try? store.list(prefix: "").map(\.key), !keys.isEmpty { try? store.delete(keys: keys) } })
+            // Nothing to clean: the prefix is this test's own, on the run's throwaway server.
+            return (store, {})
         }
     }
 
@@ -40,10 +42,10 @@ import Testing
         return (path, SHA256Stream.hex(of: data))
     }
 
-    func sha(of store: any ObjectStore, _ key: String) throws -> (String, Int64) {
-        var hash = SHA256Stream()
-        try store.get(key: key) { hash.update($0) }
-        return (hash.hex(), hash.count)
+    func sha(of store: any ObjectStore, _ key: String) async throws -> (String, Int64) {
+        let hash = Hashed()
+        try await store.get(key: key) { hash.stream.update($0) }
+        return (hash.stream.hex(), hash.stream.count)
     }
 
     @Test(arguments: kinds) func streamsAFileUpAndDownWithItsChecksum(_ kind: Kind) async throws {
@@ -52,11 +54,11 @@ import Testing
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         let file = try randomFile(bytes: 3 << 20 + 17, in: dir)
-        try store.put(key: "h/d/files/data.bin.zst", file: file.path, sha256: file.sha256)
-        let (digest, count) = try sha(of: store, "h/d/files/data.bin.zst")
+        try await store.put(key: "h/d/files/data.bin.zst", file: file.path, sha256: file.sha256)
+        let (digest, count) = try await sha(of: store, "h/d/files/data.bin.zst")
         #expect(digest == file.sha256)
         #expect(count == 3 << 20 + 17)
-        #expect(try store.head(key: "h/d/files/data.bin.zst")?.size == 3 << 20 + 17)
+        #expect(try await store.head(key: "h/d/files/data.bin.zst")?.size == 3 << 20 + 17)
     }
 
     @Test(arguments: kinds) func streamsAnObjectOfSeveralParts(_ kind: Kind) async throws {
@@ -73,8 +75,8 @@ import Testing
         }
         let path = dir + "/parts.bin"
         try Data(data).write(to: URL(fileURLWithPath: path))
-        try store.put(key: "h/d/files/parts.bin.zst", file: path, sha256: SHA256Stream.hex(of: data))
-        let (digest, count) = try sha(of: store, "h/d/files/parts.bin.zst")
+        try await store.put(key: "h/d/files/parts.bin.zst", file: path, sha256: SHA256Stream.hex(of: data))
+        let (digest, count) = try await sha(of: store, "h/d/files/parts.bin.zst")
         #expect(digest == SHA256Stream.hex(of: data))
         #expect(count == Int64(size))
         if kind == .s3 {
@@ -90,68 +92,111 @@ import Testing
         defer { try? Files.removeTree(dir) }
         let file = try randomFile(bytes: 1000, in: dir)
         let wrong = String(file.sha256.reversed())
-        #expect {
-            try store.put(key: "k.zst", file: file.path, sha256: wrong)
+        await #expect {
+            try await store.put(key: "k.zst", file: file.path, sha256: wrong)
         } throws: { error in
             (error as? StoreError)?.code == .checksumMismatch && (error as? StoreError)?.isRetryable == true
         }
-        #expect(try store.head(key: "k.zst") == nil)
+        #expect(try await store.head(key: "k.zst") == nil)
     }
 
     @Test(arguments: kinds) func createIfAbsentNeverOverwrites(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
-        try store.put(key: "d/manifest.json", bytes: Array("first".utf8), ifAbsent: true)
-        #expect {
-            try store.put(key: "d/manifest.json", bytes: Array("second".utf8), ifAbsent: true)
+        try await store.put(key: "d/manifest.json", bytes: Array("first".utf8), ifAbsent: true)
+        await #expect {
+            try await store.put(key: "d/manifest.json", bytes: Array("second".utf8), ifAbsent: true)
         } throws: { error in
             (error as? StoreError)?.code == .alreadyExists && (error as? StoreError)?.isRetryable == false
         }
-        #expect(try store.getBytes(key: "d/manifest.json") == Array("first".utf8))
-        try store.put(key: "d/manifest.json", bytes: Array("third".utf8), ifAbsent: false)
-        #expect(try store.getBytes(key: "d/manifest.json") == Array("third".utf8))
+        #expect(try await store.getBytes(key: "d/manifest.json") == Array("first".utf8))
+        try await store.put(key: "d/manifest.json", bytes: Array("third".utf8), ifAbsent: false)
+        #expect(try await store.getBytes(key: "d/manifest.json") == Array("third".utf8))
+    }
+
+    @Test(arguments: kinds) func aReadWhoseTaskIsCancelledStopsWithCancellationError(_ kind: Kind) async throws {
+        let (store, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(dir) }
+        let size = 24 << 20
+        let file = try randomFile(bytes: size, in: dir)
+        try await store.put(key: "h/d/files/big.bin.zst", file: file.path, sha256: file.sha256)
+        // The sink cancels its own task at the first chunk: the read stops there (the memory
+        // store hands over the object in one chunk, and then throws all the same).
+        let reader = Reader()
+        let (start, go) = AsyncStream<Void>.makeStream()
+        let task = Task {
+            for await _ in start { break }  // until the sink can reach the task
+            try await store.get(key: "h/d/files/big.bin.zst") { chunk in
+                reader.received += chunk.count
+                reader.task.withLock { $0 }?.cancel()
+            }
+        }
+        reader.task.withLock { $0 = task }
+        go.yield()
+        go.finish()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(reader.received > 0)
+        if kind != .memory { #expect(reader.received < size, "\(reader.received) of \(size) bytes read after the cancellation") }
+        // The store itself is unharmed: the object reads whole.
+        let (digest, count) = try await sha(of: store, "h/d/files/big.bin.zst")
+        #expect(digest == file.sha256 && count == Int64(size))
     }
 
     @Test(arguments: kinds) func missingObjectsAreNotFound(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
-        #expect {
-            try store.get(key: "nope/missing.zst") { _ in }
+        await #expect {
+            try await store.get(key: "nope/missing.zst") { _ in }
         } throws: { error in
             (error as? StoreError)?.code == .notFound
         }
-        #expect(try store.head(key: "nope/missing.zst") == nil)
-        try store.delete(keys: ["nope/missing.zst"])
+        #expect(try await store.head(key: "nope/missing.zst") == nil)
+        try await store.delete(keys: ["nope/missing.zst"])
     }
 
     @Test(arguments: kinds) func deletesManyAndListsByPrefix(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
         for key in ["p/a", "p/b", "p/sub/c", "q/d"] {
-            try store.put(key: key, bytes: Array(key.utf8), ifAbsent: false)
+            try await store.put(key: key, bytes: Array(key.utf8), ifAbsent: false)
         }
-        #expect(try store.list(prefix: "p/").map(\.key).sorted() == ["p/a", "p/b", "p/sub/c"])
-        #expect(try store.list(prefix: "p/").first { $0.key == "p/sub/c" }?.size == 7)
-        try store.delete(keys: ["p/a", "p/sub/c", "p/missing"])
-        #expect(try store.list(prefix: "").map(\.key).sorted() == ["p/b", "q/d"])
+        #expect(try await store.list(prefix: "p/").map(\.key).sorted() == ["p/a", "p/b", "p/sub/c"])
+        #expect(try await store.list(prefix: "p/").first { $0.key == "p/sub/c" }?.size == 7)
+        try await store.delete(keys: ["p/a", "p/sub/c", "p/missing"])
+        #expect(try await store.list(prefix: "").map(\.key).sorted() == ["p/b", "q/d"])
     }
 
     @Test(arguments: kinds) func keysWithUnusualCharactersRoundTrip(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
         let key = "host-1/dir with space/ü+é=&~(1).bin.zst"
-        try store.put(key: key, bytes: [1, 2, 3], ifAbsent: true)
-        #expect(try store.getBytes(key: key) == [1, 2, 3])
-        #expect(try store.list(prefix: "host-1/").map(\.key) == [key])
+        try await store.put(key: key, bytes: [1, 2, 3], ifAbsent: true)
+        #expect(try await store.getBytes(key: key) == [1, 2, 3])
+        #expect(try await store.list(prefix: "host-1/").map(\.key) == [key])
     }
 
     @Test(arguments: kinds) func keysThatEscapeAreRefused(_ kind: Kind) async throws {
         let (store, cleanup) = try makeStore(kind)
         defer { cleanup() }
-        #expect {
-            try store.put(key: "../escape", bytes: [1], ifAbsent: false)
+        await #expect {
+            try await store.put(key: "../escape", bytes: [1], ifAbsent: false)
         } throws: { error in
             (error as? StoreError)?.code == .invalidRequest
         }
     }
+}
+
+/// A hash the sink of a GET updates.
+private final class Hashed {
+    var stream = SHA256Stream()
+}
+
+/// What the cancelling sink shares with its test.
+private final class Reader: @unchecked Sendable {
+    // Safe: `received` is touched only by the sink, one chunk after another, and read after the
+    // read's task ended; `task` is behind its lock.
+    var received = 0
+    let task = Mutex<Task<Void, any Error>?>(nil)
 }

@@ -37,7 +37,7 @@ import Testing
         let ids = try harness.shippedDeltas()
         #expect(ids.count == 5)
         #expect(Set(try ids.map { try harness.manifest($0).sources[0].name }) == Set((0..<5).map { "b\($0).ndjson" }))
-        for id in ids { await #expect(try harness.verify(id).status == 0) }
+        for id in ids { #expect(try await harness.verify(id).status == 0) }
         #expect(names(harness.spool.work) == [])
         #expect(names(harness.spool.incoming) == [".b9.ndjson.tmp", "notes.txt"])
     }
@@ -75,7 +75,7 @@ import Testing
         #expect(Files.exists(marker))
         let ids = try harness.shippedDeltas()
         #expect(ids.count == 1)
-        await #expect(try harness.verify(ids[0]).status == 0)
+        #expect(try await harness.verify(ids[0]).status == 0)
     }
 
     @Test func injectedUploadFailuresAreRetriedThenSucceed() async throws {
@@ -93,7 +93,7 @@ import Testing
         #expect(ids.count == 1)
         let id = try #require(ids.first)
         #expect(try harness.manifest(id).recordCount == 9)
-        await #expect(try harness.verify(id).status == 0)
+        #expect(try await harness.verify(id).status == 0)
     }
 
     @Test func deltaThatExhaustsItsAttemptsEndsInFailedWithItsBatch() async throws {
@@ -213,7 +213,7 @@ import Testing
         #expect(manifest.files.map(\.kind) == [.sqlite, .other, .other])
         #expect(manifest.files[0].sqlite?.rowCounts == ["collections": 1, "records": 25])
         #expect(manifest.files[1].rawSize == 300_000)
-        await #expect(try harness.verify(id).status == 0)
+        #expect(try await harness.verify(id).status == 0)
     }
 
     @Test func onceExitsNonZeroWhenABatchIsRejectedAndWritersNeverSeeSecrets() async throws {
@@ -343,18 +343,18 @@ import Testing
         let orphan = "test-host/20261125T140509123Z-0000000001"
         let givenUp = "20261125T140509123Z-0000000002"
         let otherHost = "other-host/20261125T140509123Z-0000000003"
-        try store.put(key: orphan + "/files/a.zst", bytes: [1], ifAbsent: false)
-        try store.put(key: "test-host/\(givenUp)/manifest.json", bytes: [2], ifAbsent: false)
-        try store.put(key: "test-host/\(givenUp)/files/a.zst", bytes: [3], ifAbsent: false)
-        try store.put(key: otherHost + "/files/a.zst", bytes: [4], ifAbsent: false)
+        try await store.put(key: orphan + "/files/a.zst", bytes: [1], ifAbsent: false)
+        try await store.put(key: "test-host/\(givenUp)/manifest.json", bytes: [2], ifAbsent: false)
+        try await store.put(key: "test-host/\(givenUp)/files/a.zst", bytes: [3], ifAbsent: false)
+        try await store.put(key: otherHost + "/files/a.zst", bytes: [4], ifAbsent: false)
         try FileManager.default.createDirectory(atPath: harness.spool.failed + "/" + givenUp, withIntermediateDirectories: true)
         harness.config.gcGraceMs = 0
-        let result = try Supervisor(config: harness.config, logger: PipelineHarness.logger).collectGarbageOnce()
+        let result = try await Supervisor(config: harness.config, logger: PipelineHarness.logger).collectGarbageOnce()
         #expect(result.deltas == 2 && result.objects == 3 && result.abortedUploads == 0, "\(result)")
-        #expect(try store.list(prefix: "").map(\.key).sorted() == [
+        #expect(try await store.list(prefix: "").map(\.key).sorted() == [
             otherHost + "/files/a.zst", "test-host/\(shipped)/files/delta.sqlite3.zst", "test-host/\(shipped)/manifest.json",
         ])
-        await #expect(try harness.verify(shipped).status == 0)
+        #expect(try await harness.verify(shipped).status == 0)
     }
 
     @Test func badWriterCommandIsAConfigurationError() async throws {
@@ -371,11 +371,11 @@ import Testing
 }
 
 /// Polls `condition` until it holds, failing the test after `timeout`.
-func waitUntil(timeout: Duration = .seconds(10), _ condition: () -> Bool,
+func waitUntil(timeout: Duration = .seconds(10), _ condition: () async -> Bool,
                sourceLocation: SourceLocation = #_sourceLocation) async throws {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
-    while !condition() {
+    while !(await condition()) {
         if clock.now > deadline {
             Issue.record("condition not met within \(timeout)", sourceLocation: sourceLocation)
             return

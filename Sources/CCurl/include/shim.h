@@ -35,6 +35,9 @@ CURLcode dsc_setopt_pointer(CURL *handle, CURLoption option, void *value);
 CURLcode dsc_setopt_list(CURL *handle, CURLoption option, struct curl_slist *value);
 CURLcode dsc_setopt_callback(CURL *handle, CURLoption option, dsc_data_callback value);
 CURLcode dsc_setopt_seek(CURL *handle, dsc_seek_callback value);
+/// Sets CURLOPT_XFERINFOFUNCTION (and turns CURLOPT_NOPROGRESS off): a non-zero return aborts the transfer.
+typedef int (*dsc_progress_callback)(void *context, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+CURLcode dsc_setopt_progress(CURL *handle, dsc_progress_callback value, void *context);
 CURLcode dsc_getinfo_long(CURL *handle, CURLINFO info, long *value);
 
 /// CURL_READFUNC_ABORT as a function (a macro Swift cannot see).
