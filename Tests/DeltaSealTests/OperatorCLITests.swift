@@ -14,11 +14,11 @@ struct OperatorCLITests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     func supervisor(_ arguments: [String], in dir: String, environment extra: [String: String] = [:],
-                    removing: [String] = []) throws -> TestSupport.Result {
+                    removing: [String] = []) async throws -> TestSupport.Result {
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in extra { environment[key] = value }
         for key in removing { environment[key] = nil }
-        return try TestSupport.run([TestSupport.supervisor] + arguments, cwd: dir, environment: environment)
+        return try await TestSupport.run([TestSupport.supervisor] + arguments, cwd: dir, environment: environment)
     }
 
     /// Flags that keep a check local and free of shared ports.
@@ -36,16 +36,16 @@ struct OperatorCLITests {
         ("file://relative/x", "is not absolute"),
         ("deltas/prod", "is a relative path and stdin is not a terminal"),
     ])
-    func storeURLsThatAreNotWhatTheySeemAreExit78AndShipNothing(_ url: String, _ reason: String) throws {
+    func storeURLsThatAreNotWhatTheySeemAreExit78AndShipNothing(_ url: String, _ reason: String) async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         try TestSupport.dropBatch(TestSupport.batch(records: 1), named: "b.ndjson", spool: dir + "/spool")
-        let start = try supervisor(["start", "--once", "--spool", dir + "/spool", "--store", url] + Self.quiet, in: dir)
+        let start = try await supervisor(["start", "--once", "--spool", dir + "/spool", "--store", url] + Self.quiet, in: dir)
         #expect(start.status == 78, "\(start.stderr)")
         #expect(start.stderr.contains(reason), "\(start.stderr)")
         #expect(try Files.list(dir + "/spool/incoming") == ["b.ndjson"])
         #expect(try Files.list(dir) == ["spool"], "nothing may be created beside the spool")
-        let check = try supervisor(["config", "check", "--offline", "--spool", dir + "/spool", "--store", url] + Self.quiet, in: dir)
+        let check = try await supervisor(["config", "check", "--offline", "--spool", dir + "/spool", "--store", url] + Self.quiet, in: dir)
         #expect(check.status == 78)
         #expect(check.stderr.contains(reason))
     }
@@ -53,7 +53,7 @@ struct OperatorCLITests {
     @Test func tildeIsTheHomeDirectoryForStoreAndSpool() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
-        let check = try supervisor(["config", "check", "--offline", "--spool", "~/spool", "--store", "~/deltas"] + Self.quiet, in: "/",
+        let check = try await supervisor(["config", "check", "--offline", "--spool", "~/spool", "--store", "~/deltas"] + Self.quiet, in: "/",
                                    environment: ["HOME": dir])
         #expect(check.status == 0, "\(check.stderr)")
         #expect(check.stdout.contains("\nstore: file://\(dir)/deltas\n"), "\(check.stdout)")
@@ -68,28 +68,28 @@ struct OperatorCLITests {
         defer { try? Files.removeTree(dir) }
         try TestSupport.write("spool: ${BASE}/spool\nstore: file://$BASE/store\nhost: ingest-${N}\nwriter:\n  command: /bin/echo $$HOME\n",
                               to: dir + "/deltaseal.yaml")
-        let check = try supervisor(["config", "check", "--offline", "--config", "deltaseal.yaml"] + Self.quiet, in: dir,
+        let check = try await supervisor(["config", "check", "--offline", "--config", "deltaseal.yaml"] + Self.quiet, in: dir,
                                    environment: ["BASE": dir, "N": "7"])
         #expect(check.status == 0, "\(check.stderr)")
         for line in ["spool: \(dir)/spool", "store: file://\(dir)/store", "host: ingest-7", "writer.command: /bin/echo $HOME"] {
             #expect(check.stdout.contains(line + "\n"), "\(line) missing from \(check.stdout)")
         }
-        let missing = try supervisor(["config", "check", "--offline", "--config", "deltaseal.yaml"] + Self.quiet, in: dir,
+        let missing = try await supervisor(["config", "check", "--offline", "--config", "deltaseal.yaml"] + Self.quiet, in: dir,
                                      environment: ["BASE": dir], removing: ["N"])
         #expect(missing.status == 78)
         #expect(missing.stderr.contains("deltaseal.yaml:3: host: ${N} is not set"), "\(missing.stderr)")
-        let start = try supervisor(["start", "--once", "--config", "deltaseal.yaml"] + Self.quiet, in: dir,
+        let start = try await supervisor(["start", "--once", "--config", "deltaseal.yaml"] + Self.quiet, in: dir,
                                    environment: ["BASE": dir], removing: ["N"])
         #expect(start.status == 78)
         #expect(start.stderr.contains("${N} is not set"))
         // Opting out takes the text as it is.
         try TestSupport.write("spool: \(dir)/spool\nstore: \(dir)/st$ore\n", to: dir + "/literal.yaml")
-        let literal = try supervisor(["config", "check", "--offline", "--config", "literal.yaml", "--no-expand-env"] + Self.quiet, in: dir)
+        let literal = try await supervisor(["config", "check", "--offline", "--config", "literal.yaml", "--no-expand-env"] + Self.quiet, in: dir)
         #expect(literal.stdout.contains("store: file://\(dir)/st$ore\n"), "\(literal.stdout)\(literal.stderr)")
-        let byVariable = try supervisor(["config", "check", "--offline", "--config", "literal.yaml"] + Self.quiet, in: dir,
+        let byVariable = try await supervisor(["config", "check", "--offline", "--config", "literal.yaml"] + Self.quiet, in: dir,
                                         environment: ["DELTASEAL_NO_EXPAND_ENV": "1"])
         #expect(byVariable.status == 0, "\(byVariable.stderr)")
-        let expanded = try supervisor(["config", "check", "--offline", "--config", "literal.yaml"] + Self.quiet, in: dir, removing: ["ore"])
+        let expanded = try await supervisor(["config", "check", "--offline", "--config", "literal.yaml"] + Self.quiet, in: dir, removing: ["ore"])
         #expect(expanded.status == 78)
         #expect(expanded.stderr.contains("literal.yaml:2: store: ${ore} is not set"), "\(expanded.stderr)")
     }
@@ -97,7 +97,7 @@ struct OperatorCLITests {
     @Test func unknownVariablesAreNamedWithTheClosestSettingAndFractionsAreAccepted() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
-        let check = try supervisor(["config", "check", "--offline", "--spool", dir + "/spool", "--store", dir + "/store",
+        let check = try await supervisor(["config", "check", "--offline", "--spool", dir + "/spool", "--store", dir + "/store",
                                     "--stall-timeout", "2.5"] + Self.quiet, in: dir,
                                    environment: ["DELTASEAL_WRITER_TIMOUT": "3"])
         #expect(check.status == 0, "\(check.stderr)")
@@ -132,10 +132,10 @@ struct OperatorCLITests {
         }
         for c in cases {
             let metrics = c.args.contains("--metrics-address") ? [] : Self.quiet
-            let check = try supervisor(["config", "check", "--offline"] + c.args + metrics, in: dir, environment: c.env, removing: noAWS)
+            let check = try await supervisor(["config", "check", "--offline"] + c.args + metrics, in: dir, environment: c.env, removing: noAWS)
             #expect(check.status == c.status, "config check \(c.args): \(check.stderr)")
             #expect(check.stderr.contains(c.message), "config check \(c.args): \(check.stderr)")
-            let start = try supervisor(["start", "--once"] + c.args + metrics, in: dir, environment: c.env, removing: noAWS)
+            let start = try await supervisor(["start", "--once"] + c.args + metrics, in: dir, environment: c.env, removing: noAWS)
             #expect(start.status == c.status, "start \(c.args): \(start.stderr)")
             #expect(start.stderr.contains(c.message), "start \(c.args): \(start.stderr)")
         }
@@ -146,7 +146,7 @@ struct OperatorCLITests {
         defer { try? Files.removeTree(dir) }
         let port = try DaemonTests.freePort()
         let base = ["config", "check", "--spool", dir + "/spool", "--host", "h1"]
-        let fine = try supervisor(base + ["--store", dir + "/store", "--metrics-address", "localhost:\(port)"], in: dir)
+        let fine = try await supervisor(base + ["--store", dir + "/store", "--metrics-address", "localhost:\(port)"], in: dir)
         #expect(fine.status == 0, "\(fine.stderr)")
         #expect(fine.stdout.contains("# metrics: localhost:\(port) binds (127.0.0.1:\(port))"), "\(fine.stdout)")
         #expect(fine.stdout.contains("# store: file://\(dir)/store is writable (PUT and DELETE of h1/.deltaseal-probe)"), "\(fine.stdout)")
@@ -154,11 +154,11 @@ struct OperatorCLITests {
         // A store that does not answer: 69 (unavailable), not a configuration error; --offline skips it.
         let s3 = ["--store", "s3://deltas-test/x", "--endpoint", "http://127.0.0.1:1", "--stall-timeout", "1"] + Self.quiet
         let credentials = ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-value"]
-        let down = try supervisor(base + s3, in: dir, environment: credentials)
+        let down = try await supervisor(base + s3, in: dir, environment: credentials)
         #expect(down.status == 69, "\(down.stdout)\(down.stderr)")
         #expect(down.stdout.contains("# s3 credentials: access key AKIDEXAMPLE from environment (secret redacted)"))
         #expect(!down.stdout.contains("not-a-real-secret-value") && !down.stderr.contains("not-a-real-secret-value"))
-        let offline = try supervisor(base + s3 + ["--offline"], in: dir, environment: credentials)
+        let offline = try await supervisor(base + s3 + ["--offline"], in: dir, environment: credentials)
         #expect(offline.status == 0, "\(offline.stderr)")
     }
 
@@ -171,15 +171,15 @@ struct OperatorCLITests {
         try TestSupport.write("left by a crashed attempt", to: harness.storeRoot + "/" + orphan)
         try TestSupport.write("gc:\n  grace: 0\n", to: harness.root + "/deltaseal.yaml")
         let common = ["--spool", harness.config.spool, "--store", harness.storeRoot, "--host", "test-host"]
-        let fromFile = try supervisor(["gc", "--dry-run", "--config", "deltaseal.yaml"] + common, in: harness.root)
+        let fromFile = try await supervisor(["gc", "--dry-run", "--config", "deltaseal.yaml"] + common, in: harness.root)
         #expect(fromFile.status == 0, "\(fromFile.stderr)")
         #expect(fromFile.stdout.contains("would remove \(orphan)\n"), "\(fromFile.stdout)")
         #expect(FileManager.default.fileExists(atPath: harness.storeRoot + "/" + orphan), "a dry run removes nothing")
-        let fromEnvironment = try supervisor(["gc", "--dry-run"] + common, in: harness.root, environment: ["DELTASEAL_GC_GRACE": "0"])
+        let fromEnvironment = try await supervisor(["gc", "--dry-run"] + common, in: harness.root, environment: ["DELTASEAL_GC_GRACE": "0"])
         #expect(fromEnvironment.stdout.contains("would remove \(orphan)\n"), "\(fromEnvironment.stdout)")
-        let flagWins = try supervisor(["gc", "--dry-run", "--config", "deltaseal.yaml", "--grace", "3600"] + common, in: harness.root)
+        let flagWins = try await supervisor(["gc", "--dry-run", "--config", "deltaseal.yaml", "--grace", "3600"] + common, in: harness.root)
         #expect(!flagWins.stdout.contains("would remove test-host"), "\(flagWins.stdout)")
-        let real = try supervisor(["gc", "--config", "deltaseal.yaml"] + common, in: harness.root)
+        let real = try await supervisor(["gc", "--config", "deltaseal.yaml"] + common, in: harness.root)
         #expect(real.stdout.contains("removed 1 objects of 1 deltas"), "\(real.stdout)\(real.stderr)")
         #expect(!FileManager.default.fileExists(atPath: harness.storeRoot + "/" + orphan))
     }
@@ -198,7 +198,7 @@ struct OperatorCLITests {
         try await waitUntil { logText().contains("supervisor started") }
         // Checking the edited file beside the running daemon, before the reload, is no error.
         try TestSupport.write(head + "log:\n  level: debug\n", to: file)
-        let beside = try supervisor(["config", "check", "--config", file], in: harness.root)
+        let beside = try await supervisor(["config", "check", "--config", file], in: harness.root)
         #expect(beside.status == 0, "\(beside.stderr)")
         #expect(beside.stdout.contains("is running on spool \(harness.config.spool); start would exit 75 while it runs"), "\(beside.stdout)")
         daemon.signal(SIGHUP)
@@ -219,14 +219,14 @@ struct OperatorCLITests {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
         for command in [["status"], ["retry"], ["gc"], ["config", "check"]] {
-            let help = try supervisor(command + ["--help"], in: dir)
+            let help = try await supervisor(command + ["--help"], in: dir)
             #expect(help.status == 0)
             for startOnly in ["--writer-timeout", "--max-in-flight", "--crash-loop-window", "--log-level"] {
                 #expect(!help.stdout.contains(startOnly), "\(command) --help lists \(startOnly)")
             }
             #expect(help.stdout.contains("--config"))
         }
-        #expect(try supervisor(["start", "--help"], in: dir).stdout.contains("--writer-timeout"))
+        #expect(try await supervisor(["start", "--help"], in: dir).stdout.contains("--writer-timeout"))
         for tool in [TestSupport.supervisor, TestSupport.writer, TestSupport.verifier] {
             let version = try await TestSupport.run([tool, "--version"])
             #expect(version.status == 0)
@@ -237,11 +237,11 @@ struct OperatorCLITests {
     @Test func retryRefusesWhatIsNotADeltaIDBeforeDoingAnything() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
-        let bad = try supervisor(["retry", "nonexistent", "--spool", dir + "/spool"], in: dir)
+        let bad = try await supervisor(["retry", "nonexistent", "--spool", dir + "/spool"], in: dir)
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("not a delta id: nonexistent"), "\(bad.stderr)")
         #expect(!bad.stderr.contains("USAGE") && !bad.stderr.contains("Usage:"), "the reason, not a usage text: \(bad.stderr)")
-        let none = try supervisor(["retry", "--spool", dir + "/spool"], in: dir)
+        let none = try await supervisor(["retry", "--spool", dir + "/spool"], in: dir)
         #expect(none.status == 64)
         #expect(none.stderr.contains("name the delta ids to retry, or --all-failed"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/spool"))
@@ -253,7 +253,7 @@ struct OperatorCLITests {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         for n in 0..<2 { try TestSupport.dropBatch(TestSupport.batch(records: 3 + n), named: "b\(n).ndjson", spool: harness.config.spool) }
-        let run = try supervisor(["start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot, "--host", "test-host"]
+        let run = try await supervisor(["start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot, "--host", "test-host"]
                                  + Self.quiet, in: harness.root)
         #expect(run.status == 0, "\(run.stderr)")
         let ids = try harness.shippedDeltas().sorted()
@@ -277,7 +277,7 @@ struct OperatorCLITests {
         #expect(summary["valid"] as? Int == 2 && summary["status"] as? String == "valid", "\(all.stdout)")
         #expect((summary["deltas"] as? [Any])?.count == 2)
         // The default subcommand still checks one delta.
-        await #expect(try TestSupport.run([TestSupport.verifier, harness.deltaURL(ids[0])]).status == 0)
+        #expect(try await TestSupport.run([TestSupport.verifier, harness.deltaURL(ids[0])]).status == 0)
 
         let latest = harness.root + "/latest"
         let restore = try await TestSupport.run([TestSupport.verifier, "restore", store, "--host", "test-host", "--latest", "--out", latest])
@@ -301,7 +301,7 @@ struct OperatorCLITests {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         try TestSupport.dropBatch(TestSupport.batch(records: 3), named: "b.ndjson", spool: harness.config.spool)
-        let run = try supervisor(["start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot, "--host", "test-host"]
+        let run = try await supervisor(["start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot, "--host", "test-host"]
                                  + Self.quiet, in: harness.root)
         #expect(run.status == 0, "\(run.stderr)")
         let id = try #require(try harness.shippedDeltas().first)
@@ -391,7 +391,7 @@ struct OperatorCLITests {
         #expect(try String(contentsOfFile: example, encoding: .utf8).contains("command: /opt/ds/bin/writer"))
         // The installed example is a valid configuration, and an existing one is never overwritten.
         try TestSupport.write("# mine\n", to: example)
-        await #expect(try TestSupport.run([Self.root + "/bin/install", "--prefix", "/opt/ds", "--destdir", stage, "--configuration", "debug", "--no-build"]).status == 0)
+        #expect(try await TestSupport.run([Self.root + "/bin/install", "--prefix", "/opt/ds", "--destdir", stage, "--configuration", "debug", "--no-build"]).status == 0)
         #expect(try String(contentsOfFile: example, encoding: .utf8) == "# mine\n")
     }
 
@@ -432,10 +432,10 @@ struct OperatorCLITests {
         }
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
-        let read = try supervisor(["config", "check", "--offline", "--metrics-address", ""], in: dir, removing: ["DELTASEAL_CONFIG"])
+        let read = try await supervisor(["config", "check", "--offline", "--metrics-address", ""], in: dir, removing: ["DELTASEAL_CONFIG"])
         #expect(read.stdout.contains("gc.interval: 7201"), "\(read.stdout)\(read.stderr)")
         // DELTASEAL_CONFIG set, even empty, names the file (empty: none).
-        let none = try supervisor(["config", "check", "--offline", "--metrics-address", ""], in: dir, environment: ["DELTASEAL_CONFIG": ""])
+        let none = try await supervisor(["config", "check", "--offline", "--metrics-address", ""], in: dir, environment: ["DELTASEAL_CONFIG": ""])
         #expect(none.stdout.contains("gc.interval: 3600"), "\(none.stdout)\(none.stderr)")
     }
 }
