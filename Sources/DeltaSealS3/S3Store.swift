@@ -87,19 +87,19 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     }
 
     public func put(key: String, bytes: [UInt8], ifAbsent: Bool) async throws {
-        try await Blocking.runCancellable { [self] cancellation in
+        let response = try await Blocking.runCancellable { [self] cancellation in
             let digest = SHA256.hash(data: bytes)
             var headers = [("x-amz-checksum-sha256", Data(digest).base64EncodedString())]
             if ifAbsent { headers.append(("If-None-Match", "*")) }
-            let response = try send("PUT", key: key, headers: headers, body: .bytes(bytes), payloadHash: Hex.encode(digest),
-                                    cancellation: cancellation)
-            if response.status == 412 {
-                // After a retry the object may be this very PUT's, whose answer was lost on the way.
-                if response.retried, ifAbsent, (try? contents(key: key, limit: bytes.count, cancellation)) == bytes { return }
-                throw StoreError(.alreadyExists, key: key, "object exists (If-None-Match: *)")
-            }
-            try expectSuccess(response, key: key)
+            return try send("PUT", key: key, headers: headers, body: .bytes(bytes), payloadHash: Hex.encode(digest),
+                            cancellation: cancellation)
         }
+        if response.status == 412 {
+            // After a retry the object may be this very PUT's, whose answer was lost on the way.
+            if response.retried, ifAbsent, (try? await getBytes(key: key, limit: bytes.count)) == bytes { return }
+            throw StoreError(.alreadyExists, key: key, "object exists (If-None-Match: *)")
+        }
+        try expectSuccess(response, key: key)
     }
 
     public func get(key: String, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) async throws {
@@ -154,19 +154,6 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     }
 
     // MARK: - The blocking requests
-
-    /// A whole small object, refusing more than `limit` bytes.
-    private func contents(key: String, limit: Int, _ cancellation: Cancellation) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        let response = try send("GET", key: key, sink: { chunk in
-            guard bytes.count + chunk.count <= limit else {
-                throw StoreError(.invalidObject, key: key, "object is larger than \(limit) bytes")
-            }
-            bytes.append(contentsOf: chunk)
-        }, cancellation: cancellation)
-        try expectSuccess(response, key: key)
-        return bytes
-    }
 
     private func remove(keys: [String], _ cancellation: Cancellation) throws {
         if keys.count == 1 {

@@ -68,18 +68,13 @@ extension ObjectStore {
 
     /// Reads a whole small object (a manifest) into memory, refusing more than `limit` bytes.
     public func getBytes(key: String, limit: Int = 16 << 20) async throws -> [UInt8] {
-        let collected = Collected()
+        var bytes: [UInt8] = []
         try await get(key: key) { chunk in
-            guard collected.bytes.count + chunk.count <= limit else {
+            guard bytes.count + chunk.count <= limit else {
                 throw StoreError(.invalidObject, key: key, "object is larger than \(limit) bytes")
             }
-            collected.bytes.append(contentsOf: chunk)
+            bytes.append(contentsOf: chunk)
         }
-        return collected.bytes
+        return bytes
     }
-}
-
-/// The bytes a sink collects (a class, so the escaping sink and its caller share them).
-private final class Collected {
-    var bytes: [UInt8] = []
 }
