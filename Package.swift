@@ -77,7 +77,7 @@ let package = Package(
 
         // Packing a sealed delta and verifying a shipped one.
         .target(
-            name: "DeltaSealPack",
+            name: "DeltaSealDelta",
             dependencies: [
                 "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealSQLite", "DeltaSealZstd",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "DeltaSealSupervisor",
             dependencies: [
-                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealPack",
+                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealDelta",
                 "DeltaSealSQLite", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -118,21 +118,21 @@ let package = Package(
         ),
         .executableTarget(
             name: "verifier",
-            dependencies: ["DeltaSealPack", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DeltaSealDelta", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             linkerSettings: shortLivedLinking
         ),
 
         // bin/bench: pack and verify against the zstd and sha256sum tools, in one run.
         .executableTarget(
             name: "deltaseal-bench",
-            dependencies: ["DeltaSealCore", "DeltaSealPack", "DeltaSealStore", "DeltaSealSystem", "DeltaSealWriter"]
+            dependencies: ["DeltaSealCore", "DeltaSealDelta", "DeltaSealStore", "DeltaSealSystem", "DeltaSealWriter"]
         ),
 
         // bin/fuzz: libFuzzer targets when built with -DDELTASEAL_FUZZING -sanitize=fuzzer,
         // replay tools over files otherwise (the seed corpus is replayed by FuzzCorpusTests).
         .target(name: "DeltaSealFuzzHarness"),
         .executableTarget(name: "fuzz-record-parser", dependencies: ["DeltaSealFuzzHarness", "DeltaSealWriter"]),
-        .executableTarget(name: "fuzz-manifest", dependencies: ["DeltaSealFuzzHarness", "DeltaSealCore", "DeltaSealPack"]),
+        .executableTarget(name: "fuzz-manifest", dependencies: ["DeltaSealFuzzHarness", "DeltaSealCore", "DeltaSealDelta"]),
 
         .testTarget(name: "DeltaSealCoreTests", dependencies: ["DeltaSealCore"]),
         // The S3 store's values (signing, XML, retry policy, credentials files): no server needed.
@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "DeltaSealTests",
             dependencies: [
-                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealPack", "DeltaSealSQLite",
+                "DeltaSealCore", "DeltaSealSystem", "DeltaSealStore", "DeltaSealDelta", "DeltaSealSQLite",
                 "DeltaSealZstd", "DeltaSealWriter", "DeltaSealSupervisor", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

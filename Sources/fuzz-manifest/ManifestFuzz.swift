@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 
 /// The fuzz target of the manifest decoder: any bytes as a manifest, the way a verifier reads one
 /// from a store it does not trust.

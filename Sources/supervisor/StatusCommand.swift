@@ -1,5 +1,5 @@
 import ArgumentParser
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealSupervisor
 import Foundation
 

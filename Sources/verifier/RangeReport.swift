@@ -1,4 +1,4 @@
-import DeltaSealPack
+import DeltaSealDelta
 
 /// `verifier check` over a range: every delta's report, how many came out each way, and the
 /// worst verdict, which is the exit status.

@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealS3
 import DeltaSealStore
 import DeltaSealStoreOpener

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CDeltaSealBuildInfo
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealS3
 import DeltaSealStore
 import DeltaSealStoreOpener

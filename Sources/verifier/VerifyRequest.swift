@@ -1,4 +1,4 @@
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealS3
 import DeltaSealStore
 import DeltaSealStoreOpener

@@ -1,6 +1,6 @@
 import DeltaSealCore
 import Foundation
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealStore
 import DeltaSealSystem
 #if canImport(Glibc)

@@ -1,5 +1,4 @@
 import DeltaSealCore
-import DeltaSealPack
 import DeltaSealSQLite
 import DeltaSealSystem
 #if canImport(Glibc)
