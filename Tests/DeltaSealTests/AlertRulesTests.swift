@@ -34,7 +34,7 @@ struct AlertRulesTests {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: harness.config.spool)
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         var environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         environment["DELTASEAL_INTAKE_SETTLE"] = "0.1"
         let daemon = try Daemon([TestSupport.supervisor, "start", "--spool", harness.config.spool, "--store", harness.storeRoot,
@@ -43,7 +43,7 @@ struct AlertRulesTests {
         defer { daemon.kill() }
         var body = ""
         try await waitUntil(timeout: .seconds(60)) {
-            body = (try? DaemonTests.get("http://127.0.0.1:\(port)/metrics"))?.body ?? ""
+            body = (try? await TestSupport.http("http://127.0.0.1:\(port)/metrics"))?.body ?? ""
             return condition(body)
         }
         return body

@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSystem
@@ -29,7 +29,7 @@ struct ChaosTests {
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
         let proxy = try FaultProxy(upstream: server.endpoint, seed: seed)
-        try proxy.set([
+        try await proxy.set([
             .init(action: "status_503", times: nil, probability: 0.04),
             .init(action: "reset_body", method: "PUT", times: nil, probability: 0.04),
             .init(action: "flip_byte", method: "GET", contains: "/files/", times: nil, probability: 0.05),
@@ -108,7 +108,7 @@ struct ChaosTests {
         #expect(orphans.isEmpty, "\(orphans.map(\.key))")
         #expect(try await store.listPendingUploads(prefix: "chaos-host/").isEmpty)
 
-        let faults = try proxy.injected()
+        let faults = try await proxy.injected()
         print("chaos: seed=\(seed) batches=\(batchCount) kills=\(kills) faults=\(faults.values.reduce(0, +)) \(faults.sorted { $0.key < $1.key }) "
               + "lost=\(lost) duplicates=\(duplicates) orphans=\(orphans.count) records=\(records) gc=\(gc.stdout.trimmingCharacters(in: .newlines))")
     }
@@ -141,9 +141,8 @@ final class Daemon {
     }
 
     /// Waits for the daemon to exit; its exit status.
-    func wait() -> Int32 {
-        process.waitUntilExit()
-        return process.terminationStatus
+    func wait() async -> Int32 {
+        await TestSupport.exitStatus(of: process)
     }
 
     deinit { if process.isRunning { kill() } }

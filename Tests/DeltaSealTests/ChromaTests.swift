@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealSystem
 import Foundation
 import Testing
@@ -10,8 +10,16 @@ enum ChromaEnvironment {
 
     static let python: String? = {
         let candidate = ProcessInfo.processInfo.environment["DELTASEAL_CHROMA_PYTHON"] ?? root + "/.venv/bin/python3"
-        guard let result = try? TestSupport.run([candidate, "-c", "import chromadb"]), result.status == 0 else { return nil }
-        return candidate
+        // Asked once, from the suite's trait (synchronous), before any test runs.
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: candidate)
+        probe.arguments = ["-c", "import chromadb"]
+        probe.standardInput = FileHandle.nullDevice
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return nil }
+        probe.waitUntilExit()
+        return probe.terminationStatus == 0 ? candidate : nil
     }()
 
     static var available: Bool { python != nil }

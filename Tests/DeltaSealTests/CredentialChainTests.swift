@@ -54,8 +54,8 @@ struct CredentialChainTests {
     /// moto checks every signature here: the AssumeRole call (signed for `sts` with the user's
     /// keys) and the S3 requests (signed with the role's keys and session token).
     @Test(.enabled(if: moto, "needs moto_server in .venv")) func assumeRoleThroughAProfileWithASourceProfile() async throws {
-        let moto = try MotoServer(checkingSignatures: true)
-        try moto.makeBucket("creds")
+        let moto = try await MotoServer(checkingSignatures: true)
+        try await moto.makeBucket("creds")
         let user = try #require(moto.userKeys)
         let home = try Home()
         _ = try home.write(".aws/credentials", "[base]\naws_access_key_id = \(user.id)\naws_secret_access_key = \(user.secret)\n")
@@ -86,8 +86,8 @@ struct CredentialChainTests {
     }
 
     @Test(.enabled(if: moto, "needs moto_server in .venv")) func webIdentityFromATokenFile() async throws {
-        let moto = try MotoServer()
-        try moto.makeBucket("webid")
+        let moto = try await MotoServer()
+        try await moto.makeBucket("webid")
         let home = try Home()
         var environment = home.environment
         environment["AWS_WEB_IDENTITY_TOKEN_FILE"] = try home.write("token", "eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl\n")
@@ -109,8 +109,8 @@ struct CredentialChainTests {
     }
 
     @Test(.enabled(if: moto, "needs moto_server in .venv")) func instanceMetadataV2() async throws {
-        let moto = try MotoServer()
-        try moto.makeBucket("imds")
+        let moto = try await MotoServer()
+        try await moto.makeBucket("imds")
         let home = try Home()
         var environment = home.environment
         environment.removeValue(forKey: "AWS_EC2_METADATA_DISABLED")
@@ -149,7 +149,7 @@ struct CredentialChainTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("shipped 1, rejected 0, failed 0"), "\(result.stdout)")
         // The supervisor asked once; its verifier, handed no temporary credentials, asked itself.
-        let counts = try endpoint.counts()
+        let counts = try await endpoint.counts()
         #expect(counts.served == 2 && counts.refused == 0, "\(counts)")
 
         // A wrong token is refused, and the error says by whom.
@@ -176,17 +176,17 @@ struct CredentialChainTests {
         options.endpoint = server.endpoint
         let store = try StoreOpener.open(StoreURL(scheme: .s3, root: server.bucket, prefix: S3TestServer.uniquePrefix()), s3: options,
                                          environment: environment)
-        #expect(try endpoint.counts().served == 0, "asked on first use, not at open")
+        #expect(try await endpoint.counts().served == 0, "asked on first use, not at open")
         // The provider is asked directly, twice in a row: a store request is a job on the
         // executor and its answer comes back through the cooperative pool, which a loaded test
         // run can keep busy for longer than these credentials live.
         let provider = try #require(store as? S3Store).credentials
         let first = try provider.credentials()
         #expect(try provider.credentials() == first)
-        #expect(try endpoint.counts().served == 1)
+        #expect(try await endpoint.counts().served == 1)
         try await Task.sleep(for: .milliseconds(3_500))
         _ = try provider.credentials()
-        #expect(try endpoint.counts().served == 2)
+        #expect(try await endpoint.counts().served == 2)
         // What the provider hands out signs real requests.
         #expect(try await store.head(key: "c") == nil)
     }
@@ -204,16 +204,16 @@ struct CredentialChainTests {
         options.endpoint = proxy.endpoint
         let location = StoreURL(scheme: .s3, root: server.bucket, prefix: S3TestServer.uniquePrefix())
 
-        try proxy.set([.init(action: "expired_token", method: "PUT")])
+        try await proxy.set([.init(action: "expired_token", method: "PUT")])
         let store = CountingStore(try StoreOpener.open(location, s3: options, environment: environment))
         try await store.put(key: "h/d/manifest.json", bytes: Array("{}".utf8), ifAbsent: true)
-        #expect(try proxy.injected() == ["expired_token": 1])
-        #expect(try endpoint.counts().served == 2)
+        #expect(try await proxy.injected() == ["expired_token": 1])
+        #expect(try await endpoint.counts().served == 2)
         #expect(store.requestCounts == ["PUT": 2])
         #expect(store.retryCounts == ["expired_token": 1])
 
         // Refused again after the refresh: one refresh only, and the error is worth a later retry.
-        try proxy.set([.init(action: "expired_token", method: "PUT", times: 5)])
+        try await proxy.set([.init(action: "expired_token", method: "PUT", times: 5)])
         let again = CountingStore(try StoreOpener.open(location, s3: options, environment: environment))
         await #expect {
             try await again.put(key: "h/e/manifest.json", bytes: Array("{}".utf8), ifAbsent: true)
@@ -221,7 +221,7 @@ struct CredentialChainTests {
             guard let error = error as? StoreError else { return false }
             return error.code == .unauthorized && error.isRetryable && error.message.contains("container credentials")
         }
-        #expect(try proxy.injected() == ["expired_token": 2])
+        #expect(try await proxy.injected() == ["expired_token": 2])
         #expect(again.requestCounts == ["PUT": 2])
     }
 
@@ -272,6 +272,6 @@ struct CredentialChainTests {
         environment["AWS_ENDPOINT_URL_SSO"] = portal.url
         let store = try await roundTrip(bucket: server.bucket, endpoint: server.endpoint, environment: environment)
         #expect(store.credentials.source == "SSO role Deployer of profile sso")
-        #expect(try portal.counts().served == 1)
+        #expect(try await portal.counts().served == 1)
     }
 }

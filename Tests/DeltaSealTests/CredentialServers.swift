@@ -40,18 +40,10 @@ final class LoopbackProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// A free loopback port (bound and released).
-    static func freePort() throws -> Int {
-        let result = try TestSupport.run(["/usr/bin/env", "python3", "-c",
-                                          "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
-        return Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-    }
-
-    /// GETs `url` once with Python's urllib; the body, or nil on any failure.
-    static func get(_ url: String) -> String? {
-        let script = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())"
-        guard let result = try? TestSupport.run(["/usr/bin/env", "python3", "-c", script, url]), result.status == 0 else { return nil }
-        return result.stdout
+    /// GETs `url` once; the body of a 200 answer, or nil.
+    static func get(_ url: String) async -> String? {
+        guard let answer = try? await TestSupport.http(url, timeout: 2), answer.status == 200 else { return nil }
+        return answer.body
     }
 }
 
@@ -74,39 +66,39 @@ final class MotoServer: @unchecked Sendable {
     /// With `checkingSignatures`, moto authenticates every request (SigV4 and session tokens
     /// checked against its IAM and STS) after a setup of its own: a user with keys and a role
     /// `arn:aws:iam::123456789012:role/deltaseal`, both allowed everything.
-    init(checkingSignatures: Bool = false) throws {
-        let port = try LoopbackProcess.freePort()
+    init(checkingSignatures: Bool = false) async throws {
+        let port = try TestSupport.freePort()
         var environment = ProcessInfo.processInfo.environment
         if checkingSignatures { environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "5" }
         server = try LoopbackProcess([Self.executable, "-H", "127.0.0.1", "-p", "\(port)"], environment: environment,
                                      printsPort: false, port: port)
         let deadline = Date().addingTimeInterval(30)
-        while LoopbackProcess.get(server.url + "/moto-api/data.json") == nil {
+        while await LoopbackProcess.get(server.url + "/moto-api/data.json") == nil {
             guard Date() < deadline else { throw SystemError("moto_server", "did not answer within 30 s", errno: ETIMEDOUT) }
-            usleep(200_000)
+            try await Task.sleep(for: .milliseconds(200))
         }
         if checkingSignatures {
             let allowAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
             let trustAll = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#
-            _ = try cli(["iam", "create-user", "--user-name", "deltaseal"])
-            let key = try cli(["iam", "create-access-key", "--user-name", "deltaseal"])
+            _ = try await cli(["iam", "create-user", "--user-name", "deltaseal"])
+            let key = try await cli(["iam", "create-access-key", "--user-name", "deltaseal"])
             let object = try JSONSerialization.jsonObject(with: Data(key.utf8)) as? [String: [String: Any]]
             guard let id = object?["AccessKey"]?["AccessKeyId"] as? String, let secret = object?["AccessKey"]?["SecretAccessKey"] as? String else {
                 throw SystemError("moto create-access-key", key, errno: EIO)
             }
-            _ = try cli(["iam", "put-user-policy", "--user-name", "deltaseal", "--policy-name", "all", "--policy-document", allowAll])
-            _ = try cli(["iam", "create-role", "--role-name", "deltaseal", "--assume-role-policy-document", trustAll])
-            _ = try cli(["iam", "put-role-policy", "--role-name", "deltaseal", "--policy-name", "all", "--policy-document", allowAll])
+            _ = try await cli(["iam", "put-user-policy", "--user-name", "deltaseal", "--policy-name", "all", "--policy-document", allowAll])
+            _ = try await cli(["iam", "create-role", "--role-name", "deltaseal", "--assume-role-policy-document", trustAll])
+            _ = try await cli(["iam", "put-role-policy", "--role-name", "deltaseal", "--policy-name", "all", "--policy-document", allowAll])
             userKeys = (id, secret)
         }
     }
 
     /// Runs the AWS CLI against moto (with the user's keys once there are some).
     @discardableResult
-    func cli(_ arguments: [String]) throws -> String {
+    func cli(_ arguments: [String]) async throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let executable = ProcessInfo.processInfo.environment["DELTASEAL_AWS_CLI"] ?? root.path + "/.venv/bin/aws"
-        let result = try TestSupport.run([executable, "--endpoint-url", endpoint, "--region", "us-east-1"] + arguments,
+        let result = try await TestSupport.run([executable, "--endpoint-url", endpoint, "--region", "us-east-1"] + arguments,
                                          environment: ["AWS_ACCESS_KEY_ID": userKeys?.id ?? "setup", "AWS_SECRET_ACCESS_KEY": userKeys?.secret ?? "setup",
                                                        "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()])
         guard result.status == 0 else { throw SystemError("aws \(arguments.prefix(2).joined(separator: " "))", result.stderr, errno: EIO) }
@@ -114,8 +106,8 @@ final class MotoServer: @unchecked Sendable {
     }
 
     /// Creates `bucket` in moto's S3.
-    func makeBucket(_ bucket: String) throws {
-        try cli(["s3api", "create-bucket", "--bucket", bucket])
+    func makeBucket(_ bucket: String) async throws {
+        try await cli(["s3api", "create-bucket", "--bucket", bucket])
     }
 }
 
@@ -136,8 +128,8 @@ final class CredentialServer: @unchecked Sendable {
     }
 
     /// Credentials handed out and requests refused so far.
-    func counts() throws -> (served: Int, refused: Int) {
-        let text = try #require(LoopbackProcess.get(url + "/__count"))
+    func counts() async throws -> (served: Int, refused: Int) {
+        let text = try #require(await LoopbackProcess.get(url + "/__count"))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Int])
         return (object["served"] ?? -1, object["refused"] ?? -1)
     }

@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealSupervisor
 import DeltaSealSystem
 import Foundation
@@ -9,25 +9,6 @@ import Testing
 /// SIGTERM and restart, retry of failed deltas, restore of shipped ones.
 @Suite(.timeLimit(.minutes(3)))
 struct DaemonTests {
-    static func freePort() throws -> Int {
-        let result = try TestSupport.run(["/usr/bin/env", "python3", "-c",
-            "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
-        return Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
-    }
-
-    /// GETs `url`: status and body, or (0, the error) when no answer came within `timeout` seconds.
-    static func get(_ url: String, timeout: Double = 5) throws -> (status: Int, body: String) {
-        let result = try TestSupport.run(["/usr/bin/env", "python3", "-c", """
-            import sys, urllib.request, urllib.error
-            try:
-                r = urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])); print(r.status); print(r.read().decode(), end="")
-            except urllib.error.HTTPError as e:
-                print(e.code); print(e.read().decode(), end="")
-            """, url, String(timeout)])
-        guard result.status == 0, let newline = result.stdout.firstIndex(of: "\n") else { return (0, result.stderr) }
-        return (Int(result.stdout[..<newline]) ?? 0, String(result.stdout[result.stdout.index(after: newline)...]))
-    }
-
     /// A writer that handles `b0.ndjson` at once and holds every other batch until the test
     /// creates `release`: the daemon is caught mid-work deterministically, whatever the load.
     func gatedWriter(_ harness: PipelineHarness) throws -> (writer: String, release: () -> Void) {
@@ -45,8 +26,8 @@ struct DaemonTests {
                    environment: ProcessInfo.processInfo.environment, cwd: harness.root, log: log)
     }
 
-    func status(_ harness: PipelineHarness) throws -> SupervisorStatus {
-        let result = try TestSupport.run([TestSupport.supervisor, "status", "--json", "--spool", harness.config.spool], cwd: harness.root)
+    func status(_ harness: PipelineHarness) async throws -> SupervisorStatus {
+        let result = try await TestSupport.run([TestSupport.supervisor, "status", "--json", "--spool", harness.config.spool], cwd: harness.root)
         return try StableJSON.decode(SupervisorStatus.self, from: Array(result.stdout.utf8))
     }
 
@@ -54,20 +35,20 @@ struct DaemonTests {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         for n in 0..<3 { try TestSupport.dropBatch(TestSupport.batch(records: 4), named: "b\(n).ndjson", spool: harness.config.spool) }
-        let idle = try status(harness)
+        let idle = try await status(harness)
         #expect(!idle.running)
         #expect(idle.queues["incoming"] == 3)
         let (writer, release) = try gatedWriter(harness)
         let daemon = try start(harness, ["--writer", writer, "--metrics-address", ""], log: harness.root + "/log")
         // b0 ships; b1 and b2 wait in their writers.
-        try await waitUntil(timeout: .seconds(60)) { (try? status(harness))?.shippedLastHour == 1 }
-        let seen = try status(harness)
+        try await waitUntil(timeout: .seconds(60)) { (try? await status(harness))?.shippedLastHour == 1 }
+        let seen = try await status(harness)
         #expect(seen.running)
         #expect(seen.stages == ["claimed": 2], "\(seen)")
         #expect(Set(seen.inFlight.flatMap(\.batches)) == ["b1.ndjson", "b2.ndjson"])
         release()
-        try await waitUntil(timeout: .seconds(60)) { (try? status(harness))?.shippedLastHour == 3 }
-        let done = try status(harness)
+        try await waitUntil(timeout: .seconds(60)) { (try? await status(harness))?.shippedLastHour == 3 }
+        let done = try await status(harness)
         #expect(done.queues == ["incoming": 0, "unclaimable": 0, "work": 0, "rejected": 0, "failed": 0])
         #expect(done.intakePaused == nil)
         let table = try await TestSupport.run([TestSupport.supervisor, "status", "--spool", harness.config.spool], cwd: harness.root).stdout
@@ -79,30 +60,30 @@ struct DaemonTests {
     @Test func metricsMoveDuringARunAndHealthEndpointsAnswer() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
-        let port = try Self.freePort()
+        let port = try TestSupport.freePort()
         let base = "http://127.0.0.1:\(port)"
         for n in 0..<4 { try TestSupport.dropBatch(TestSupport.batch(records: 5), named: "b\(n).ndjson", spool: harness.config.spool) }
         let (writer, release) = try gatedWriter(harness)
         let daemon = try start(harness, ["--writer", writer, "--metrics-address", "127.0.0.1:\(port)",
                                          "--max-in-flight", "1"], log: harness.root + "/log")
-        func shipped() -> Int {
-            let body = (try? Self.get(base + "/metrics").body) ?? ""
+        func shipped() async -> Int {
+            let body = (try? await TestSupport.http(base + "/metrics").body) ?? ""
             let line = body.split(separator: "\n").first { $0.hasPrefix("deltaseal_deltas_total{outcome=\"shipped\"}") }
             return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
         }
-        try await waitUntil(timeout: .seconds(60)) { shipped() >= 1 }
-        #expect(shipped() == 1)
+        try await waitUntil(timeout: .seconds(60)) { await shipped() >= 1 }
+        #expect(await shipped() == 1)
         release()
-        try await waitUntil(timeout: .seconds(60)) { shipped() == 4 }
-        let metrics = try Self.get(base + "/metrics").body
+        try await waitUntil(timeout: .seconds(60)) { await shipped() == 4 }
+        let metrics = try await TestSupport.http(base + "/metrics").body
         for name in ["deltaseal_stage_duration_seconds_bucket{stage=\"write\"", "deltaseal_bytes_total{kind=\"raw\"}",
                      "deltaseal_writer_exits_total{code=\"0\"} 4", "deltaseal_store_requests_total{verb=\"PUT\",status=\"unknown\"} 8",
                      "deltaseal_spool_batches{dir=\"incoming\"}", "deltaseal_intake_paused{reason=\"free_disk\"} 0"] {
             #expect(metrics.contains(name), "\(name) missing from:\n\(metrics)")
         }
-        #expect(try Self.get(base + "/healthz").status == 200)
-        #expect(try Self.get(base + "/readyz").status == 200)
-        #expect(try Self.get(base + "/nope").status == 404)
+        #expect(try await TestSupport.http(base + "/healthz").status == 200)
+        #expect(try await TestSupport.http(base + "/readyz").status == 200)
+        #expect(try await TestSupport.http(base + "/nope").status == 404)
         daemon.kill()
     }
 
@@ -121,7 +102,7 @@ struct DaemonTests {
         daemon.signal(SIGTERM)
         try await waitUntil { ((try? String(contentsOfFile: harness.root + "/log", encoding: .utf8)) ?? "").contains("stop requested") }
         release()
-        let status = daemon.wait()
+        let status = await daemon.wait()
         #expect(status == 0)
         // Drained: nothing half-done in work/, the rest untouched in incoming/.
         #expect(try Files.list(harness.spool.work).filter { !$0.hasPrefix(".") } == [])
@@ -156,7 +137,7 @@ struct DaemonTests {
             return writerPID != nil
         }
         daemon.signal(SIGTERM)
-        #expect(daemon.wait() == 0)
+        #expect(await daemon.wait() == 0)
         try await waitUntil { TestSupport.processIsGone(writerPID!) }
         #expect(try Files.list(harness.spool.work).filter { !$0.hasPrefix(".") }.count == 1)
         // Killed by the drain is not a failure: no attempt spent.
@@ -194,7 +175,7 @@ struct DaemonTests {
         try await waitUntil { logText().contains("configuration reload refused") }
         #expect(logText().contains("writer.timout: unknown key"))
         daemon.signal(SIGTERM)
-        #expect(daemon.wait() == 0)
+        #expect(await daemon.wait() == 0)
     }
 
     @Test func retryPutsAFailedDeltaBackUnderTheSameID() async throws {

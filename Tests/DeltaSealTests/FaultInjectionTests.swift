@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealS3
 import DeltaSealSystem
 import Foundation
@@ -32,7 +32,7 @@ struct FaultInjectionTests {
         defer { harness.remove() }
         let prefix = S3TestServer.uniquePrefix()
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([fault.rule])
+        try await proxy.set([fault.rule])
         try TestSupport.dropBatch(TestSupport.batch(records: 12), named: "b.ndjson", spool: harness.config.spool)
         let result = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", "s3://\(server.bucket)/\(prefix)",
@@ -40,7 +40,7 @@ struct FaultInjectionTests {
              "--log-level", "warning"],
             cwd: harness.root, environment: server.environment())
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(try proxy.injected() == [fault.rule.action: 1])
+        #expect(try await proxy.injected() == [fault.rule.action: 1])
         #expect(result.stderr.contains("attempt failed, retrying"))
         #expect(result.stderr.contains(fault.symptom), "\(result.stderr)")
         // Exactly one delta, complete, and nothing else under the host.

@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealSupervisor
 import DeltaSealSystem
 import Foundation
@@ -37,35 +37,35 @@ import Testing
         // One slot, held by a writer that does not finish: intake is blocked on the slot.
         let (writer, release) = try heldWriter(harness)
         for n in 0..<2 { try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b\(n).ndjson", spool: harness.config.spool) }
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         let running = try daemon(harness, port: port, writer: writer)
         defer { running.kill() }
         try await waitUntil { ((try? harness.spool.workInProgress()) ?? []).count == 1 }
         // The health timer keeps publishing while intake waits for the slot.
         let first = try #require(await waitFor { statusUpdatedAt(harness) })
         try await waitUntil(timeout: .seconds(10)) { (statusUpdatedAt(harness) ?? first) > first }
-        #expect(try DaemonTests.get("http://127.0.0.1:\(port)/healthz").status == 200)
-        #expect(try DaemonTests.get("http://127.0.0.1:\(port)/readyz").status == 200)
+        #expect(try await TestSupport.http("http://127.0.0.1:\(port)/healthz").status == 200)
+        #expect(try await TestSupport.http("http://127.0.0.1:\(port)/readyz").status == 200)
         release()
         try await waitUntil(timeout: .seconds(60)) { ((try? harness.shippedDeltas()) ?? []).count == 2 }
-        let metrics = try DaemonTests.get("http://127.0.0.1:\(port)/metrics").body
+        let metrics = try await TestSupport.http("http://127.0.0.1:\(port)/metrics").body
         #expect(metrics.contains("deltaseal_last_shipped_timestamp_seconds "), "\(metrics)")
     }
 
     @Test func readinessIsFalseWhilePausedForDisk() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         try harness.spool.prepare()
         // A floor no disk reaches: intake pauses at once.
         let running = try daemon(harness, port: port, environment: ["DELTASEAL_INTAKE_MIN_FREE_BYTES": "1000TiB"])
         defer { running.kill() }
         try await waitUntil(timeout: .seconds(20)) {
-            (try? DaemonTests.get("http://127.0.0.1:\(port)/readyz"))?.body.contains("intake paused: free disk") == true
+            (try? await TestSupport.http("http://127.0.0.1:\(port)/readyz"))?.body.contains("intake paused: free disk") == true
         }
-        let metrics = try DaemonTests.get("http://127.0.0.1:\(port)/metrics").body
+        let metrics = try await TestSupport.http("http://127.0.0.1:\(port)/metrics").body
         #expect(metrics.contains("deltaseal_intake_paused{reason=\"free_disk\"} 1"), "\(metrics)")
-        #expect(try DaemonTests.get("http://127.0.0.1:\(port)/healthz").status == 200)
+        #expect(try await TestSupport.http("http://127.0.0.1:\(port)/healthz").status == 200)
         let status = try await TestSupport.run([TestSupport.supervisor, "status", "--spool", harness.config.spool])
         #expect(status.stdout.contains("PAUSED: free disk"), "\(status.stdout)")
     }
@@ -75,16 +75,16 @@ import Testing
         defer { harness.remove() }
         let (writer, release) = try heldWriter(harness)
         try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: harness.config.spool)
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         let running = try daemon(harness, port: port, writer: writer)
         try await waitUntil { ((try? harness.spool.workInProgress()) ?? []).count == 1 }
         running.signal(SIGTERM)
         try await waitUntil(timeout: .seconds(20)) {
-            (try? DaemonTests.get("http://127.0.0.1:\(port)/readyz"))?.body.contains("draining") == true
+            (try? await TestSupport.http("http://127.0.0.1:\(port)/readyz"))?.body.contains("draining") == true
         }
-        #expect(try DaemonTests.get("http://127.0.0.1:\(port)/healthz").status == 200)
+        #expect(try await TestSupport.http("http://127.0.0.1:\(port)/healthz").status == 200)
         release()
-        #expect(running.wait() == 0)
+        #expect(await running.wait() == 0)
     }
 
     /// A TCP connection to 127.0.0.1:`port` that never sends a byte.
@@ -112,49 +112,49 @@ import Testing
     @Test func healthAnswersWhileIdleConnectionsAreOpen() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         let running = try daemon(harness, port: port)
-        try await waitUntil(timeout: .seconds(20)) { (try? DaemonTests.get("http://127.0.0.1:\(port)/healthz"))?.status == 200 }
+        try await waitUntil(timeout: .seconds(20)) { (try? await TestSupport.http("http://127.0.0.1:\(port)/healthz"))?.status == 200 }
         // Connected, nothing sent: a server that takes one connection at a time would wait on
         // the first of them (the hand-written one did, 5 s each) before it read the probe.
         let idle = try (0..<20).map { _ in try idleConnection(port: port) }
         defer { for fd in idle { close(fd) } }
         // A functional bound, not a benchmark: 1 s is far above an answer and far below 5 s.
-        let health = try DaemonTests.get("http://127.0.0.1:\(port)/healthz", timeout: 1)
+        let health = try await TestSupport.http("http://127.0.0.1:\(port)/healthz", timeout: 1)
         #expect(health.status == 200, "\(health.body)")
         #expect(health.body == "ok\n")
         // Nor do they hold up the shutdown: idle connections are closed, not waited for.
         running.signal(SIGTERM)
-        #expect(running.wait() == 0)
+        #expect(await running.wait() == 0)
     }
 
     @Test(.enabled(if: hasIPv6Loopback, "no IPv6 loopback on this host (no ::1 in /proc/net/if_inet6)"))
     func endpointsServeIPv6AndEveryInterface() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         let loopback6 = try daemon(harness, port: port, address: "[::1]:\(port)")
-        try await waitUntil(timeout: .seconds(20)) { (try? DaemonTests.get("http://[::1]:\(port)/healthz"))?.status == 200 }
-        #expect(try DaemonTests.get("http://[::1]:\(port)/nothing-here") == (404, "try /metrics, /healthz or /readyz\n"))
+        try await waitUntil(timeout: .seconds(20)) { (try? await TestSupport.http("http://[::1]:\(port)/healthz"))?.status == 200 }
+        #expect(try await TestSupport.http("http://[::1]:\(port)/nothing-here") == (404, "try /metrics, /healthz or /readyz\n"))
         // Said at info, in the daemon's log: the server's quieter logger leaves the daemon's level alone.
         let log = (try? String(contentsOfFile: harness.root + "/log", encoding: .utf8)) ?? ""
         #expect(log.contains("serving /metrics, /healthz and /readyz") && log.contains("[::1]:\(port)"), "\(log)")
         loopback6.signal(SIGTERM)
-        #expect(loopback6.wait() == 0)
+        #expect(await loopback6.wait() == 0)
         // `:PORT`: every interface, both families on one socket.
         let every = try daemon(harness, port: port, address: ":\(port)")
-        try await waitUntil(timeout: .seconds(20)) { (try? DaemonTests.get("http://[::1]:\(port)/healthz"))?.status == 200 }
-        #expect(try DaemonTests.get("http://127.0.0.1:\(port)/healthz").status == 200)
-        #expect(try DaemonTests.get("http://127.0.0.1:\(port)/readyz") == (200, "ready\n"))
+        try await waitUntil(timeout: .seconds(20)) { (try? await TestSupport.http("http://[::1]:\(port)/healthz"))?.status == 200 }
+        #expect(try await TestSupport.http("http://127.0.0.1:\(port)/healthz").status == 200)
+        #expect(try await TestSupport.http("http://127.0.0.1:\(port)/readyz") == (200, "ready\n"))
         every.signal(SIGTERM)
-        #expect(every.wait() == 0)
+        #expect(await every.wait() == 0)
     }
 
     @Test func anAddressInUseLeavesTheDaemonShippingWithoutEndpoints() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         // Another process's listener on the port (this one's: the same to the daemon).
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(holder) }
         var address = sockaddr_in()
@@ -172,21 +172,21 @@ import Testing
         try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: harness.config.spool)
         try await waitUntil(timeout: .seconds(60)) { ((try? harness.shippedDeltas()) ?? []).count == 1 }
         running.signal(SIGTERM)
-        #expect(running.wait() == 0)
+        #expect(await running.wait() == 0)
     }
 
     @Test func metricsHaveHelpZerosAndLongBuckets() async throws {
         let harness = try PipelineHarness()
         defer { harness.remove() }
         try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: harness.config.spool)
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         let running = try daemon(harness, port: port)
         defer { running.kill() }
         try await waitUntil(timeout: .seconds(60)) { ((try? harness.shippedDeltas()) ?? []).count == 1 }
         try await waitUntil(timeout: .seconds(10)) {
-            (try? DaemonTests.get("http://127.0.0.1:\(port)/metrics"))?.body.contains("deltaseal_deltas_total{outcome=\"shipped\"} 1") == true
+            (try? await TestSupport.http("http://127.0.0.1:\(port)/metrics"))?.body.contains("deltaseal_deltas_total{outcome=\"shipped\"} 1") == true
         }
-        let metrics = try DaemonTests.get("http://127.0.0.1:\(port)/metrics").body
+        let metrics = try await TestSupport.http("http://127.0.0.1:\(port)/metrics").body
         for line in ["# HELP deltaseal_deltas_total ", "deltaseal_deltas_total{outcome=\"failed\"} 0", "deltaseal_deltas_total{outcome=\"rejected\"} 0",
                      "deltaseal_store_available 1", "deltaseal_intake_paused{reason=\"store\"} 0",
                      "deltaseal_stage_duration_seconds_bucket{stage=\"write\",le=\"3600.0\"}", "# HELP deltaseal_stage_duration_seconds ",
@@ -244,7 +244,7 @@ import Testing
                 received.append(String(decoding: buffer[..<n], as: UTF8.self))
             }
         }
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         let running = try daemon(harness, port: port, environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "2000000"])
         try await waitUntil(timeout: .seconds(20)) {
             drain()
@@ -252,7 +252,7 @@ import Testing
         }
         #expect(received.contains { $0.contains("STATUS=0 in flight, 0 shipped") }, "\(received)")
         running.signal(SIGTERM)
-        #expect(running.wait() == 0)
+        #expect(await running.wait() == 0)
         drain()
         #expect(received.contains { $0.contains("STOPPING=1") }, "\(received)")
     }

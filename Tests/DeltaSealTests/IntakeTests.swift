@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealSupervisor
 import DeltaSealSystem
 import Foundation
@@ -42,7 +42,7 @@ import Testing
         #expect(try harness.shippedDeltas() == [])
 
         try TestSupport.write("", to: go)
-        producer.waitUntilExit()
+        #expect(await TestSupport.exitStatus(of: producer) == 0)
         let second = try await harness.runOnce()
         #expect(second.shipped == 1, "\(second)")
         let id = try #require(try harness.shippedDeltas().first)
@@ -70,17 +70,20 @@ import Testing
         opener.standardOutput = FileHandle.nullDevice
         opener.standardError = FileHandle.nullDevice
         try opener.run()
+        // A failing expectation still stops it; the wait for its exit is at the end.
         defer {
             try? TestSupport.write("", to: root + "/stop")
-            opener.waitUntilExit()
+            if opener.isRunning { kill(opener.processIdentifier, SIGKILL) }
         }
-        try await waitUntil { Files.exists(root + "/started") }
+        try await waitUntil(timeout: .seconds(30)) { Files.exists(root + "/started") }
         var answers = (closed: 0, open: 0)
         for _ in 0..<2_000 {
             if case .closed = OpenForWriting.check(batch) { answers.closed += 1 } else { answers.open += 1 }
         }
         // Alive to count: both answers came (the producer is between opens, or inside one).
         #expect(answers.closed > 0 && answers.open > 0, "\(answers)")
+        try TestSupport.write("", to: root + "/stop")
+        #expect(await TestSupport.exitStatus(of: opener) == 0)
     }
 
     @Test func batchWrittenInPlaceWaitsForTheSettleTime() async throws {

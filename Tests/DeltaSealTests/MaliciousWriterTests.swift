@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealStore
 import DeltaSealSupervisor
 import DeltaSealSystem
@@ -197,7 +197,13 @@ import Testing
             exit 0
             """, at: harness.root + "/daemon.sh")]
         config.retry.maxAttempts = 1
-        defer { _ = try? TestSupport.run(["/usr/bin/pkill", "-KILL", "-f", marker]) }
+        defer {
+            // Synchronous (a defer cannot await); pkill returns at once.
+            let pkill = Process()
+            pkill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+            pkill.arguments = ["-KILL", "-f", marker]
+            if (try? pkill.run()) != nil { pkill.waitUntilExit() }
+        }
         try TestSupport.dropBatch(TestSupport.batch(records: 2), named: "b.ndjson", spool: config.spool)
         let summary = try await Supervisor(config: config, logger: PipelineHarness.logger).run(once: true)
         // Either the seal saw it holding the log (failed, and named), or what shipped verifies.

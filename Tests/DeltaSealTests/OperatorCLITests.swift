@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealSupervisor
 import DeltaSealSystem
 import Foundation
@@ -144,7 +144,7 @@ struct OperatorCLITests {
     @Test func configCheckProbesTheStoreAndResolvesTheMetricsAddress() async throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(dir) }
-        let port = try DaemonTests.freePort()
+        let port = try TestSupport.freePort()
         let base = ["config", "check", "--spool", dir + "/spool", "--host", "h1"]
         let fine = try await supervisor(base + ["--store", dir + "/store", "--metrics-address", "localhost:\(port)"], in: dir)
         #expect(fine.status == 0, "\(fine.stderr)")
@@ -210,7 +210,7 @@ struct OperatorCLITests {
         #expect(lines.first?.contains("\"applied\":\"log.level\"") == true, "\(lines)")
         #expect(lines.last?.contains("\"applied\":\"writer.timeout,log.level\"") == true, "\(lines)")
         daemon.signal(SIGTERM)
-        #expect(daemon.wait() == 0)
+        #expect(await daemon.wait() == 0)
     }
 
     // MARK: - Arguments and help

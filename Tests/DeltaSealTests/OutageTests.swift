@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealSupervisor
 import DeltaSealSystem
 import Foundation
@@ -25,7 +25,7 @@ struct OutageTests {
         var runs: () -> Int
     }
 
-    func start(_ batches: Int, rules: [FaultProxy.Rule], label: String = #function) throws -> Running {
+    func start(_ batches: Int, rules: [FaultProxy.Rule], label: String = #function) async throws -> Running {
         var harness = try PipelineHarness(label)
         harness.letWritersReportOutsideTheirOutput()
         let runs = harness.root + "/runs"
@@ -34,8 +34,8 @@ struct OutageTests {
             exec \(TestSupport.writer) "$@"
             """, at: harness.root + "/counting.sh")
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set(rules)
-        let port = try DaemonTests.freePort()
+        try await proxy.set(rules)
+        let port = try TestSupport.freePort()
         var environment = server.environment().merging(PipelineHarness.writersReportOutside) { $1 }
         environment["DELTASEAL_OUTAGE_THRESHOLD"] = "1"
         environment["DELTASEAL_INTAKE_SETTLE"] = "0.1"
@@ -58,24 +58,24 @@ struct OutageTests {
     }
 
     @Test func outageWithWritersBusyEndsWithEverythingShippedAndNothingWrittenTwice() async throws {
-        let running = try start(4, rules: [.init(action: "status_503", times: Self.outageFaults + 1000, probability: 1)])
+        let running = try await start(4, rules: [.init(action: "status_503", times: Self.outageFaults + 1000, probability: 1)])
         defer { running.harness.remove(); running.daemon.kill() }
         // Writers keep writing and sealing while the store is down; readiness says why not.
         try await waitUntil(timeout: .seconds(60)) {
-            (try? DaemonTests.get(running.base + "/readyz"))?.body.contains("store unavailable") == true
+            (try? await TestSupport.http(running.base + "/readyz"))?.body.contains("store unavailable") == true
         }
-        let metrics = try DaemonTests.get(running.base + "/metrics").body
+        let metrics = try await TestSupport.http(running.base + "/metrics").body
         #expect(metrics.contains("deltaseal_store_available 0"), "\(metrics)")
         try await waitUntil(timeout: .seconds(60)) { running.runs() == 4 }
-        try await waitUntil(timeout: .seconds(60)) { ((try? running.proxy.injected()["status_503"]) ?? 0) >= Self.outageFaults }
+        try await waitUntil(timeout: .seconds(60)) { ((try? await running.proxy.injected()["status_503"]) ?? 0) >= Self.outageFaults }
         #expect(await shipped(running) == 0)
         let status = try await TestSupport.run([TestSupport.supervisor, "status", "--json", "--spool", running.harness.config.spool])
         #expect(status.stdout.contains("store unavailable since"), "\(status.stdout)")
         // The store comes back.
-        try running.proxy.set([])
+        try await running.proxy.set([])
         try await waitUntil(timeout: .seconds(90)) { await shipped(running) == 4 }
-        try await waitUntil(timeout: .seconds(30)) { (try? DaemonTests.get(running.base + "/readyz"))?.status == 200 }
-        #expect(try DaemonTests.get(running.base + "/metrics").body.contains("deltaseal_store_available 1"))
+        try await waitUntil(timeout: .seconds(30)) { (try? await TestSupport.http(running.base + "/readyz"))?.status == 200 }
+        #expect(try await TestSupport.http(running.base + "/metrics").body.contains("deltaseal_store_available 1"))
         #expect(running.runs() == 4, "a sealed delta was written again")
         #expect(try Files.list(running.harness.spool.failed) == [])
         let log = try String(contentsOfFile: running.harness.root + "/log", encoding: .utf8)
@@ -83,21 +83,21 @@ struct OutageTests {
     }
 
     @Test func permanentRefusalFailsOneDeltaPausesIntakeAndBurnsNoOther() async throws {
-        let running = try start(3, rules: [.init(action: "status_403", method: "PUT", times: 100_000, probability: 1)])
+        let running = try await start(3, rules: [.init(action: "status_403", method: "PUT", times: 100_000, probability: 1)])
         defer { running.harness.remove(); running.daemon.kill() }
         try await waitUntil(timeout: .seconds(60)) {
-            (try? DaemonTests.get(running.base + "/readyz"))?.body.contains("store refuses") == true
+            (try? await TestSupport.http(running.base + "/readyz"))?.body.contains("store refuses") == true
         }
         try await waitUntil(timeout: .seconds(60)) { ((try? Files.list(running.harness.spool.failed)) ?? []).count == 1 }
         // The rest wait (claimed and sealed, or still in incoming/), none failed behind the first.
-        try await waitUntil(timeout: .seconds(30)) { ((try? running.proxy.injected()["status_403"]) ?? 0) >= 4 }
+        try await waitUntil(timeout: .seconds(30)) { ((try? await running.proxy.injected()["status_403"]) ?? 0) >= 4 }
         #expect(try Files.list(running.harness.spool.failed).count == 1)
         let report = try String(contentsOfFile: running.harness.spool.failed + "/" + (try Files.list(running.harness.spool.failed))[0]
                                 + "/report.json", encoding: .utf8)
         #expect(report.contains("AccessDenied"), "\(report)")
-        try running.proxy.set([])
+        try await running.proxy.set([])
         try await waitUntil(timeout: .seconds(90)) { await shipped(running) == 2 }
-        try await waitUntil(timeout: .seconds(30)) { (try? DaemonTests.get(running.base + "/readyz"))?.status == 200 }
+        try await waitUntil(timeout: .seconds(30)) { (try? await TestSupport.http(running.base + "/readyz"))?.status == 200 }
         #expect(try Files.list(running.harness.spool.failed).count == 1)
     }
 }

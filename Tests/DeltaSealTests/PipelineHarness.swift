@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealStore
 import DeltaSealSupervisor
 import DeltaSealSystem

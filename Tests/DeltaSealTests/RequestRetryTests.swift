@@ -19,11 +19,11 @@ struct RequestRetryTests {
 
     @Test func aSingle503IsRetriedOnce() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "status_503", method: "PUT")])
+        try await proxy.set([.init(action: "status_503", method: "PUT")])
         let prefix = S3TestServer.uniquePrefix()
         let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         try await store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
-        #expect(try proxy.injected() == ["status_503": 1])
+        #expect(try await proxy.injected() == ["status_503": 1])
         #expect(store.requestCounts == ["PUT": 2])
         #expect(outcomes(store, "PUT") == ["503": 1, "200": 1])
         #expect(store.retryCounts == ["throttled": 1])
@@ -32,7 +32,7 @@ struct RequestRetryTests {
 
     @Test func aResetMidPutBodyIsRetriedFromTheFile() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "reset_body", method: "PUT")])
+        try await proxy.set([.init(action: "reset_body", method: "PUT")])
         let prefix = S3TestServer.uniquePrefix()
         let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         let dir = try TestSupport.temporaryDirectory()
@@ -40,7 +40,7 @@ struct RequestRetryTests {
         let content = bytes(3 << 20)
         try Data(content).write(to: URL(fileURLWithPath: dir + "/object.bin"))
         try await store.put(key: "a/files/object.bin", file: dir + "/object.bin", sha256: SHA256Stream.hex(of: content))
-        #expect(try proxy.injected() == ["reset_body": 1])
+        #expect(try await proxy.injected() == ["reset_body": 1])
         #expect(store.requestCounts == ["PUT": 2])
         #expect(store.retryCounts == ["connection": 1])
         #expect(try await server.store(prefix: prefix).getBytes(key: "a/files/object.bin", limit: 4 << 20) == content)
@@ -51,7 +51,7 @@ struct RequestRetryTests {
         let content = bytes(5 << 20, seed: 7)
         try await server.store(prefix: prefix).put(key: "a/files/object.bin", bytes: content, ifAbsent: false)
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "reset_response", method: "GET")])
+        try await proxy.set([.init(action: "reset_response", method: "GET")])
         let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         var received: [UInt8] = []
         var chunks = 0
@@ -59,7 +59,7 @@ struct RequestRetryTests {
             received.append(contentsOf: chunk)
             chunks += 1
         }
-        #expect(try proxy.injected() == ["reset_response": 1])
+        #expect(try await proxy.injected() == ["reset_response": 1])
         #expect(received.count == content.count)
         #expect(received == content, "the sink saw every byte exactly once, in order")
         #expect(store.requestCounts == ["GET": 2])
@@ -77,7 +77,7 @@ struct RequestRetryTests {
         let original = bytes(4 << 20, seed: 1)
         try await direct.put(key: "a/object.bin", bytes: original, ifAbsent: false)
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "reset_response", method: "GET")])
+        try await proxy.set([.init(action: "reset_response", method: "GET")])
         let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         var received = 0
         var replaced = false
@@ -113,7 +113,7 @@ struct RequestRetryTests {
 
     @Test func threeConsecutive503sExhaustTheAttemptsAndAreRetryable() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "status_503", method: "PUT", times: 3)])
+        try await proxy.set([.init(action: "status_503", method: "PUT", times: 3)])
         let store = CountingStore(try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint))
         await #expect {
             try await store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
@@ -121,14 +121,14 @@ struct RequestRetryTests {
             guard let error = error as? StoreError else { return false }
             return error.isRetryable && error.code == .transient && error.message.contains("SlowDown")
         }
-        #expect(try proxy.injected() == ["status_503": 3])
+        #expect(try await proxy.injected() == ["status_503": 3])
         #expect(store.requestCounts == ["PUT": 3])
         #expect(store.retryCounts == ["throttled": 2])
     }
 
     @Test func maxAttemptsIsConfigurable() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "status_503", method: "PUT", times: 4)])
+        try await proxy.set([.init(action: "status_503", method: "PUT", times: 4)])
         var options = S3Options()
         options.maxAttempts = 5
         let store = CountingStore(try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint, options: options))
@@ -139,7 +139,7 @@ struct RequestRetryTests {
 
     @Test func a403IsNotRetried() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "status_403", method: "PUT")])
+        try await proxy.set([.init(action: "status_403", method: "PUT")])
         let store = CountingStore(try server.store(prefix: S3TestServer.uniquePrefix(), endpoint: proxy.endpoint))
         await #expect {
             try await store.put(key: "a/b.json", bytes: Array("{}".utf8), ifAbsent: true)
@@ -152,7 +152,7 @@ struct RequestRetryTests {
 
     @Test func aMultipartPartIsRetriedAlone() async throws {
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "reset_body", method: "PUT", contains: "partNumber=2")])
+        try await proxy.set([.init(action: "reset_body", method: "PUT", contains: "partNumber=2")])
         var options = S3Options()
         options.multipartThreshold = 1 << 20
         options.partSize = 5 << 20
@@ -164,7 +164,7 @@ struct RequestRetryTests {
         let content = bytes(11 << 20, seed: 3)
         try Data(content).write(to: URL(fileURLWithPath: dir + "/big.bin"))
         try await store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: content))
-        #expect(try proxy.injected() == ["reset_body": 1])
+        #expect(try await proxy.injected() == ["reset_body": 1])
         // Create, 3 parts and one part again, complete.
         #expect(store.requestCounts == ["POST": 2, "PUT": 4])
         #expect(store.retryCounts == ["connection": 1])
@@ -178,11 +178,11 @@ struct RequestRetryTests {
         // object there (412), reads it, and it is ours.
         let prefix = S3TestServer.uniquePrefix()
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "drop_response", method: "PUT")])
+        try await proxy.set([.init(action: "drop_response", method: "PUT")])
         let store = CountingStore(try server.store(prefix: prefix, endpoint: proxy.endpoint))
         let manifest = Array("{\"delta\":1}".utf8)
         try await store.put(key: "h/d/manifest.json", bytes: manifest, ifAbsent: true)
-        #expect(try proxy.injected() == ["drop_response": 1])
+        #expect(try await proxy.injected() == ["drop_response": 1])
         #expect(outcomes(store, "PUT") == ["error": 1, "412": 1])
         #expect(store.requestCounts == ["PUT": 2, "GET": 1])
         // Someone else's object is still a conflict.

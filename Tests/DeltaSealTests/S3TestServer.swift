@@ -48,10 +48,10 @@ struct S3TestServer: Sendable {
     }
 
     /// Runs the AWS CLI (the interoperability reference) against the server.
-    func aws(_ arguments: [String]) throws -> TestSupport.Result {
+    func aws(_ arguments: [String]) async throws -> TestSupport.Result {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let cli = ProcessInfo.processInfo.environment["DELTASEAL_AWS_CLI"] ?? root.path + "/.venv/bin/aws"
-        return try TestSupport.run([cli, "--endpoint-url", endpoint] + arguments, environment: environment())
+        return try await TestSupport.run([cli, "--endpoint-url", endpoint] + arguments, environment: environment())
     }
 }
 
@@ -105,24 +105,19 @@ final class FaultProxy: @unchecked Sendable {
     }
 
     /// Replaces the rules; returns nothing until the proxy has them.
-    func set(_ rules: [Rule]) throws {
-        _ = try control(method: "POST", body: String(decoding: JSONEncoder().encode(rules), as: UTF8.self))
+    func set(_ rules: [Rule]) async throws {
+        _ = try await control(method: "POST", body: String(decoding: JSONEncoder().encode(rules), as: UTF8.self))
     }
 
     /// Faults injected so far, by action.
-    func injected() throws -> [String: Int] {
-        let text = try control(method: "GET", body: "")
+    func injected() async throws -> [String: Int] {
+        let text = try await control(method: "GET", body: "")
         return try JSONDecoder().decode([String: Int].self, from: Data(text.utf8))
     }
 
-    private func control(method: String, body: String) throws -> String {
-        let script = """
-            import sys, urllib.request
-            req = urllib.request.Request(sys.argv[1] + "/__faults", data=sys.argv[2].encode() if sys.argv[3] == "POST" else None, method=sys.argv[3])
-            print(urllib.request.urlopen(req, timeout=10).read().decode())
-            """
-        let result = try TestSupport.run(["/usr/bin/env", "python3", "-c", script, endpoint, body, method])
-        guard result.status == 0 else { throw SystemError("faultproxy control", result.stderr, errno: EIO) }
-        return result.stdout
+    private func control(method: String, body: String) async throws -> String {
+        let answer = try await TestSupport.http(endpoint + "/__faults", method: method, body: body, timeout: 10)
+        guard answer.status == 200 else { throw SystemError("faultproxy control", "\(answer.status) \(answer.body)", errno: EIO) }
+        return answer.body
     }
 }

@@ -1,5 +1,5 @@
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealS3
 import DeltaSealStore
 import DeltaSealSupervisor
@@ -59,14 +59,14 @@ struct S3Tests {
         let manifest = try await StableJSON.decode(Manifest.self, from: store.getBytes(key: "test-host/\(id)/manifest.json"))
         let file = manifest.files[0]
         let download = harness.root + "/downloaded.zst"
-        let cp = try server.aws(["s3", "cp", "s3://\(server.bucket)/\(prefix)/test-host/\(id)/\(file.objectKey)", download])
+        let cp = try await server.aws(["s3", "cp", "s3://\(server.bucket)/\(prefix)/test-host/\(id)/\(file.objectKey)", download])
         #expect(cp.status == 0, "\(cp.stderr)")
         #expect(SHA256Stream.hex(of: try Files.readAll(download)) == file.compressedSHA256)
 
         let upload = harness.root + "/from-cli.bin"
         let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         try Data(bytes).write(to: URL(fileURLWithPath: upload))
-        let put = try server.aws(["s3", "cp", upload, "s3://\(server.bucket)/\(prefix)/from-cli/object.bin"])
+        let put = try await server.aws(["s3", "cp", upload, "s3://\(server.bucket)/\(prefix)/from-cli/object.bin"])
         #expect(put.status == 0, "\(put.stderr)")
         #expect(try await store.getBytes(key: "from-cli/object.bin") == bytes)
     }
@@ -203,7 +203,7 @@ struct S3Tests {
     @Test func interruptedMultipartUploadIsAbortedAndLeavesNothing() async throws {
         let prefix = S3TestServer.uniquePrefix()
         let proxy = try FaultProxy(upstream: server.endpoint)
-        try proxy.set([.init(action: "reset_body", method: "PUT", contains: "partNumber=2")])
+        try await proxy.set([.init(action: "reset_body", method: "PUT", contains: "partNumber=2")])
         var options = S3Options()
         options.multipartThreshold = 1 << 20
         options.partSize = 5 << 20
@@ -219,7 +219,7 @@ struct S3Tests {
         } throws: { error in
             (error as? StoreError)?.isRetryable == true
         }
-        #expect(try proxy.injected() == ["reset_body": 1])
+        #expect(try await proxy.injected() == ["reset_body": 1])
         let direct = try server.store(prefix: prefix)
         #expect(try await direct.listPendingUploads(prefix: "").isEmpty)
         #expect(try await direct.head(key: "h/d/files/big.bin.zst") == nil)
@@ -234,7 +234,7 @@ struct S3Tests {
         let proxy = try FaultProxy(upstream: server.endpoint)
         // The first part's request hangs far longer than the test may run: only the cancellation
         // can end it (the store's own stall timeout is set longer still).
-        try proxy.set([.init(action: "stall", method: "PUT", contains: "partNumber=1", seconds: 900)])
+        try await proxy.set([.init(action: "stall", method: "PUT", contains: "partNumber=1", seconds: 900)])
         var options = S3Options()
         options.multipartThreshold = 1 << 20
         options.partSize = 5 << 20
@@ -248,7 +248,7 @@ struct S3Tests {
         let upload = Task {
             try await store.put(key: "h/d/files/big.bin.zst", file: dir + "/big.bin", sha256: SHA256Stream.hex(of: bytes))
         }
-        try await waitUntil(timeout: .seconds(120)) { ((try? proxy.injected()) ?? [:])["stall"] == 1 }
+        try await waitUntil(timeout: .seconds(120)) { ((try? await proxy.injected()) ?? [:])["stall"] == 1 }
         upload.cancel()
         await #expect(throws: CancellationError.self) { try await upload.value }
         // The multipart upload was aborted on the way out, and nothing appeared.

@@ -203,7 +203,7 @@ struct SandboxTests {
             let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
             return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == me
                 || ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") Z ") ?? false)
-                    && ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("DeltaSealPackag") ?? false)
+                    && ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("DeltaSealDeltaag") ?? false)
         }
         #expect(children().subtracting(before).filter(isThisBinary).isEmpty)
     }

@@ -1,4 +1,5 @@
 import DeltaSealCore
+import DeltaSealDelta
 import DeltaSealSupervisor
 import DeltaSealSystem
 import Foundation

@@ -1,6 +1,6 @@
 import CDeltaSealLinux
 import DeltaSealCore
-import DeltaSealPack
+import DeltaSealDelta
 import DeltaSealStore
 import DeltaSealSupervisor
 import DeltaSealSystem

@@ -49,9 +49,46 @@ enum TestSupport {
         }
     }
 
-    /// Runs `arguments` to completion and captures its output (files, not pipes, so no deadlock).
-    static func run(_ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> Result {
-        try runWaiting(arguments, cwd: cwd, environment: environment)
+    /// Waits for `process` to exit, on a thread of its own like `run`; its termination status.
+    static func exitStatus(of process: Process) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread {
+                process.waitUntilExit()
+                continuation.resume(returning: process.terminationStatus)
+            }.start()
+        }
+    }
+
+    /// An HTTP request through Python's urllib (no client in the tests of our own making): the
+    /// status and body, or (0, the error) when no answer came within `timeout` seconds.
+    static func http(_ url: String, method: String = "GET", body: String? = nil, timeout: Double = 5) async throws -> (status: Int, body: String) {
+        let result = try await run(["/usr/bin/env", "python3", "-c", """
+            import sys, urllib.request, urllib.error
+            data = sys.argv[4].encode() if sys.argv[3] != "GET" else None
+            try:
+                r = urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=data, method=sys.argv[3]), timeout=float(sys.argv[2]))
+                print(r.status); print(r.read().decode(), end="")
+            except urllib.error.HTTPError as e:
+                print(e.code); print(e.read().decode(), end="")
+            """, url, String(timeout), method, body ?? ""])
+        guard result.status == 0, let newline = result.stdout.firstIndex(of: "\n") else { return (0, result.stderr) }
+        return (Int(result.stdout[..<newline]) ?? 0, String(result.stdout[result.stdout.index(after: newline)...]))
+    }
+
+    /// A free loopback port: bound to port 0, read back and released.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket", "127.0.0.1", errno: errno) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw SystemError("bind", "127.0.0.1:0", errno: errno) }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     private static func runWaiting(_ arguments: [String], cwd: String?, environment: [String: String]?) throws -> Result {
