@@ -34,16 +34,7 @@ extension Bench {
             idle = modes[mode].2 ? try IdleProcesses(count: idleCount) : nil
             try Files.removeTree(root)
             try Files.makeDirectories(root + "/spool/incoming")
-            let written = time(nil) - 2
-            for (i, text) in batches.enumerated() {
-                let temporary = root + "/spool/incoming/.b\(i).tmp"
-                try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-                // Written before it was renamed (ctime after mtime, even within one clock tick):
-                // `--once` takes it as complete instead of waiting for intake.settle.
-                var times = [timespec(tv_sec: written, tv_nsec: 0), timespec(tv_sec: written, tv_nsec: 0)]
-                guard utimensat(AT_FDCWD, temporary, &times, 0) == 0 else { throw SystemError("utimensat", temporary, errno: errno) }
-                try Files.rename(temporary, root + "/spool/incoming/b\(i).ndjson")
-            }
+            try dropBatches(batches, into: root + "/spool/incoming")
         }
         let times = try medians(rounds, prepare: prepare, modes.map { _, command, _ in
             {

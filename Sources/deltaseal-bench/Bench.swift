@@ -8,17 +8,30 @@ import Foundation
 /// `bin/bench`: DeltaSeal against a baseline doing the same work in the same run: pack and verify
 /// against the zstd and sha256sum tools, the built-in writer against a plain-Python writer, the
 /// start-up of the writer and the verifier against `/bin/true`, the sandboxed
-/// launch against posix_spawn, and the fixed cost of a tiny delta. Machines here are noisy, so it
+/// launch against posix_spawn, the fixed cost of a tiny delta, and the small shape end to end into
+/// S3 against the in-process Python workaround and a 1 GiB delta against the tools, with peak
+/// RSS. Machines here are noisy, so it
 /// reports ratios of medians, never absolute times alone.
 @main
 struct Bench {
-    static func main() async throws {
+    static func main() async {
+        do {
+            try await runSections()
+        } catch {
+            // A contestant failed: its figures would mean nothing. Say why, without a crash report.
+            fflush(nil)
+            FileHandle.standardError.write(Data("bench: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func runSections() async throws {
         let arguments = CommandLine.arguments
         let rounds = arguments.count > 1 ? Int(arguments[1]) ?? 3 : 3
         let scratch = NSTemporaryDirectory() + "deltaseal-bench-\(getpid())"
         try Files.makeDirectories(scratch + "/delta")
         defer { try? Files.removeTree(scratch) }
-        // DELTASEAL_BENCH_ONLY: the sections to run (pack, writer, startup, launch, tiny; commas or
+        // DELTASEAL_BENCH_ONLY: the sections to run (pack, writer, startup, launch, tiny, e2e, big; commas or
         // spaces; "writers" and "spawn" are the same as "writer" and "launch"); empty: all.
         let only = Set((ProcessInfo.processInfo.environment["DELTASEAL_BENCH_ONLY"] ?? "")
             .split(whereSeparator: { $0 == "," || $0 == " " }).map { ["writers": "writer", "spawn": "launch"][String($0)] ?? String($0) })
@@ -38,6 +51,10 @@ struct Bench {
         if runs("launch") { try await spawnCost(rounds: rounds, scratch: scratch) }
         fflush(nil)
         if runs("tiny") { try tinyDeltas(rounds: rounds, scratch: scratch, executables: executables, environment: environment, launchMs: launchMs) }
+        fflush(nil)
+        if runs("e2e") { try endToEnd(rounds: rounds, scratch: scratch, executables: executables, environment: environment) }
+        fflush(nil)
+        if runs("big") { try bigDelta(rounds: rounds, scratch: scratch, executables: executables, environment: environment) }
     }
 
     /// Pack and verify of a realistic delta against the zstd and sha256sum tools.
@@ -78,7 +95,7 @@ struct Bench {
                                 compression: .init(level: 3), files: packed)
         for file in packed { try await store.put(key: file.objectKey, file: scratch + "/packed/" + file.objectKey, sha256: file.compressedSHA256) }
         try await store.put(key: ObjectLayout.manifestKey, bytes: try StableJSON.encode(manifest), ifAbsent: false)
-        let verifyOurs = try await median(rounds) {
+        let verifyOurs = await median(rounds) {
             let report = await DeltaVerifier(fullCheck: false, temporaryRoot: scratch).verify(store)
             guard report.status == .valid else { fatalError("bench delta does not verify: \(report.summary)") }
         }
@@ -160,6 +177,20 @@ struct Bench {
         guard end.exitStatus == 0 else {
             let tail = (try? Files.readAll(log)).map { String(decoding: $0.suffix(2000), as: UTF8.self) } ?? ""
             throw Failure(description: "\(arguments.joined(separator: " ")): \(end.exitStatus.map { "exit \($0)" } ?? "signal \(end.signal ?? 0)")\n\(tail)")
+        }
+    }
+
+    /// Each of `batches` as `b<i>.ndjson` in `directory`, renamed into place after it was written
+    /// (its ctime after its mtime, even within one clock tick), so that `--once` takes it as
+    /// complete at once instead of waiting for intake.settle.
+    static func dropBatches(_ batches: [String], into directory: String) throws {
+        let written = time(nil) - 2
+        for (i, text) in batches.enumerated() {
+            let temporary = directory + "/.b\(i).tmp"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+            var times = [timespec(tv_sec: written, tv_nsec: 0), timespec(tv_sec: written, tv_nsec: 0)]
+            guard utimensat(AT_FDCWD, temporary, &times, 0) == 0 else { throw SystemError("utimensat", temporary, errno: errno) }
+            try Files.rename(temporary, directory + "/b\(i).ndjson")
         }
     }
 
