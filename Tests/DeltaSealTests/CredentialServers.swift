@@ -35,6 +35,13 @@ final class LoopbackProcess: @unchecked Sendable {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
+    var isRunning: Bool { process.isRunning }
+
+    /// The end of what the server wrote to stderr, for a failure's message.
+    var logTail: String {
+        String(decoding: ((try? Data(contentsOf: URL(fileURLWithPath: logPath))) ?? Data()).suffix(1500), as: UTF8.self)
+    }
+
     deinit {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -42,7 +49,7 @@ final class LoopbackProcess: @unchecked Sendable {
 
     /// GETs `url` once; the body of a 200 answer, or nil.
     static func get(_ url: String) async -> String? {
-        guard let answer = try? await TestSupport.http(url, timeout: 2), answer.status == 200 else { return nil }
+        guard let answer = try? await TestSupport.http(url, timeout: 5), answer.status == 200 else { return nil }
         return answer.body
     }
 }
@@ -72,9 +79,12 @@ final class MotoServer: @unchecked Sendable {
         if checkingSignatures { environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "5" }
         server = try LoopbackProcess([Self.executable, "-H", "127.0.0.1", "-p", "\(port)"], environment: environment,
                                      printsPort: false, port: port)
-        let deadline = Date().addingTimeInterval(30)
+        // A deadline for a busy machine (it answers in about 0.6 s on a quiet one); a server that
+        // exited fails at once, with what it said.
+        let deadline = Date().addingTimeInterval(120)
         while await LoopbackProcess.get(server.url + "/moto-api/data.json") == nil {
-            guard Date() < deadline else { throw SystemError("moto_server", "did not answer within 30 s", errno: ETIMEDOUT) }
+            guard server.isRunning else { throw SystemError("moto_server", "exited during start-up: \(server.logTail)", errno: ECHILD) }
+            guard Date() < deadline else { throw SystemError("moto_server", "did not answer within 120 s: \(server.logTail)", errno: ETIMEDOUT) }
             try await Task.sleep(for: .milliseconds(200))
         }
         if checkingSignatures {

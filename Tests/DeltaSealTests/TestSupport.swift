@@ -1,6 +1,7 @@
 import DeltaSealCore
 import DeltaSealSystem
 import Foundation
+import Synchronization
 import Testing
 
 /// Paths and helpers shared by the integration tests: real executables, real files, real processes.
@@ -75,8 +76,21 @@ enum TestSupport {
         return (Int(result.stdout[..<newline]) ?? 0, String(result.stdout[result.stdout.index(after: newline)...]))
     }
 
-    /// A free loopback port: bound to port 0, read back and released.
+    /// Ports `freePort` handed out in this run: a port just released may come back from the
+    /// next bind to port 0, and two servers of parallel tests must not be given the same one.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A free loopback port, never the same one twice in a run.
     static func freePort() throws -> Int {
+        for _ in 0..<100 {
+            let port = try boundAndReleasedPort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw SystemError("bind", "127.0.0.1:0 (no port not handed out before)", errno: EADDRINUSE)
+    }
+
+    /// A loopback port: bound to port 0, read back and released.
+    private static func boundAndReleasedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket", "127.0.0.1", errno: errno) }
         defer { close(fd) }
