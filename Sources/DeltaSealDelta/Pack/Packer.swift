@@ -8,12 +8,22 @@ import DeltaSealZstd
 public struct Packer: Sendable {
     /// zstd level.
     public var level: Int
-    /// Worker threads for files at least `ZstdCompressor.threadedThreshold` bytes long.
+    /// Worker threads for files at least `ZstdCompressor.threadedThreshold` bytes long, while
+    /// `budget` has a threaded compressor free (else the file is compressed on this thread).
     public var workers: Int
+    public var budget: CompressionBudget
 
-    public init(level: Int = 3, workers: Int = 2) {
+    public init(level: Int = 3, workers: Int = 2, budget: CompressionBudget = .process) {
         self.level = level
         self.workers = workers
+        self.budget = budget
+    }
+
+    /// The worker threads a file of `size` bytes is compressed with: `workers` when it is at
+    /// least `ZstdCompressor.threadedThreshold` long and `budget` has a threaded slot free (taken:
+    /// give it back with `budget.release()`), else 0 (on the calling thread).
+    public func takeWorkers(forSize size: Int64) -> Int {
+        workers > 0 && size >= ZstdCompressor.threadedThreshold && budget.tryTakeThreaded() ? workers : 0
     }
 
     /// A file to pack, with what the seal learnt about it.
@@ -34,8 +44,9 @@ public struct Packer: Sendable {
             let reader = try PosixFile.openForReading(source)
             let size = try reader.size()
             let output = try PosixFile.create(destination, mode: 0o600)
-            let compressor = try ZstdCompressor(level: level, workers: size >= ZstdCompressor.threadedThreshold ? workers : 0,
-                                                pledgedSize: size)
+            let threads = takeWorkers(forSize: size)
+            defer { if threads > 0 { budget.release() } }
+            let compressor = try ZstdCompressor(level: level, workers: threads, pledgedSize: size)
             var rawHash = SHA256Stream()
             var compressedHash = SHA256Stream()
             let sink: (UnsafeRawBufferPointer) throws -> Void = { chunk in
