@@ -127,7 +127,8 @@ deltaseal_free_port() {
 }
 
 # Starts SeaweedFS (master, volume, filer, S3 with SigV4 identities) on free loopback ports with
-# its data in DIR, waits until S3 answers, creates BUCKET. Sets DELTASEAL_TEST_S3_ENDPOINT,
+# its data in DIR, waits until S3 answers, creates BUCKET. Room: DELTASEAL_SEAWEEDFS_VOLUMES
+# volumes of 64 MB (default 20). Sets DELTASEAL_TEST_S3_ENDPOINT,
 # DELTASEAL_TEST_S3_ACCESS_KEY, DELTASEAL_TEST_S3_SECRET_KEY, DELTASEAL_TEST_S3_BUCKET and DELTASEAL_WEED_PID.
 deltaseal_start_seaweedfs() {
     local dir="$1" bucket="$2"
@@ -143,7 +144,7 @@ JSON
     s3=$(deltaseal_free_port); master=$(deltaseal_free_port); volume=$(deltaseal_free_port); filer=$(deltaseal_free_port)
     "$DELTASEAL_VENV/bin/weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
         -master.port="$master" -master.port.grpc=$(deltaseal_free_port) -master.telemetry=false \
-        -master.volumeSizeLimitMB=64 -volume.max=20 \
+        -master.volumeSizeLimitMB=64 -volume.max="${DELTASEAL_SEAWEEDFS_VOLUMES:-20}" \
         -volume.port="$volume" -volume.port.grpc=$(deltaseal_free_port) \
         -filer.port="$filer" -filer.port.grpc=$(deltaseal_free_port) \
         -s3 -s3.port="$s3" -s3.port.grpc=$(deltaseal_free_port) -s3.port.iceberg=0 -s3.port.lance=0 \

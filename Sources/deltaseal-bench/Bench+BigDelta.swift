@@ -73,8 +73,8 @@ extension Bench {
             { try run(["/bin/bash", "-c", tools, "tools", store() + "-tools"], environment: s3, in: dir, log: scratch + "/big.log") },
         ])
         let ours = round - 1
-        let verifier = try peakRSS([executables + "/verifier", "check", "s3://\(bucket)/bench-big-\(getpid())-\(ours)", "--host", "bench",
-                                    "--endpoint", endpoint], environment: s3)
+        let verifier = try runSampled([executables + "/verifier", "check", "s3://\(bucket)/bench-big-\(getpid())-\(ours)", "--host", "bench",
+                                       "--endpoint", endpoint], environment: s3, in: scratch, log: scratch + "/verifier.log")
         try Files.removeTree(dir)
         let mbps = times.map { Double(bytes) / 1_000_000 / $0 }
         print("")

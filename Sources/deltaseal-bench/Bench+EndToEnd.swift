@@ -9,7 +9,7 @@ extension Bench {
     /// workaround (Tests/Fixtures/python_workaround.py: chromadb, gc, tar + zstd, boto3 with a
     /// SHA-256 checksum, download and reopen), taking turns; deltas per second. Also the peak
     /// RSS of the supervisor (its VmHWM, sampled while it runs) and of a `verifier check` of a
-    /// round's deltas (wait4), and both again with 4 big deltas in flight. Counts:
+    /// round's deltas, and both again with 4 big deltas in flight. Counts:
     /// `DELTASEAL_BENCH_E2E_BATCHES`, `DELTASEAL_BENCH_E2E_RECORDS`, `DELTASEAL_BENCH_RSS_RECORDS`.
     static func endToEnd(rounds: Int, scratch: String, executables: String, environment: [String: String]) throws {
         guard let endpoint = environment["DELTASEAL_TEST_S3_ENDPOINT"], let bucket = environment["DELTASEAL_TEST_S3_BUCKET"],
@@ -67,8 +67,8 @@ extension Bench {
         })
         // The verifier as compactors run it, over every delta the last built-in writer round shipped.
         let lastBuiltIn = round - modes.count + 1
-        let verifier = try peakRSS([executables + "/verifier", "check", "s3://\(bucket)/bench-e2e-\(getpid())-\(lastBuiltIn)",
-                                    "--host", "bench", "--endpoint", endpoint], environment: s3)
+        let verifier = try runSampled([executables + "/verifier", "check", "s3://\(bucket)/bench-e2e-\(getpid())-\(lastBuiltIn)",
+                                       "--host", "bench", "--endpoint", endpoint], environment: s3, in: scratch, log: scratch + "/verifier.log")
         // Memory with big deltas in flight: 4 batches of `DELTASEAL_BENCH_RSS_RECORDS` (default
         // 38,000: a database of about 66 MB each, the issue's shape), once, built-in writer.
         let bigRecords = numbers("DELTASEAL_BENCH_RSS_RECORDS", default: [38_000])[0]
@@ -79,8 +79,8 @@ extension Bench {
         try Files.makeDirectories(work + "/spool/incoming")
         try dropBatches([String](repeating: big, count: 4), into: work + "/spool/incoming")
         let bigPeak = try runSampled(supervisor(["--max-in-flight", "4"]), environment: s3, in: scratch, log: scratch + "/e2e.log")
-        let bigVerifier = try peakRSS([executables + "/verifier", "check", "s3://\(bucket)/bench-e2e-\(getpid())-\(round)",
-                                       "--host", "bench", "--endpoint", endpoint], environment: s3)
+        let bigVerifier = try runSampled([executables + "/verifier", "check", "s3://\(bucket)/bench-e2e-\(getpid())-\(round)",
+                                          "--host", "bench", "--endpoint", endpoint], environment: s3, in: scratch, log: scratch + "/verifier.log")
         try Files.removeTree(work)
 
         print("")
@@ -98,7 +98,7 @@ extension Bench {
         } else {
             print("  chromadb and the Python workaround: skipped (DELTASEAL_BENCH_VENV_PYTHON unset)")
         }
-        print(String(format: "  peak RSS: supervisor %.1f MiB (VmHWM, sampled every 10 ms), verifier %.1f MiB (wait4; all %d deltas of a round in one run)   target <= 64 MiB each: ",
+        print(String(format: "  peak RSS: supervisor %.1f MiB (VmHWM, sampled every 10 ms), verifier %.1f MiB (the same; all %d deltas of a round in one run)   target <= 64 MiB each: ",
                      Double(peakSupervisorKiB) / 1024, Double(verifier) / 1024, count)
               + verdict(peakSupervisorKiB <= 64 << 10 && verifier <= 64 << 10))
         print(String(format: "  peak RSS, 4 x %d records in flight: supervisor %.1f MiB, verifier of the 4 %.1f MiB   target <= 64 MiB each: ",
@@ -106,7 +106,9 @@ extension Bench {
               + verdict(bigPeak <= 64 << 10 && bigVerifier <= 64 << 10))
     }
 
-    /// `run`, reading the child's VmHWM every 10 ms while it runs; the highest, in KiB.
+    /// `run`, reading the child's VmHWM every 10 ms while it runs; the highest, in KiB. (Not
+    /// wait4's `ru_maxrss`: a child spawned with a shared address space records its parent's
+    /// high-water mark at exec, here the bench's own, batches and all.)
     static func runSampled(_ arguments: [String], environment: [String: String], in directory: String, log: String) throws -> Int {
         let child = try ChildProcess.spawn(arguments: arguments, environment: environment, workingDirectory: directory, outputPath: log)
         // A zombie's status has no VmHWM line (its memory is gone): the samples end with the process.
@@ -128,25 +130,5 @@ extension Bench {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
         return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
-    }
-
-    /// Runs `arguments` to its end (output discarded) and returns its peak RSS in KiB, from wait4.
-    static func peakRSS(_ arguments: [String], environment: [String: String]) throws -> Int {
-        var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let result = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
-        guard result == 0 else { throw SystemError("posix_spawn", arguments[0], errno: result) }
-        var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) == -1 && errno == EINTR {}
-        guard status == 0 else { throw Failure(description: "\(arguments.joined(separator: " ")): wait status \(status)") }
-        return usage.ru_maxrss
     }
 }
