@@ -9,6 +9,9 @@ public final class ZstdCompressor {
     /// Inputs at least this large are compressed with worker threads.
     public static let threadedThreshold: Int64 = 8 << 20
 
+    /// Bytes of input per worker job (`ZSTD_c_jobSize`): what each worker's buffers hold.
+    static let jobSize: Int32 = 2 << 20
+
     /// - Parameters:
     ///   - level: compression level (1...19; 3 is zstd's default).
     ///   - workers: worker threads; 0 compresses on the calling thread.
@@ -22,6 +25,9 @@ public final class ZstdCompressor {
         if workers > 0 {
             // A library built without threads refuses; compressing on this thread is still correct.
             _ = ZSTD_CCtx_setParameter(context, ZSTD_c_nbWorkers, Int32(workers))
+            // Jobs of 2 MiB instead of level 3's default 8 MiB: `zstd -3 -T2` of 256 MiB took
+            // 19 MiB of memory instead of 58, about 5% slower, its output 0.0005% larger.
+            _ = ZSTD_CCtx_setParameter(context, ZSTD_c_jobSize, Self.jobSize)
         }
         if let pledgedSize { _ = try ZstdError.check(ZSTD_CCtx_setPledgedSrcSize(context, UInt64(pledgedSize))) }
     }
