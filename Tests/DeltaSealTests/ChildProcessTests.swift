@@ -36,7 +36,14 @@ struct ChildProcessTests {
         return fd
     }
 
-    private func threadCount() -> Int { (try? Files.list("/proc/self/task").count) ?? 0 }
+    /// Threads of this process, less the test helpers' waiting threads (other tests running in
+    /// parallel start those: ``TestSupport/waiterThreadName``).
+    private func threadCount() -> Int {
+        ((try? Files.list("/proc/self/task")) ?? []).filter { task in
+            let name = (try? Files.readAll("/proc/self/task/\(task)/comm")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            return name.trimmingCharacters(in: .newlines) != TestSupport.waiterThreadName
+        }.count
+    }
 
     @Test func anExitedChildStaysAZombieUntilItsHandleGoesThenIsReaped() async throws {
         let root = try TestSupport.temporaryDirectory()
