@@ -76,13 +76,17 @@ import Testing
             if opener.isRunning { kill(opener.processIdentifier, SIGKILL) }
         }
         try await waitUntil(timeout: .seconds(30)) { Files.exists(root + "/started") }
-        // At least 2,000 checks, and on until both answers came: on a loaded machine the producer
-        // may get no CPU for a while (a deadline, not a sleep).
+        // 2,000 checks in a row, then, until both answers came (on a loaded machine the producer
+        // may have had no CPU meanwhile), one check at a time that leaves the thread between them.
         var answers = (closed: 0, open: 0)
-        let deadline = ContinuousClock.now + .seconds(60)
-        while answers.closed + answers.open < 2_000 || (answers.closed == 0 || answers.open == 0) && ContinuousClock.now < deadline {
+        func check() {
             if case .closed = OpenForWriting.check(batch) { answers.closed += 1 } else { answers.open += 1 }
-            if answers.closed + answers.open >= 2_000 { await Task.yield() }
+        }
+        for _ in 0..<2_000 { check() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while answers.closed == 0 || answers.open == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(2))
+            check()
         }
         // Alive to count: both answers came (the producer is between opens, or inside one).
         #expect(answers.closed > 0 && answers.open > 0, "\(answers)")
