@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +35,10 @@ int dsl_landlock_abi(void) {
 
 int dsl_set_dumpable(int dumpable) {
     return prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+}
+
+int dsl_name_thread(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
 
 int dsl_get_no_new_privs(void) {
@@ -199,6 +205,38 @@ static void __attribute__((noreturn)) child(const struct dsl_sandbox_spec *spec,
     }
     execve(spec->program, spec->argv, spec->envp);
     fail(report_fd, DSL_STAGE_EXECVE);
+}
+
+int dsl_landlock_ruleset(const char *const *writable_dirs, struct dsl_sandbox_outcome *outcome) {
+    memset(outcome, 0, sizeof *outcome);
+    outcome->pid = -1;
+    return build_ruleset(writable_dirs, outcome);
+}
+
+long dsl_send_with_fds(int socket, const void *bytes, unsigned long length, const int *fds, int count) {
+    if (count < 0 || count > 8) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct iovec part = { .iov_base = (void *)bytes, .iov_len = length };
+    union {
+        char buffer[CMSG_SPACE(8 * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr message = { .msg_iov = &part, .msg_iovlen = 1 };
+    if (count > 0) {
+        message.msg_control = control.buffer;
+        message.msg_controllen = CMSG_SPACE(count * sizeof(int));
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(count * sizeof(int));
+        memcpy(CMSG_DATA(header), fds, count * sizeof(int));
+    }
+    ssize_t sent;
+    do sent = sendmsg(socket, &message, MSG_NOSIGNAL); while (sent < 0 && errno == EINTR);
+    return sent;
 }
 
 int dsl_sandbox_spawn(const struct dsl_sandbox_spec *spec, struct dsl_sandbox_outcome *outcome) {

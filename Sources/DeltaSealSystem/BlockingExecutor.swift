@@ -17,6 +17,8 @@ import Glibc
 /// A job must never wait for another job of the same executor: with every thread waiting, none
 /// would be left to run what they wait for.
 public final class BlockingExecutor: Sendable {
+    /// The name of its threads, as `top -H` shows them.
+    public static let threadName = "ds-blocking"
     /// The most threads it starts.
     public let limit: Int
 
@@ -129,10 +131,7 @@ public final class BlockingExecutor: Sendable {
             return true
         }
         if startThread {
-            let thread = Thread { [self] in work() }
-            thread.stackSize = 1 << 20
-            thread.name = "deltaseal-blocking"
-            thread.start()
+            NamedThread.start(Self.threadName, stackSize: 1 << 20) { [self] in work() }
         }
         var one: UInt64 = 1
         while write(semaphore, &one, 8) == -1, errno == EINTR {}

@@ -61,10 +61,7 @@ public final class BoundedLog: Sendable {
     public func start() {
         close(writeEnd)
         state.withLock { $0.started = true }
-        let thread = Thread { self.drain() }
-        thread.stackSize = 256 << 10
-        thread.name = "bounded-log"
-        thread.start()
+        NamedThread.start("ds-child-log", stackSize: 256 << 10) { self.drain() }
     }
 
     /// Why writing the tail failed, if it did.

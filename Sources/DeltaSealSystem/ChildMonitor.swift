@@ -12,6 +12,8 @@ import Glibc
 /// It only reports an exit; it never reaps. The child stays a zombie, which keeps its pid (and
 /// so its process-group id) from being reused, until its ``ChildProcess`` handle reaps it.
 public final class ChildMonitor: Sendable {
+    /// The name of its one thread, as `top -H` shows it.
+    public static let threadName = "ds-children"
     /// The process's monitor.
     public static let shared = ChildMonitor()
 
@@ -24,10 +26,7 @@ public final class ChildMonitor: Sendable {
         let fd = dsl_epoll_create()
         precondition(fd >= 0, "epoll_create1: \(String(cString: strerror(errno)))")
         epoll = fd
-        let thread = Thread { [self] in watch() }
-        thread.stackSize = 256 << 10
-        thread.name = "deltaseal-children"
-        thread.start()
+        NamedThread.start(Self.threadName, stackSize: 256 << 10) { [self] in watch() }
     }
 
     /// Returns once the process of `pidfd` has exited (at once if it has). The descriptor must

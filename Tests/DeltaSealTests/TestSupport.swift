@@ -62,17 +62,11 @@ enum TestSupport {
         }
     }
 
-    /// The name of the threads `run` and `exitStatus` wait on (at most 15 bytes, the kernel's
-    /// limit), so that a test counting its process's threads can leave them out.
+    /// The name of the threads `run` and `exitStatus` wait on, so that a test counting its
+    /// process's threads can leave them out.
     static let waiterThreadName = "test-waiter"
 
-    private static func nameWaiterThread() {
-        // The calling thread's name, as pthread_setname_np sets it (which Swift's Glibc lacks).
-        let fd = open("/proc/thread-self/comm", O_WRONLY)
-        guard fd >= 0 else { return }
-        _ = waiterThreadName.withCString { Glibc.write(fd, $0, strlen($0)) }
-        close(fd)
-    }
+    private static func nameWaiterThread() { NamedThread.nameCurrent(waiterThreadName) }
 
     /// An HTTP request through Python's urllib (no client in the tests of our own making): the
     /// status and body, or (0, the error) when no answer came within `timeout` seconds.

@@ -90,10 +90,20 @@ struct dsl_sandbox_outcome {
 int dsl_sandbox_spawn(const struct dsl_sandbox_spec *spec, struct dsl_sandbox_outcome *outcome);
 /// The kernel's Landlock ABI version, or -errno when Landlock is unsupported or disabled.
 int dsl_landlock_abi(void);
+/// The Landlock ruleset dsl_sandbox_spawn enforces (read and execute everywhere, write only
+/// beneath writable_dirs and to /dev/null), for a process that enforces it itself with
+/// landlock_restrict_self (a fork-server's child): a close-on-exec descriptor, or -1 with the
+/// failing stage (DSL_STAGE_RULESET or DSL_STAGE_RULE) in outcome.
+int dsl_landlock_ruleset(const char *const *writable_dirs, struct dsl_sandbox_outcome *outcome);
+/// sendmsg(2) of `length` bytes with `count` descriptors attached (SCM_RIGHTS, at most 8), EINTR
+/// retried, MSG_NOSIGNAL: the bytes sent, or -1 with errno.
+long dsl_send_with_fds(int socket, const void *bytes, unsigned long length, const int *fds, int count);
 /// prctl(PR_SET_DUMPABLE); returns 0 or -1 with errno.
 int dsl_set_dumpable(int dumpable);
 /// prctl(PR_GET_NO_NEW_PRIVS): 1 or 0, -1 with errno.
 int dsl_get_no_new_privs(void);
+/// prctl(PR_SET_NAME): names the calling thread (the kernel keeps the first 15 bytes).
+int dsl_name_thread(const char *name);
 /// fcntl(F_GETFL) and fcntl(F_SETFL, flags): fcntl is variadic.
 int dsl_fcntl_getfl(int fd);
 int dsl_fcntl_setfl(int fd, int flags);
