@@ -15,6 +15,8 @@
 
 int dsl_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
+int dsl_pidfd_signal(int pidfd, int signal) { return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0); }
+
 int dsl_wait_nowait(void) { return WNOWAIT; }
 int dsl_wait_nohang(void) { return WNOHANG; }
 

@@ -30,6 +30,14 @@ public struct Supervisor: Sendable {
     /// Checks what would make every delta fail, so the daemon refuses to start instead; returns
     /// how writers will be confined.
     @discardableResult
+    /// The fork-server's directory (its log, and a `tmp/` its user owns), and the server, not started yet.
+    private func prepareForkServer(_ sandbox: WriterSandbox, _ spool: Spool) throws -> ForkServer {
+        try Files.makeDirectories(spool.forkServer + "/tmp", mode: 0o700)
+        _ = chmod(spool.forkServer, 0o711)
+        try sandbox.handOver([spool.forkServer + "/tmp"])
+        return ForkServer()
+    }
+
     public func preflight() throws -> WriterSandbox {
         var problems = config.problems()
         var sandbox: WriterSandbox?
@@ -86,7 +94,8 @@ public struct Supervisor: Sendable {
             writers: AsyncSemaphore(config.maxWriters), writerGate: writerGate,
             uploads: AsyncSemaphore(config.maxUploads),
             verifications: AsyncSemaphore(config.maxVerifications), stop: stop, live: live,
-            sandbox: sandbox, verifierCredentials: verifierCredentials, storeHealth: storeHealth, once: once)
+            sandbox: sandbox, verifierCredentials: verifierCredentials, storeHealth: storeHealth, once: once,
+            forkServer: config.writerMode == "fork-server" ? try prepareForkServer(sandbox, spool) : nil)
         await collectGarbage(store: store, spool: spool)
         logger.info("supervisor started", metadata: [
             "spool": "\(spool.root)", "store": "\(config.store)", "host": "\(config.host)", "once": "\(once)",
@@ -251,6 +260,7 @@ public struct Supervisor: Sendable {
         }
         let summary = results.summary
         health.beat(notReady: "stopped")
+        pipeline.forkServer?.stop()
         if case .delegated(let delegation) = sandbox.cgroups { delegation.removeBase() }
         logger.info("supervisor stopped", metadata: [
             "shipped": "\(summary.shipped)", "rejected": "\(summary.rejected)", "failed": "\(summary.failed)",

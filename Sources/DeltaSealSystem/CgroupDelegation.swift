@@ -94,6 +94,9 @@ public struct CgroupDelegation: Sendable, Equatable {
         }
     }
 
+    /// Moves `pid` into the cgroup at `path` (a fork-server's child, which cannot join by itself).
+    public static func move(_ pid: pid_t, into path: String) -> Bool { write("\(pid)", to: path + "/cgroup.procs") }
+
     /// Processes in the cgroup at `path`.
     public static func members(_ path: String) -> [pid_t] {
         ((try? Files.readAll(path + "/cgroup.procs")).map { String(decoding: $0, as: UTF8.self) } ?? "")

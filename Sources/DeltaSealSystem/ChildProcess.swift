@@ -49,6 +49,12 @@ public final class ChildProcess: Sendable {
         public var signal: Int32?
         /// Whether the supervisor killed it for running past its timeout.
         public var timedOut: Bool
+
+        public init(exitStatus: Int32?, signal: Int32?, timedOut: Bool) {
+            self.exitStatus = exitStatus
+            self.signal = signal
+            self.timedOut = timedOut
+        }
     }
 
     /// Resource limits of the child, each as soft and hard limit: set in the child before exec when
@@ -82,9 +88,12 @@ public final class ChildProcess: Sendable {
     /// ``wait(timeout:grace:)`` returns after that. `errorPath` must then be nil, unless
     /// `errorLimit` gives stderr a bounded log of its own at `errorPath` (for a child whose stdout
     /// means something, such as a check command's reason line).
+    ///
+    /// stdin is `/dev/null`, or `input` (the caller's descriptor, which it keeps and closes).
     public static func spawn(arguments: [String], environment: [String: String], workingDirectory: String,
                              outputPath: String, errorPath: String? = nil, limits: Limits = Limits(),
-                             sandbox: Sandbox? = nil, outputLimit: Int? = nil, errorLimit: Int? = nil) throws -> ChildProcess {
+                             sandbox: Sandbox? = nil, outputLimit: Int? = nil, errorLimit: Int? = nil,
+                             input: Int32? = nil) throws -> ChildProcess {
         precondition(!arguments.isEmpty, "a command needs at least its program")
         precondition(outputLimit == nil || errorPath == nil || errorLimit != nil, "a bounded log takes stdout and stderr together")
         precondition(errorLimit == nil || (outputLimit != nil && errorPath != nil), "a bounded stderr needs a bounded stdout and a path")
@@ -94,10 +103,11 @@ public final class ChildProcess: Sendable {
         let child = if let sandbox {
             try spawnSandboxed(arguments: arguments, environment: environment, workingDirectory: workingDirectory,
                                outputPath: outputPath, errorPath: errorPath, limits: limits, sandbox: sandbox,
-                               output: output, errors: errors)
+                               output: output, errors: errors, input: input)
         } else {
             try spawnPlain(arguments: arguments, environment: environment, workingDirectory: workingDirectory,
-                           outputPath: outputPath, errorPath: errorPath, limits: limits, output: output, errors: errors)
+                           outputPath: outputPath, errorPath: errorPath, limits: limits, output: output, errors: errors,
+                           input: input)
         }
         output?.start()
         errors?.start()
@@ -106,7 +116,7 @@ public final class ChildProcess: Sendable {
 
     private static func spawnPlain(arguments: [String], environment: [String: String], workingDirectory: String,
                                    outputPath: String, errorPath: String?, limits: Limits,
-                                   output: BoundedLog?, errors: BoundedLog?) throws -> ChildProcess {
+                                   output: BoundedLog?, errors: BoundedLog?, input: Int32?) throws -> ChildProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -123,7 +133,11 @@ public final class ChildProcess: Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let input {
+            posix_spawn_file_actions_adddup2(&actions, input, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         if let output {
             posix_spawn_file_actions_adddup2(&actions, output.writeEnd, 1)
             posix_spawn_file_actions_adddup2(&actions, errors?.writeEnd ?? output.writeEnd, 2)
@@ -155,7 +169,7 @@ public final class ChildProcess: Sendable {
 
     private static func spawnSandboxed(arguments: [String], environment: [String: String], workingDirectory: String,
                                        outputPath: String, errorPath: String?, limits: Limits, sandbox: Sandbox,
-                                       output: BoundedLog?, errors: BoundedLog?) throws -> ChildProcess {
+                                       output: BoundedLog?, errors: BoundedLog?, input: Int32?) throws -> ChildProcess {
         let program = resolve(arguments[0], path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
         // An unresolved bare name would make execve look in the child's working directory.
         guard program.contains("/") else { throw SystemError("execve", program, errno: ENOENT) }
@@ -166,7 +180,7 @@ public final class ChildProcess: Sendable {
             opened.append(fd)
             return fd
         }
-        let stdin = try open("/dev/null", O_RDONLY)
+        let stdin = try input ?? open("/dev/null", O_RDONLY)
         let stdout = try output?.writeEnd ?? open(outputPath, O_WRONLY | O_CREAT | O_APPEND)
         let stderr = try errors?.writeEnd
             ?? (output == nil ? (errorPath.map { try open($0, O_WRONLY | O_CREAT | O_APPEND) } ?? stdout) : stdout)

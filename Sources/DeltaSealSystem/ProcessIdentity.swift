@@ -13,6 +13,14 @@ public enum ProcessIdentity {
         return UInt64(fields[19])
     }
 
+    /// The parent (field 4), process group (field 5) and state (field 3) of `pid`, or `nil` if no
+    /// such process exists.
+    public static func lineage(of pid: Int32) -> (parent: Int32, group: Int32, state: Character)? {
+        guard let fields = statFields(of: pid), fields.count > 2, let parent = Int32(fields[1]), let group = Int32(fields[2]),
+              let state = fields[0].first else { return nil }
+        return (parent, group, state)
+    }
+
     /// The fields of `/proc/<pid>/stat` after the command name, from field 3 (the state) on; nil
     /// if no such process exists.
     private static func statFields(of pid: Int32) -> [Substring]? {

@@ -28,7 +28,9 @@ enum ChromaEnvironment {
 /// bin/chroma-writer, a real ChromaDB program that never closes its client, as the writer.
 @Suite(.enabled(if: ChromaEnvironment.available, "needs chromadb in .venv (bin/test installs it)"), .timeLimit(.minutes(5)))
 struct ChromaTests {
-    @Test func chromaDeltasShipVerifyAndOpenWithChromaAfterRestore() async throws {
+    /// One process per delta, and the fork-server: chromadb imported once, a forked child per delta.
+    @Test(arguments: ["process", "fork-server"])
+    func chromaDeltasShipVerifyAndOpenWithChromaAfterRestore(_ mode: String) async throws {
         let python = try #require(ChromaEnvironment.python)
         let harness = try PipelineHarness()
         defer { harness.remove() }
@@ -45,7 +47,8 @@ struct ChromaTests {
         }
         let result = try await TestSupport.run(
             [TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool, "--store", harness.storeRoot,
-             "--host", "test-host", "--writer", "\(python) \(ChromaEnvironment.root)/bin/chroma-writer", "--log-level", "warning"],
+             "--host", "test-host", "--writer", "\(python) \(ChromaEnvironment.root)/bin/chroma-writer", "--writer-mode", mode,
+             "--log-level", "warning"],
             cwd: harness.root)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("shipped 2, rejected 0, failed 0"))

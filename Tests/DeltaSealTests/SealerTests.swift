@@ -124,6 +124,19 @@ struct SealerTests {
         #expect(!Files.exists(try #require(scene.cgroup)))
     }
 
+    /// A fork-server forks the writer and stays outside its cgroup, so processes of the writer's
+    /// user outside the cgroup are not other deltas' business only: the seal reads them all.
+    @Test func withAForkServerAHolderOfTheWritersUserOutsideTheCgroupIsNamed() async throws {
+        guard let scene = try Scene(.cgroup) else { return }
+        defer { scene.remove() }
+        let holder = try await scene.hold("cwd", scene.out + "/sub", inCgroup: false)
+        var sealer = scene.sealer
+        sealer.userRunsOutsideCgroup = true
+        #expect(sealer.scope == .writerUser(scene.owner))
+        let failure = try #require(throws: Sealer.Failure.self) { try sealer.seal(scene.out) }
+        #expect(failure.reason.contains("pid \(holder) ("), "\(failure.reason)")
+    }
+
     @Test func inTheCommonCaseTheLeasesDecideAndNoProcEntryIsRead() async throws {
         guard let scene = try Scene(.cgroup) else { return }
         defer { scene.remove() }

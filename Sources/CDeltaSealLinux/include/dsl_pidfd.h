@@ -5,6 +5,8 @@
 /// pidfd_open(pid, 0): a descriptor for the process (close-on-exec), -1 with errno.
 int dsl_pidfd_open(pid_t pid);
 
+/// pidfd_send_signal(pidfd, signal, NULL, 0): 0, or -1 with errno (ESRCH once the process is reaped).
+int dsl_pidfd_signal(int pidfd, int signal);
 /// waitid(P_PIDFD, pidfd, WEXITED | extra): `extra` is 0, WNOWAIT, WNOHANG or both (dsl_wait_*).
 /// Returns 1 with the child's end in `exit_status` (or -1) and `signal` (or 0); 0 when WNOHANG
 /// found it still running; -1 with errno (EINTR is retried here).

@@ -24,10 +24,15 @@ public struct Sealer: Sendable {
     /// The writer's cgroup v2 directory, if it ran in one: the seal reads its members, then
     /// kills and removes it before any file is checked.
     public var writerCgroup: String?
+    /// Whether processes of the writer's user may run outside its cgroup: a fork-server, which
+    /// forked the writer and joined no cgroup itself. The cgroup is still killed, but the scan
+    /// reads every process of the user.
+    public var userRunsOutsideCgroup: Bool
 
-    public init(owner: uid_t = geteuid(), writerCgroup: String? = nil) {
+    public init(owner: uid_t = geteuid(), writerCgroup: String? = nil, userRunsOutsideCgroup: Bool = false) {
         self.owner = owner
         self.writerCgroup = writerCgroup
+        self.userRunsOutsideCgroup = userRunsOutsideCgroup
     }
 
     /// Why a delta cannot be sealed.
@@ -92,7 +97,7 @@ public struct Sealer: Sendable {
         if owner == 0 { return .everyProcess }
         // The supervisor made the cgroup: a writer of another, unprivileged user cannot write
         // any cgroup.procs to move out of it, whatever it forks, setsid or not.
-        if writerCgroup != nil && owner != geteuid() { return .writerCgroup }
+        if writerCgroup != nil && owner != geteuid() && !userRunsOutsideCgroup { return .writerCgroup }
         return .writerUser(owner)
     }
 

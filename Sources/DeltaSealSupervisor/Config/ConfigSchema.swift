@@ -98,6 +98,9 @@ public enum ConfigSchema {
         choice("writer.landlock", "confine writers' writes to their output with Landlock where the kernel has it", ["true", "false"]) { c, v in
             c.writerLandlock = v == "true"
         } show: { $0.writerLandlock ? "true" : "false" },
+        choice("writer.mode", "process: a writer process per delta; fork-server: the writer command started once with --fork-server, forking a child per delta", ["process", "fork-server"]) { c, v in
+            c.writerMode = v
+        } show: { $0.writerMode },
         choice("writer.cgroup", "auto: each writer in a cgroup v2 group of its own where a delegated subtree exists (killed whole); off", ["auto", "off"]) { c, v in
             c.writerCgroup = v
         } show: { $0.writerCgroup },

@@ -36,6 +36,9 @@ public struct SupervisorConfig: Sendable {
     public var writerLandlock = true
     /// Run each writer in a cgroup v2 group of its own where a delegated subtree exists (`auto`), or not (`off`).
     public var writerCgroup = "auto"
+    /// `process`: a writer process per delta; `fork-server`: the writer command started once with
+    /// `--fork-server`, forking a child per delta (docs/formats.md, "Fork-server protocol").
+    public var writerMode = "process"
     /// `memory.max` and `pids.max` of each writer's cgroup, where those controllers are delegated.
     public var writerCgroupMemoryMax: UInt64?
     public var writerCgroupPidsMax: UInt64?

@@ -22,8 +22,9 @@ extension DeltaPipeline {
         let sealStarted = WallClock.monotonicNanoseconds()
         defer { SupervisorMetrics.stage("seal", nanoseconds: WallClock.monotonicNanoseconds() - sealStarted) }
         do {
+            let forked = forkServer != nil
             let sealed = try await Blocking.run { [sandbox] in
-                try Sealer(owner: sandbox.ownerUID, writerCgroup: group).seal(out)
+                try Sealer(owner: sandbox.ownerUID, writerCgroup: group, userRunsOutsideCgroup: forked).seal(out)
             }
             attempt.sealed = sealed.inputs
             log.debug("sealed", metadata: ["proof": "\(sealed.proof)"])

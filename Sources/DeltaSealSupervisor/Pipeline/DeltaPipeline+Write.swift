@@ -31,12 +31,17 @@ extension DeltaPipeline {
             // A slot freed by the drain timeout's kill starts no new writer.
             try Task.checkCancellation()
             var started: DeltaRecord?
-            let run = try await runWriter(current, out: out, cgroup: group, log) { pid, startTime in
+            let onStart: (Int32, UInt64?) async throws -> Void = { pid, startTime in
                 // So a later start can kill a writer this run leaves behind.
                 let step = DeltaStateMachine(retry: live.retry).next(current, .writerStarted(pid: pid, startTime: startTime),
                                                                      nowMs: WallClock.nowMilliseconds(), jitter: 0)
                 try await Blocking.runUncancellable { [spool] in try spool.save(step.record) }
                 started = step.record
+            }
+            let run = if let forkServer {
+                try await runForkedWriter(forkServer, current, out: out, cgroup: group, log, onStart: onStart)
+            } else {
+                try await runWriter(current, out: out, cgroup: group, log, onStart: onStart)
             }
             // Bad input is the batch's fault, not a sign the writer command is broken.
             await writerGate.record(success: run.outcome == .complete || run.outcome == .badInput)
@@ -75,7 +80,7 @@ extension DeltaPipeline {
 
     struct WriterRun: Sendable {
         /// Nil when it could not even start.
-        var process: ChildProcess?
+        var process: (any WriterProcess)?
         var outcome: WriterContract.Outcome
         var durationMs: Int64
         /// Killed by the drain timeout of a stop: not the writer's failure, no attempt spent.
@@ -132,15 +137,20 @@ extension DeltaPipeline {
     /// The writer's whole environment: a fixed clean set plus what the configuration passes
     /// through. Credentials of the object store are never passed.
     func writerEnvironment(_ record: DeltaRecord) -> [String: String] {
+        var environment = writerEnvironment(home: spool.directory(of: record.id) + "/tmp")
+        environment["DELTASEAL_DELTA_ID"] = record.id.rawValue
+        environment["DELTASEAL_ATTEMPT"] = "\(record.attempt)"
+        return environment
+    }
+
+    /// The part of it that is not about one delta (all the fork-server gets).
+    func writerEnvironment(home: String) -> [String: String] {
         let inherited = ProcessInfo.processInfo.environment
-        let directory = spool.directory(of: record.id)
         var environment: [String: String] = [
             "PATH": inherited["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
-            "HOME": directory + "/tmp",
-            "TMPDIR": directory + "/tmp",
+            "HOME": home,
+            "TMPDIR": home,
             "LANG": "C.UTF-8",
-            "DELTASEAL_DELTA_ID": record.id.rawValue,
-            "DELTASEAL_ATTEMPT": "\(record.attempt)",
         ]
         // Credential-like names were refused when the configuration was read unless forced with `!`.
         for entry in config.writerEnvironmentPassthrough {

@@ -34,12 +34,14 @@ struct DeltaPipeline: Sendable {
     /// `--once`: a delta that would wait for an unavailable store stops instead (it stays in
     /// `work/` and resumes at the next start); the daemon waits.
     let once: Bool
+    /// The fork-server writer, with `writer.mode: fork-server`.
+    var forkServer: ForkServer? = nil
 
     /// What one run of a delta holds in memory between actions; none of it survives a crash,
     /// and none of it needs to (the record on disk says where to go on).
     struct Attempt {
         /// The writer that exited, until its output is sealed (its group may still have members).
-        var writer: ChildProcess?
+        var writer: (any WriterProcess)?
         /// The writer's cgroup, until the seal has looked for processes holding files.
         var writerGroup: String?
         /// What the seal proved, for the pack.

@@ -1,3 +1,4 @@
+import CDeltaSealLinux
 import DeltaSealStore
 import DeltaSealSystem
 #if canImport(Glibc)
@@ -68,6 +69,21 @@ public struct WriterSandbox: Sendable {
         for directory in directories {
             try syscallRetrying("chown", directory) { chown(directory, identity.uid, identity.gid) }
         }
+    }
+
+    /// The Landlock ruleset a fork-server's child enforces on itself: the one a writer process
+    /// gets (writes only beneath `writable`), as a descriptor to pass it.
+    func landlockRuleset(writable: [String]) throws -> Int32 {
+        let paths = writable.map { UnsafePointer(strdup($0)) } + [nil]
+        defer { paths.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+        var outcome = dsl_sandbox_outcome()
+        let fd = paths.withUnsafeBufferPointer { dsl_landlock_ruleset($0.baseAddress, &outcome) }
+        guard fd >= 0 else {
+            let subject = outcome.failed_stage == DSL_STAGE_RULE && outcome.failed_index >= 0 && Int(outcome.failed_index) < writable.count
+                ? writable[Int(outcome.failed_index)] : "Landlock ABI \(landlockABI.map(String.init) ?? "none")"
+            throw SystemError(outcome.failed_stage == DSL_STAGE_RULE ? "landlock-rule" : "landlock-ruleset", subject, errno: outcome.failed_errno)
+        }
+        return fd
     }
 
     /// The confinement of one writer process.

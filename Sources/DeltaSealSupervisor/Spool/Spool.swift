@@ -15,6 +15,8 @@ public struct Spool: Sendable {
     public var work: String { root + "/work" }
     public var rejected: String { root + "/rejected" }
     public var failed: String { root + "/failed" }
+    /// The fork-server writer's log and private `tmp/` (`writer.mode: fork-server`).
+    public var forkServer: String { root + "/fork-server" }
 
     public init(root: String) { self.root = root }
 
