@@ -55,6 +55,36 @@ import Testing
         #expect(try harness.manifest(id).files.map(\.path) == ["delta.sqlite3"])
     }
 
+    /// A stop whose drain times out ends the server and the child it forked; the delta spends no
+    /// attempt and ships at the next start, on a new server.
+    @Test func aDrainTimeoutEndsTheServerAndItsChildAndTheDeltaResumes() async throws {
+        let harness = try PipelineHarness()
+        defer { harness.remove() }
+        let writer = ["--writer", "/usr/bin/python3 \(Self.fixtures)/fork_writer.py", "--writer-mode", "fork-server"]
+        try TestSupport.dropBatch("SLEEP\n", named: "b.ndjson", spool: harness.config.spool)
+        var environment = ProcessInfo.processInfo.environment
+        environment["DELTASEAL_SHUTDOWN_DRAIN_TIMEOUT"] = "0.5"
+        let daemon = try Daemon([TestSupport.supervisor, "start", "--spool", harness.config.spool, "--store", harness.storeRoot,
+                                 "--metrics-address", ""] + writer, environment: environment, cwd: harness.root, log: harness.root + "/log")
+        var writerPID: Int32?
+        try await waitUntil(timeout: .seconds(60)) {
+            guard let id = (try? harness.spool.workInProgress())?.first, let record = try? harness.spool.load(id) else { return false }
+            writerPID = record.writerPID
+            return writerPID != nil
+        }
+        let server = try #require(serverStarts(harness).first.flatMap { Int32($0.split(separator: " ")[1]) })
+        daemon.signal(SIGTERM)
+        #expect(await daemon.wait() == 0)
+        try await waitUntil { TestSupport.processIsGone(writerPID!) && TestSupport.processIsGone(server) }
+        let left = try #require(try harness.spool.workInProgress().first)
+        #expect(try harness.spool.load(left)?.attempt == 1)
+        let rest = try await TestSupport.run([TestSupport.supervisor, "start", "--once", "--spool", harness.config.spool,
+                                              "--store", harness.storeRoot, "--metrics-address", ""] + writer, cwd: harness.root)
+        #expect(rest.status == 0, "\(rest.stderr)")
+        #expect(rest.stdout.contains("shipped 1, rejected 0, failed 0"), "\(rest.stdout)")
+        #expect(serverStarts(harness).count == 2)
+    }
+
     /// A server that names its own parent (this very test process, which runs the supervisor) or
     /// init as the child it forked: nothing is signalled, the delta fails saying why.
     @Test(arguments: ["parent", "1"])

@@ -9,13 +9,15 @@ A batch line may ask for more, to test the sandbox and the server's life:
   PROBE        fail (exit 1) unless this child is confined: it must not be able to write into the
                server's own directory, and must not see the supervisor's store credentials;
   KILL-SERVER  kill the server, while it is the first one started (it then fails; a retry runs
-               on a new server).
+               on a new server);
+  SLEEP        sleep for an hour, while the server is the first one started.
 The server appends "start PID" to $HOME/starts when it starts (HOME is its tmp/).
 """
 import os
 import signal
 import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bin"))
 import deltaseal_fork_server  # noqa: E402
@@ -51,6 +53,10 @@ def main(argv):
                     if any(name.startswith("AWS_") for name in os.environ):
                         print("error: sees AWS_ variables", file=sys.stderr)
                         return 1
+                if "SLEEP" in line and SERVER_HOME is not None:
+                    with open(os.path.join(SERVER_HOME, "starts")) as starts:
+                        if len(starts.readlines()) == 1:
+                            time.sleep(3600)
                 if "KILL-SERVER" in line and SERVER_HOME is not None:
                     with open(os.path.join(SERVER_HOME, "starts")) as starts:
                         if len(starts.readlines()) == 1:
