@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
+#include <malloc.h>
 #include <sys/inotify.h>
 #include "CDeltaSealLinux.h"
 
@@ -76,3 +77,5 @@ int dsl_signals_to_pipe(int fd) {
     // A parent may have started this process with them blocked; they must arrive.
     return pthread_sigmask(SIG_UNBLOCK, &unblock, NULL) == 0 ? 0 : -1;
 }
+
+int dsl_limit_malloc_arenas(int count) { return mallopt(M_ARENA_MAX, count); }

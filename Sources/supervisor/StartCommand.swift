@@ -42,6 +42,7 @@ struct StartCommand: AsyncParsableCommand {
         // First: no process of this user (a writer among them) may read this one's memory,
         // environment or descriptors through /proc or ptrace.
         try ProcessSecurity.makeNonDumpable()
+        MallocArenas.cap(MallocArenas.supervisorCap)
         // Until the reload service listens, a SIGHUP must not end the daemon.
         signal(SIGHUP, SIG_IGN)
         let overrides = spool.overrides + store.overrides + pipeline.overrides

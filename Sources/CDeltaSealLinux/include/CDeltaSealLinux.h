@@ -102,6 +102,8 @@ long dsl_send_with_fds(int socket, const void *bytes, unsigned long length, cons
 int dsl_set_dumpable(int dumpable);
 /// prctl(PR_GET_NO_NEW_PRIVS): 1 or 0, -1 with errno.
 int dsl_get_no_new_privs(void);
+/// mallopt(M_ARENA_MAX, count): at most `count` malloc arenas; 1 on success, 0 on failure.
+int dsl_limit_malloc_arenas(int count);
 /// prctl(PR_SET_NAME): names the calling thread (the kernel keeps the first 15 bytes).
 int dsl_name_thread(const char *name);
 /// fcntl(F_GETFL) and fcntl(F_SETFL, flags): fcntl is variadic.
