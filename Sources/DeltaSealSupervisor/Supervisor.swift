@@ -27,9 +27,6 @@ public struct Supervisor: Sendable {
         public var description: String { problems.joined(separator: "\n") }
     }
 
-    /// Checks what would make every delta fail, so the daemon refuses to start instead; returns
-    /// how writers will be confined.
-    @discardableResult
     /// The fork-server's directory (its log, and a `tmp/` its user owns), and the server, not started yet.
     private func prepareForkServer(_ sandbox: WriterSandbox, _ spool: Spool) throws -> ForkServer {
         try Files.makeDirectories(spool.forkServer + "/tmp", mode: 0o700)
@@ -38,6 +35,9 @@ public struct Supervisor: Sendable {
         return ForkServer()
     }
 
+    /// Checks what would make every delta fail, so the daemon refuses to start instead; returns
+    /// how writers will be confined.
+    @discardableResult
     public func preflight() throws -> WriterSandbox {
         var problems = config.problems()
         var sandbox: WriterSandbox?
