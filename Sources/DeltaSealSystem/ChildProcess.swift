@@ -371,6 +371,9 @@ public final class ChildProcess: Sendable {
             group.addTask {
                 do {
                     try await Task.sleep(for: timeout)
+                    // On a busy executor this task may run before the one the exit woke: a child
+                    // that has ended did not time out, and its group is not this timer's to signal.
+                    if self.collect(block: false) != nil { return nil }
                     timedOut.set()
                     self.signalGroup(SIGTERM)
                     try await Task.sleep(for: grace)

@@ -48,6 +48,12 @@ public final class ForkedProcess: Sendable {
     /// Whether the process exists (running, or a zombie its parent has not reaped).
     public var isAlive: Bool { dsl_pidfd_signal(pidfd, 0) == 0 }
 
+    /// Whether the process has exited (its pidfd is readable), reaped or not.
+    public var hasExited: Bool {
+        var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) == 1
+    }
+
     /// Returns once the process has exited (at once if it has). Holds no thread.
     public func exited() async { await ChildMonitor.shared.exited(pidfd) }
 

@@ -114,6 +114,20 @@ struct ChildProcessTests {
         }
     }
 
+    /// A deadline that passes after the child ended (here at once, as on an executor too busy to
+    /// run the exit's task before the timer's) is not a timeout: neither said nor signalled.
+    @Test func aChildThatEndedBeforeItsTimerRanDidNotTimeOut() async throws {
+        let root = try TestSupport.temporaryDirectory()
+        defer { try? Files.removeTree(root) }
+        for _ in 0..<40 {
+            let process = try spawn("exit 3", in: root)
+            let pid = process.pid
+            try await waitUntil(timeout: .seconds(90)) { state(of: pid) == "Z" }
+            let termination = await process.wait(timeout: .zero, grace: .zero)
+            #expect(termination.exitStatus == 3 && !termination.timedOut, "\(termination)")
+        }
+    }
+
     @Test func aTimeoutTermsThenKillsTheGroupAndSaysSo() async throws {
         let root = try TestSupport.temporaryDirectory()
         defer { try? Files.removeTree(root) }

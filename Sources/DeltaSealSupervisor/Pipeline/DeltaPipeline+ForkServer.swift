@@ -131,6 +131,8 @@ extension DeltaPipeline {
             group.addTask { [live] in
                 do {
                     try await Task.sleep(for: live.writerTimeout)
+                    // Run late on a busy executor, after the child ended: no timeout.
+                    if process.hasExited { return }
                     timedOut.set()
                     process.signalGroup(SIGTERM)
                     try await Task.sleep(for: live.killGrace)
