@@ -64,10 +64,16 @@ struct DeepVerificationTests {
     }
 
     /// `verifier URL --json` with the check command; the exit status and the report.
+    /// The verifier's JSON report; when it printed none, the failure says what it did print.
+    static func report(_ result: TestSupport.Result, sourceLocation: SourceLocation = #_sourceLocation) throws -> VerificationReport {
+        try #require(try? StableJSON.decode(VerificationReport.self, from: Array(result.stdout.utf8)),
+                     "the verifier printed no report: exit \(result.status), stdout \(result.stdout.prefix(1000)), stderr \(result.stderr.suffix(3000))",
+                     sourceLocation: sourceLocation)
+    }
+
     func verify(_ harness: PipelineHarness, _ id: String, check: String?, extra: [String] = []) async throws -> (Int32, VerificationReport) {
         let result = try await harness.verify(id, extra: ["--json"] + (check.map { ["--check-command", $0] } ?? []) + extra)
-        let report = try StableJSON.decode(VerificationReport.self, from: Array(result.stdout.utf8))
-        return (result.status, report)
+        return (result.status, try Self.report(result))
     }
 
     @Test func goodChromaDeltasPassSmallAndLarge() async throws {
@@ -218,7 +224,7 @@ struct DeepVerificationTests {
         let restored = harness.root + "/restored"
         let result = try await TestSupport.run([TestSupport.verifier, "restore", harness.deltaURL(id), "--out", restored, "--json",
                                           "--check-command", writer])
-        let report = try StableJSON.decode(VerificationReport.self, from: Array(result.stdout.utf8))
+        let report = try Self.report(result)
         let reason = try #require(report.check?.reason)
         #expect(result.status == 0, "\(reason) \(report.problems)")
         #expect(reason.hasPrefix("wrote: tmp refused: "), "\(reason)")

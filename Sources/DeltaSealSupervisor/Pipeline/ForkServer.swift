@@ -165,9 +165,6 @@ final class ForkServer: Sendable {
         server.process.signalGroup(SIGTERM)
     }
 
-    /// The pid of the server now running, if one is.
-    var pid: pid_t? { current.withLock { $0.flatMap { $0.gone.load(ordering: .acquiring) ? nil : $0.process.pid } } }
-
     private func running(_ launch: Launch) async throws -> Running {
         if let server = current.withLock({ $0 }), !server.gone.load(ordering: .acquiring) { return server }
         // One start at a time; others wait for it and use it.
