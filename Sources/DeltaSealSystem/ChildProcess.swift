@@ -362,37 +362,12 @@ public final class ChildProcess: Sendable {
     /// The wait holds no thread: ``ChildMonitor`` reports the exit. In a cancelled task the
     /// timeout is not enforced (a drain's stop signals every child instead), the wait goes on.
     public func wait(timeout: Duration, grace: Duration) async -> Termination {
-        let timedOut = OnceFlag()
-        var termination = await withTaskGroup(of: Termination?.self) { group in
-            group.addTask {
-                await ChildMonitor.shared.exited(self.pidfd)
-                return self.collect(block: true) ?? Termination(exitStatus: nil, signal: nil, timedOut: false)
-            }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                    // On a busy executor this task may run before the one the exit woke: a child
-                    // that has ended did not time out, and its group is not this timer's to signal.
-                    if self.collect(block: false) != nil { return nil }
-                    timedOut.set()
-                    self.signalGroup(SIGTERM)
-                    try await Task.sleep(for: grace)
-                    self.signalGroup(SIGKILL)
-                } catch {}
-                return nil
-            }
-            var exited: Termination?
-            for await result in group where result != nil {
-                exited = result
-                group.cancelAll()
-                break
-            }
-            return exited ?? Termination(exitStatus: nil, signal: nil, timedOut: false)
-        }
-        if timedOut.isSet {
-            termination.timedOut = true
-            signalGroup(SIGKILL)
-        }
+        let timedOut = await ExitDeadline.wait(timeout: timeout, grace: grace,
+                                               exited: { await ChildMonitor.shared.exited(self.pidfd) },
+                                               hasEnded: { self.collect(block: false) != nil },
+                                               signalGroup: { self.signalGroup($0) })
+        var termination = collect(block: true) ?? Termination(exitStatus: nil, signal: nil, timedOut: false)
+        termination.timedOut = timedOut
         await outputDone()
         return termination
     }

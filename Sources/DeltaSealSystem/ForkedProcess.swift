@@ -48,14 +48,16 @@ public final class ForkedProcess: Sendable {
     /// Whether the process exists (running, or a zombie its parent has not reaped).
     public var isAlive: Bool { dsl_pidfd_signal(pidfd, 0) == 0 }
 
-    /// Whether the process has exited (its pidfd is readable), reaped or not.
-    public var hasExited: Bool {
-        var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, 0) == 1
-    }
-
     /// Returns once the process has exited (at once if it has). Holds no thread.
     public func exited() async { await ChildMonitor.shared.exited(pidfd) }
+
+    /// Waits for the process to exit, enforcing `timeout` and `grace` on its group as
+    /// ``ChildProcess/wait(timeout:grace:)`` does (``ExitDeadline``); whether it timed out.
+    public func wait(timeout: Duration, grace: Duration) async -> Bool {
+        await ExitDeadline.wait(timeout: timeout, grace: grace, exited: { await self.exited() },
+                                hasEnded: { ExitDeadline.hasExited(pidfd: self.pidfd) },
+                                signalGroup: { self.signalGroup($0) })
+    }
 
     /// Sends `signal` to the process's group; false when the process itself is gone (reaped: its
     /// pid, and so its group id, may be somebody else's by now) or no member is left.

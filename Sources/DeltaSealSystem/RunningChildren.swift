@@ -55,7 +55,7 @@ public enum RunningChildren {
             let deadline = WallClock.monotonicNanoseconds() + graceNanoseconds
             while WallClock.monotonicNanoseconds() < deadline {
                 // By pid: a pidfd number is reused once its child is reaped, the pid is not before.
-                let running = children.withLock { children in pids.contains { children[$0].map { !exited($0) } ?? false } }
+                let running = children.withLock { children in pids.contains { children[$0].map { !ExitDeadline.hasExited(pidfd: $0) } ?? false } }
                 if !running { break }
                 usleep(10_000)
             }
@@ -63,11 +63,5 @@ public enum RunningChildren {
                 for pid in children.keys { kill(-pid, SIGKILL) }
             }
         }
-    }
-
-    /// Whether the process of `pidfd` has exited (its pidfd is readable); call under the lock.
-    private static func exited(_ pidfd: Int32) -> Bool {
-        var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, 0) == 1
     }
 }

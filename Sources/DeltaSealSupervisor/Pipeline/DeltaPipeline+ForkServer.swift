@@ -122,56 +122,21 @@ extension DeltaPipeline {
         goOpen = false
         log.debug("writer forked", metadata: ["pid": "\(pid)", "server": "\(job.serverPID)", "attempt": "\(record.attempt)"])
 
-        // The wait: the child's own exit (its pidfd), the timeout, and then what the server says.
+        // The wait: the child's own exit (its pidfd) under the timeout, then what the server says.
         // As for a writer process, a cancelled task (the drain) does not enforce the timeout and
         // waits on: the drain's stop ends the server, and with it its children.
-        let timedOut = OnceFlag()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await process.exited() }
-            group.addTask { [live] in
-                do {
-                    try await Task.sleep(for: live.writerTimeout)
-                    // Run late on a busy executor, after the child ended: no timeout.
-                    if process.hasExited { return }
-                    timedOut.set()
-                    process.signalGroup(SIGTERM)
-                    try await Task.sleep(for: live.killGrace)
-                    process.signalGroup(SIGKILL)
-                } catch {}
-            }
-            await group.next()
-            group.cancelAll()
-        }
-        if timedOut.isSet { process.signalGroup(SIGKILL) }
-        await process.exited()
-        var termination = ChildProcess.Termination(exitStatus: nil, signal: nil, timedOut: timedOut.isSet)
+        var termination = ChildProcess.Termination(exitStatus: nil, signal: nil, timedOut: false)
+        termination.timedOut = await process.wait(timeout: live.writerTimeout, grace: live.killGrace)
         var serverFailure: String?
         switch await job.ended.value(timeout: live.killGrace + .seconds(5)) {
         case .success(let ended)?:
             termination.exitStatus = ended.exitStatus
             termination.signal = ended.signal
-        case .failure(let failure)?: serverFailure = failure.description
-        case nil: serverFailure = "it did not say how its child \(pid) ended"
+        case .failure(let failure)?: serverFailure = "fork-server: " + failure.description
+        case nil: serverFailure = "fork-server: it did not say how its child \(pid) ended"
         }
         await output.finish(linger: ChildProcess.outputLinger)
-        let durationMs = Int64((WallClock.monotonicNanoseconds() - started) / 1_000_000)
-        for line in tail(directory + "/writer.log", bytes: 4096).split(separator: "\n") where !line.isEmpty {
-            log.info("writer: \(DisplayText.sanitize(String(line)))")
-        }
-        var outcome = WriterContract.outcome(exitStatus: termination.exitStatus, signal: termination.signal)
-        if let serverFailure { outcome = .failed("fork-server: " + serverFailure) }
-        if termination.timedOut {
-            outcome = .failed("writer timed out after \(live.writerTimeout) and was killed with its process group")
-        }
-        SupervisorMetrics.stage("write", nanoseconds: WallClock.monotonicNanoseconds() - started)
-        SupervisorMetrics.writerExit(code: termination.timedOut ? "timeout"
-            : termination.signal.map { "signal_\($0)" } ?? termination.exitStatus.map(String.init) ?? "unknown")
-        log.info("writer exited", metadata: [
-            "status": "\(termination.exitStatus.map(String.init) ?? "signal \(termination.signal ?? 0)")",
-            "duration_ms": "\(durationMs)", "mode": "fork-server",
-        ])
-        let killed = termination.signal == SIGTERM || termination.signal == SIGKILL || serverFailure != nil
-        return WriterRun(process: writer, outcome: outcome, durationMs: durationMs, stoppedByDrain: stop.isRequested && killed)
+        return writerEnded(writer, termination, failure: serverFailure, started: started, record, log, mode: "fork-server")
     }
 
     /// How the fork-server is started: the writer command with `--fork-server`, as its user, with

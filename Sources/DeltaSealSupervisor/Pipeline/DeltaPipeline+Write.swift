@@ -115,22 +115,34 @@ extension DeltaPipeline {
         }
         log.debug("writer started", metadata: ["pid": "\(process.pid)", "attempt": "\(record.attempt)"])
         let termination = await process.wait(timeout: live.writerTimeout, grace: live.killGrace)
+        return writerEnded(process, termination, started: started, record, log)
+    }
+
+    /// What a writer's end means, logged and counted the same for a writer process and a
+    /// fork-server's child (`mode` says which in the log, for the fork-server). `failure`, when its end is not known (a fork-server that went),
+    /// overrides the exit status; a timeout overrides both.
+    func writerEnded(_ process: any WriterProcess, _ termination: ChildProcess.Termination, failure: String? = nil,
+                     started: UInt64, _ record: DeltaRecord, _ log: Logger, mode: String? = nil) -> WriterRun {
+        let directory = spool.directory(of: record.id)
         let durationMs = Int64((WallClock.monotonicNanoseconds() - started) / 1_000_000)
         for line in tail(directory + "/writer.log", bytes: 4096).split(separator: "\n") where !line.isEmpty {
             log.info("writer: \(DisplayText.sanitize(String(line)))")
         }
         var outcome = WriterContract.outcome(exitStatus: termination.exitStatus, signal: termination.signal)
+        if let failure { outcome = .failed(failure) }
         if termination.timedOut {
             outcome = .failed("writer timed out after \(live.writerTimeout) and was killed with its process group")
         }
         SupervisorMetrics.stage("write", nanoseconds: WallClock.monotonicNanoseconds() - started)
         SupervisorMetrics.writerExit(code: termination.timedOut ? "timeout"
             : termination.signal.map { "signal_\($0)" } ?? termination.exitStatus.map(String.init) ?? "unknown")
-        log.info("writer exited", metadata: [
+        var metadata: Logger.Metadata = [
             "status": "\(termination.exitStatus.map(String.init) ?? "signal \(termination.signal ?? 0)")",
             "duration_ms": "\(durationMs)",
-        ])
-        let killed = termination.signal == SIGTERM || termination.signal == SIGKILL
+        ]
+        if let mode { metadata["mode"] = "\(mode)" }
+        log.info("writer exited", metadata: metadata)
+        let killed = termination.signal == SIGTERM || termination.signal == SIGKILL || failure != nil
         return WriterRun(process: process, outcome: outcome, durationMs: durationMs, stoppedByDrain: stop.isRequested && killed)
     }
 
