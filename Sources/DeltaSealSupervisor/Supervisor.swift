@@ -1,4 +1,5 @@
 import DeltaSealCore
+import DeltaSealDelta
 import DeltaSealS3
 import DeltaSealStore
 import DeltaSealStoreOpener
@@ -93,6 +94,7 @@ public struct Supervisor: Sendable {
             config: config, spool: spool, store: store, logger: logger,
             writers: AsyncSemaphore(config.maxWriters), writerGate: writerGate,
             uploads: AsyncSemaphore(config.maxUploads),
+            compression: CompressionBudget(bytes: Int(clamping: config.zstdMemory), onWait: SupervisorMetrics.compressionWait),
             verifications: AsyncSemaphore(config.maxVerifications), stop: stop, live: live,
             sandbox: sandbox, verifierCredentials: verifierCredentials, storeHealth: storeHealth, once: once,
             forkServer: config.writerMode == "fork-server" ? try prepareForkServer(sandbox, spool) : nil)

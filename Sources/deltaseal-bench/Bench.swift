@@ -74,7 +74,7 @@ struct Bench {
         print("")
         print("step                              deltaseal MB/s   baseline MB/s   ratio   baseline")
 
-        let inputs = files.map { Packer.Input(path: RelativePath($0)!, sqlite: nil) }
+        let inputs = try files.map { Packer.Input(path: RelativePath($0)!, sqlite: nil, size: try Files.size(scratch + "/delta/" + $0)) }
         let packer = Packer(level: 3, workers: 2)
         var packed: [Manifest.FileEntry] = []
         let ours = try await median(rounds) {

@@ -149,8 +149,9 @@ public struct Sealer: Sendable {
             }
             try file.sync()
             try file.makeReadOnly()
+            let size = try file.size()
             try file.close()
-            inputs.append(Packer.Input(path: path, sqlite: info))
+            inputs.append(Packer.Input(path: path, sqlite: info, size: size))
         }
         for directory in Set(files.map { PathName.directory(of: canonical + "/" + $0.path) }) {
             try Files.syncDirectory(directory)

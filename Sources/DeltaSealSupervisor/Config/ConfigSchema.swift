@@ -139,6 +139,8 @@ public enum ConfigSchema {
         decimal("retry.max_delay", "ceiling of one backoff, seconds") { c, v in c.retry.maxDelay = v } show: { $0.retry.maxDelay },
         integer("zstd.level", "compression level 1-22", minimum: 1, maximum: 22) { c, v in c.zstdLevel = v } show: { $0.zstdLevel },
         integer("zstd.threads", "worker threads for large files", minimum: 0) { c, v in c.zstdWorkers = v } show: { $0.zstdWorkers },
+        bytes("zstd.memory", "memory all compressions in flight share; a file's compression waits for its share, one needing more runs alone",
+              minimum: 1 << 20) { c, v in c.zstdMemory = v } show: { $0.zstdMemory },
         seconds("intake.poll_interval", "seconds between scans of incoming/") { c, v in c.pollInterval = v } show: { $0.pollInterval },
         seconds("intake.settle", "seconds a batch written in place (not renamed) must be left alone before it is claimed") { c, v in c.intakeSettle = v } show: { $0.intakeSettle },
         bytes("intake.max_work_bytes", "intake pauses while work/ holds this much") { c, v in c.intake.maxWorkBytes = v } show: { $0.intake.maxWorkBytes }.aliased("--max-work-bytes"),

@@ -74,6 +74,8 @@ public struct SupervisorConfig: Sendable {
     /// zstd level and worker threads.
     public var zstdLevel = 3
     public var zstdWorkers = 2
+    /// Bytes every compression in flight may use together (``CompressionBudget``).
+    public var zstdMemory: Int64 = 24 << 20
     /// How often `incoming/` is scanned.
     public var pollInterval: Duration = .seconds(1)
     /// How long the store may fail with retryable errors, without a success, before it counts as

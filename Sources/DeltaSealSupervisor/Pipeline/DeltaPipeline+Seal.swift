@@ -54,21 +54,26 @@ extension DeltaPipeline {
     func pack(_ record: DeltaRecord, _ attempt: inout Attempt) async throws -> DeltaEvent {
         guard let inputs = attempt.sealed else { return .packFailed(reason: "internal: pack without a seal", retryable: true) }
         let packStarted = WallClock.monotonicNanoseconds()
-        try Files.removeTree(spool.directory(of: record.id) + "/packed")
+        let directory = spool.directory(of: record.id)
+        let packed = directory + "/packed"
+        try await Blocking.run {
+            try Files.removeTree(packed)
+            try Files.makeDirectories(packed, mode: 0o700)
+        }
+        let files = try await Packer(level: config.zstdLevel, workers: config.zstdWorkers)
+            .pack(inputs, from: directory + "/out", into: packed, budget: compression)
         let outcome = try await Blocking.run { [config, spool] in
-            try Self.pack(record: record, inputs: inputs, writtenMs: record.writerDurationMs ?? 0, config: config, spool: spool)
+            try Self.finishPack(record: record, files: files, writtenMs: record.writerDurationMs ?? 0, config: config, spool: spool)
         }
         SupervisorMetrics.stage("pack", nanoseconds: WallClock.monotonicNanoseconds() - packStarted)
         return outcome
     }
 
-    /// `packed/` with every file and the manifest, or why it cannot be.
-    static func pack(record: DeltaRecord, inputs: [Packer.Input], writtenMs: Int64, config: SupervisorConfig,
-                     spool: Spool) throws -> DeltaEvent {
+    /// The manifest of the packed `files` in `packed/`, or why it cannot be.
+    static func finishPack(record: DeltaRecord, files: [Manifest.FileEntry], writtenMs: Int64, config: SupervisorConfig,
+                           spool: Spool) throws -> DeltaEvent {
         let directory = spool.directory(of: record.id)
         let packed = directory + "/packed"
-        try Files.makeDirectories(packed, mode: 0o700)
-        let files = try Packer(level: config.zstdLevel, workers: config.zstdWorkers).pack(inputs, from: directory + "/out", into: packed)
         let sources = try record.batches.map { name in try Spool.describeBatch(directory + "/batches/" + name, name: name) }
         let manifest = Manifest(
             deltaID: record.id, host: config.host, createdAt: CivilTime.rfc3339(unixMilliseconds: record.claimedAtMs),

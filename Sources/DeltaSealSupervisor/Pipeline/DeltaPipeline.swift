@@ -20,6 +20,8 @@ struct DeltaPipeline: Sendable {
     let writers: AsyncSemaphore
     let writerGate: WriterGate
     let uploads: AsyncSemaphore
+    /// The memory the packs of all deltas in flight share.
+    let compression: CompressionBudget
     let verifications: AsyncSemaphore
     /// Once set, no new attempt starts: a delta waiting to retry stays in `work/`.
     let stop: StopRequest
