@@ -28,15 +28,6 @@ import Testing
         return out
     }
 
-    /// Waits (polling, with a deadline) until `condition` holds.
-    func eventually(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !condition() {
-            if ContinuousClock.now > deadline { Issue.record("never: \(what)"); return }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-    }
-
     /// A count several tasks may bump.
     final class Count: Sendable {
         private let value = Atomic<Int>(0)
@@ -66,7 +57,7 @@ import Testing
         #expect(budget.inUse == 10 && budget.waits == 0)
 
         let third = PendingTake(budget, 3)
-        try await eventually("the third take queues") { budget.waits == 1 }
+        try await waitUntil(timeout: .seconds(30)) { budget.waits == 1 }
         #expect(!third.isDone && budget.inUse == 10, "a take ran beyond the budget")
         #expect(waited.current == 1)
 
@@ -82,10 +73,10 @@ import Testing
         let budget = CompressionBudget(bytes: 10)
         #expect(try await budget.take(6) == 6)
         let big = PendingTake(budget, 8)
-        try await eventually("the big take queues") { budget.waits == 1 }
+        try await waitUntil(timeout: .seconds(30)) { budget.waits == 1 }
         // 2 would fit beside the 6 running, but the 8 came first.
         let small = PendingTake(budget, 2)
-        try await eventually("the small take queues") { budget.waits == 2 }
+        try await waitUntil(timeout: .seconds(30)) { budget.waits == 2 }
         #expect(budget.inUse == 6 && !big.isDone && !small.isDone)
 
         budget.release(6)
@@ -98,7 +89,7 @@ import Testing
         let budget = CompressionBudget(bytes: 10)
         #expect(try await budget.take(1) == 1)
         let huge = PendingTake(budget, 50)
-        try await eventually("the huge take queues") { budget.waits == 1 }
+        try await waitUntil(timeout: .seconds(30)) { budget.waits == 1 }
         #expect(!huge.isDone)
         budget.release(1)
         #expect(try await huge.task.value == 10)
@@ -109,9 +100,9 @@ import Testing
         let budget = CompressionBudget(bytes: 10)
         #expect(try await budget.take(6) == 6)
         let big = PendingTake(budget, 8)
-        try await eventually("the big take queues") { budget.waits == 1 }
+        try await waitUntil(timeout: .seconds(30)) { budget.waits == 1 }
         let small = PendingTake(budget, 2)
-        try await eventually("the small take queues") { budget.waits == 2 }
+        try await waitUntil(timeout: .seconds(30)) { budget.waits == 2 }
 
         big.task.cancel()
         await #expect(throws: CancellationError.self) { try await big.task.value }

@@ -60,6 +60,11 @@ struct SealerTests {
         // The writer's own copy of sleep, executing from the delta: refused lease, named by its mapping.
         try scene.put("sleepy", contents: try Files.readAll("/bin/sleep"), mode: 0o700)
         let process = try scene.spawn([scene.out + "/sleepy", "300"], inCgroup: true)
+        // The spawn returns once execve is past its point of no return; the program's mappings
+        // come a moment later (a process still inside execve holds nothing the lease misses).
+        try await waitUntil(timeout: .seconds(30)) {
+            String(decoding: (try? Files.readAll("/proc/\(process.pid)/maps")) ?? [], as: UTF8.self).contains(scene.out + "/sleepy")
+        }
         let failure = try #require(throws: Sealer.Failure.self) { try scene.sealer.seal(scene.out) }
         #expect(failure.reason.contains("pid \(process.pid) (\(scene.out)/sleepy 300) holds \(scene.out)/sleepy [mmap]"), "\(failure.reason)")
     }
