@@ -206,14 +206,26 @@ public struct Supervisor: Sendable {
                             await slots.wait()
                             try await intake.waitUntilOpen(spool: spool, stop: stop, pollInterval: config.pollInterval)
                             let id = DeltaID(unixMilliseconds: WallClock.nowMilliseconds(), random: UInt64.random(in: 0 ... .max))
-                            guard !stop.isRequested, let record = try spool.claim(batch, as: id) else {
+                            guard !stop.isRequested else {
+                                await slots.signal()
+                                continue
+                            }
+                            // The claim hashes the batch: a big read, off the cooperative pool.
+                            let claim = try await Blocking.runUncancellable { [spool] () throws -> (record: DeltaRecord?, reopened: Bool) in
+                                guard let record = try spool.claim(batch, as: id) else { return (nil, false) }
+                                // A writer that opened the batch between the check and the rename: give it back.
+                                if case .open = OpenForWriting.check(spool.batchPath(record, batch)) {
+                                    try spool.unclaim(record)
+                                    return (record, true)
+                                }
+                                return (record, false)
+                            }
+                            guard let record = claim.record else {
                                 await slots.signal()
                                 continue
                             }
                             arrivals.claimed(batch)
-                            // A writer that opened the batch between the check and the rename: give it back.
-                            if case .open = OpenForWriting.check(spool.batchPath(record, batch)) {
-                                try spool.unclaim(record)
+                            if claim.reopened {
                                 await slots.signal()
                                 continue
                             }

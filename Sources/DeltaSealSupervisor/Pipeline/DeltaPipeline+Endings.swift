@@ -21,9 +21,11 @@ extension DeltaPipeline {
         while true {
             do {
                 switch ending {
-                case .shipped: return try finishShipped(record, log)
-                case .rejected: return try finishRejected(record, log)
-                case .failed, .deferred: return try finishFailed(record, log)
+                // Moving and removing files (a big delta's), off the cooperative pool; a decided
+                // delta finishes in a cancelled task too.
+                case .shipped: return try await Blocking.runUncancellable { [self] in try finishShipped(record, log) }
+                case .rejected: return try await Blocking.runUncancellable { [self] in try finishRejected(record, log) }
+                case .failed, .deferred: return try await Blocking.runUncancellable { [self] in try finishFailed(record, log) }
                 }
             } catch {
                 cleanupFailures += 1

@@ -12,17 +12,19 @@ extension DeltaPipeline {
     /// `writerStarted` goes through the machine (and is saved) as soon as the writer runs.
     func write(_ record: inout DeltaRecord, _ attempt: inout Attempt, _ log: Logger) async throws -> DeltaEvent {
         let directory = spool.directory(of: record.id)
-        for stale in ["out", "packed", "tmp", "writer.log", "verify.log", "verify.err"] {
-            try Files.removeTree(directory + "/" + stale)
-        }
         let out = directory + "/out"
-        try Files.makeDirectories(out, mode: 0o700)
-        try Files.makeDirectories(directory + "/tmp", mode: 0o700)
-        // The writer owns what it writes and nothing else: its output and private tmp.
-        try sandbox.handOver([out, directory + "/tmp"])
-
         let current = record
-        let group = sandbox.makeGroup("writer-\(record.id.rawValue)-\(record.attempt)")
+        // File work (a big earlier attempt's output to remove) off the cooperative pool.
+        let group = try await Blocking.run { [sandbox] in
+            for stale in ["out", "packed", "tmp", "writer.log", "verify.log", "verify.err"] {
+                try Files.removeTree(directory + "/" + stale)
+            }
+            try Files.makeDirectories(out, mode: 0o700)
+            try Files.makeDirectories(directory + "/tmp", mode: 0o700)
+            // The writer owns what it writes and nothing else: its output and private tmp.
+            try sandbox.handOver([out, directory + "/tmp"])
+            return sandbox.makeGroup("writer-\(current.id.rawValue)-\(current.attempt)")
+        }
         // Whatever goes wrong before the writer's output is handed on, its cgroup goes with it.
         var handedOn = false
         defer { if !handedOn, let group { CgroupDelegation.killAndRemove(group) } }
@@ -57,7 +59,8 @@ extension DeltaPipeline {
             }
         }
         // Whatever the writer says, it must have left its input as it was.
-        do { try spool.checkBatches(record) } catch let changed as Spool.BatchChanged {
+        let checked = record
+        do { try await Blocking.runUncancellable { [spool] in try spool.checkBatches(checked) } } catch let changed as Spool.BatchChanged {
             await killAll()
             return .batchesChanged(reason: changed.reason)
         }

@@ -56,7 +56,7 @@ struct DeltaPipeline: Sendable {
         var log = logger
         log[metadataKey: "delta"] = "\(record.id)"
         var attempt = Attempt()
-        var event = look(at: record)
+        var event = await lookOffThePool(at: record)
         while true {
             let machine = DeltaStateMachine(retry: live.retry)
             let step = machine.next(record, event, nowMs: WallClock.nowMilliseconds(), jitter: Double.random(in: 0..<1))
@@ -107,10 +107,10 @@ struct DeltaPipeline: Sendable {
             case .wait(let untilMs):
                 let wait = untilMs - WallClock.nowMilliseconds()
                 if wait > 0 { try? await stop.sleep(for: .milliseconds(wait)) }
-                return look(at: record)
+                return await lookOffThePool(at: record)
             case .resume:
                 attempt = Attempt()
-                return look(at: record)
+                return await lookOffThePool(at: record)
             case .spawnWriter:
                 return try await write(&record, &attempt, log)
             case .seal:
@@ -138,6 +138,13 @@ struct DeltaPipeline: Sendable {
         } catch {
             return .localFailure(reason: "\(error)", retryable: Self.isRetryable(error))
         }
+    }
+
+    /// ``look(at:)`` on the blocking executor: it hashes every batch (a big batch is a big read),
+    /// which must not hold a thread of the cooperative pool the supervisor's tasks share.
+    private func lookOffThePool(at record: DeltaRecord) async -> DeltaEvent {
+        // Uncancellable: what the machine decides next, a drain's `stopped` included, needs it.
+        (try? await Blocking.runUncancellable { [self] in look(at: record) }) ?? look(at: record)
     }
 
     /// What the spool holds for the delta, as the machine needs it to resume.
