@@ -154,7 +154,9 @@ public final class Database {
         var out = ""
         for ch in path.unicodeScalars {
             switch ch {
-            case "?", "#", "%": out += String(format: "%%%02X", ch.value)
+            case "?", "#", "%":
+                let hex = String(ch.value, radix: 16, uppercase: true)
+                out += "%" + (hex.count < 2 ? "0" : "") + hex
             default: out.unicodeScalars.append(ch)
             }
         }

@@ -1,5 +1,4 @@
 import CSQLite
-import Foundation
 
 /// Facts about SQLite files: recognising them, describing them, checking them.
 public enum SQLiteFile {
@@ -29,7 +28,7 @@ public enum SQLiteFile {
             """).compactMap { $0.first ?? nil }
         var counts: [String: Int] = [:]
         for table in tables {
-            let quoted = "\"" + table.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            let quoted = "\"" + table.replacing("\"", with: "\"\"") + "\""
             counts[table] = Int(try db.scalarInt("SELECT count(*) FROM \(quoted)"))
         }
         return Description(pageSize: Int(pageSize), pageCount: Int(pageCount), rowCounts: counts)

@@ -1,4 +1,3 @@
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,9 +26,10 @@ public struct CgroupDelegation: Sendable, Equatable {
     public static func detect(wantControllers: Bool, scope: String) -> Detection {
         guard let mountinfo = try? Files.readAll("/proc/self/mountinfo", limit: 1 << 20) else { return .unavailable("no /proc/self/mountinfo") }
         let mount = String(decoding: mountinfo, as: UTF8.self).split(separator: "\n").compactMap { line -> String? in
-            let halves = line.components(separatedBy: " - ")
-            guard halves.count == 2, halves[1].hasPrefix("cgroup2 ") else { return nil }
-            let fields = halves[0].split(separator: " ")
+            // "<mount fields> - <type> <source> <options>": the optional fields end at " - ".
+            guard let separator = line.firstRange(of: " - ") else { return nil }
+            guard line[separator.upperBound...].hasPrefix("cgroup2 ") else { return nil }
+            let fields = line[..<separator.lowerBound].split(separator: " ")
             return fields.count > 4 ? String(fields[4]) : nil
         }.first
         guard let mount else { return .unavailable("no cgroup v2 hierarchy is mounted") }

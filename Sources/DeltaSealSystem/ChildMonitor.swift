@@ -1,5 +1,4 @@
 import CDeltaSealLinux
-import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,4 @@
 import CDeltaSealLinux
-import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -38,14 +37,13 @@ public enum CleanupOnSignal {
                 _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
                 _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
                 let reader = fds[0]
-                let thread = Thread { [self] in
+                NamedThread.start("ds-signals", stackSize: 256 << 10) { [self] in
                     var byte: UInt8 = 0
                     while read(reader, &byte, 1) != 1 {}
                     let victims = self.state.withLock { $0.paths }
                     for path in victims { try? Files.removeTree(path) }
                     _exit(128 + Int32(byte))
                 }
-                thread.start()
                 _ = dsl_signals_to_pipe(fds[1])
             }
         }

@@ -1,4 +1,3 @@
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -132,13 +131,63 @@ public enum Files {
 
     /// Removes `path` and everything below it; no error if it does not exist.
     public static func removeTree(_ path: String) throws {
-        guard exists(path) else { return }
-        do {
-            try FileManager.default.removeItem(atPath: path)
-        } catch {
-            // Read-only (sealed) files need write permission on their directory only; make sure.
-            _ = chmod(path, 0o700)
-            try FileManager.default.removeItem(atPath: path)
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            if Glibc.errno == ENOENT { return }
+            throw SystemError("lstat", path, errno: Glibc.errno)
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            if unlink(path) != 0 && Glibc.errno != ENOENT { throw SystemError("unlink", path, errno: Glibc.errno) }
+            return
+        }
+        let fd = try syscallRetrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        defer { close(fd) }
+        try removeContents(of: fd, path)
+        if rmdir(path) != 0 && Glibc.errno != ENOENT { throw SystemError("rmdir", path, errno: Glibc.errno) }
+    }
+
+    /// Removes everything in the directory open as `directory`, descriptor-relative (no link is
+    /// followed). A directory without write permission (a sealed delta's) is given it first.
+    private static func removeContents(of directory: Int32, _ path: String) throws {
+        let listing = try syscallRetrying("dup", path) { dup(directory) }
+        guard let stream = fdopendir(listing) else {
+            close(listing)
+            throw SystemError("fdopendir", path, errno: Glibc.errno)
+        }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(stream)
+        var madeWritable = false
+        for name in names {
+            var info = stat()
+            if fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) != 0 {
+                if Glibc.errno == ENOENT { continue }
+                throw SystemError("fstatat", path + "/" + name, errno: Glibc.errno)
+            }
+            let isDirectory = info.st_mode & S_IFMT == S_IFDIR
+            if isDirectory {
+                let child = try syscallRetrying("open", path + "/" + name) {
+                    openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                }
+                defer { close(child) }
+                try removeContents(of: child, path + "/" + name)
+            }
+            while unlinkat(directory, name, isDirectory ? AT_REMOVEDIR : 0) != 0 {
+                let error = Glibc.errno
+                if error == EINTR { continue }
+                if error == ENOENT { break }
+                if (error == EACCES || error == EPERM) && !madeWritable {
+                    madeWritable = true
+                    _ = fchmod(directory, 0o700)
+                    continue
+                }
+                throw SystemError("unlink", path + "/" + name, errno: error)
+            }
         }
     }
 

@@ -1,5 +1,7 @@
 import CDeltaSealLinux
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// glibc's malloc gives threads that allocate at once arenas of their own, up to eight per core,
 /// and an arena keeps what it grew to. In the supervisor, whose pool threads take turns packing,
@@ -15,7 +17,7 @@ public enum MallocArenas {
     /// (which glibc reads itself). Call it before threads start. Returns whether the cap is ours.
     @discardableResult
     public static func cap(_ count: Int32) -> Bool {
-        guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return false }
+        guard getenv("MALLOC_ARENA_MAX") == nil else { return false }
         return dsl_limit_malloc_arenas(count) == 1
     }
 }

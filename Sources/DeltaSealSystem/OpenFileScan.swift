@@ -1,4 +1,3 @@
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -125,7 +124,7 @@ public enum OpenFileScan {
                 guard let info = try? Files.readAll("/proc/\(pid)/fdinfo/\(fd)", limit: 1 << 16) else { continue }
                 let text = String(decoding: info, as: UTF8.self)
                 guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags:") }),
-                      let flags = Int(line.dropFirst("flags:".count).trimmingCharacters(in: .whitespaces), radix: 8) else { continue }
+                      let flags = Int(line.dropFirst("flags:".count).filter { $0 != " " && $0 != "\t" }, radix: 8) else { continue }
                 if flags & Int(O_ACCMODE) != Int(O_RDONLY) {
                     holders.append(Holder(pid: pid, command: commandLine(of: pid), path: path, how: "fd \(fd) (writing)"))
                 }
