@@ -11,9 +11,11 @@ let gitCommit: String = {
     return String(git.currentCommit.prefix(12)) + (git.hasUncommittedChanges ? "-dirty" : "")
 }()
 
-// The writer and the verifier run once per delta: with the Swift runtime and Foundation linked in
+// The writer and the verifier run once per delta: with the Swift runtime linked in
 // (`-static-stdlib`) the writer loads 7 shared libraries instead of about 20 and starts in about
-// two thirds of the time (docs/benchmarks.md, start-up). The supervisor is long-lived and stays dynamic.
+// two thirds of the time (docs/benchmarks.md, start-up). The verifier also links Foundation in
+// (the libraries below); the writer's modules import none, so it takes none of it. The
+// supervisor is long-lived and stays dynamic.
 let shortLivedLinking: [LinkerSetting] = [.unsafeFlags(
     ["-static-stdlib"] + ["--start-group", "-lFoundation", "-lFoundationEssentials", "-lFoundationInternationalization",
      "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections", "-lBlocksRuntime", "-ldispatch",

@@ -69,14 +69,20 @@ import Testing
         #expect(budget.inUse == 0)
     }
 
-    @Test func aSmallTakeDoesNotOvertakeABigOneWaitingBeforeIt() async throws {
+    /// A budget of 10 with 6 taken, a take of 8 waiting, and a take of 2 queued behind it (2
+    /// would fit beside the 6 running, but the 8 came first).
+    func smallBehindBig() async throws -> (budget: CompressionBudget, big: PendingTake, small: PendingTake) {
         let budget = CompressionBudget(bytes: 10)
         #expect(try await budget.take(6) == 6)
         let big = PendingTake(budget, 8)
         try await waitUntil(timeout: .seconds(30)) { budget.waits == 1 }
-        // 2 would fit beside the 6 running, but the 8 came first.
         let small = PendingTake(budget, 2)
         try await waitUntil(timeout: .seconds(30)) { budget.waits == 2 }
+        return (budget, big, small)
+    }
+
+    @Test func aSmallTakeDoesNotOvertakeABigOneWaitingBeforeIt() async throws {
+        let (budget, big, small) = try await smallBehindBig()
         #expect(budget.inUse == 6 && !big.isDone && !small.isDone)
 
         budget.release(6)
@@ -97,12 +103,7 @@ import Testing
     }
 
     @Test func aCancelledWaiterLeavesTheQueueAndTheOneBehindItRuns() async throws {
-        let budget = CompressionBudget(bytes: 10)
-        #expect(try await budget.take(6) == 6)
-        let big = PendingTake(budget, 8)
-        try await waitUntil(timeout: .seconds(30)) { budget.waits == 1 }
-        let small = PendingTake(budget, 2)
-        try await waitUntil(timeout: .seconds(30)) { budget.waits == 2 }
+        let (budget, big, small) = try await smallBehindBig()
 
         big.task.cancel()
         await #expect(throws: CancellationError.self) { try await big.task.value }
