@@ -4,7 +4,6 @@
 #include <linux/landlock.h>
 #include <signal.h>
 #include <string.h>
-#include <limits.h>
 #include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -132,7 +131,8 @@ static void close_above(int last_kept) {
     for (rlim_t fd = (rlim_t)last_kept + 1; fd < top; fd++) close((int)fd);
 }
 
-static void __attribute__((noreturn)) child(const struct dsl_sandbox_spec *spec, int report_fd, int ruleset, int placed) {
+// `cgroup` is the writer cgroup's directory (or -1); `placed`, whether the child already started in it.
+static void __attribute__((noreturn)) child(const struct dsl_sandbox_spec *spec, int report_fd, int ruleset, int cgroup, int placed) {
     struct sigaction fallback;
     memset(&fallback, 0, sizeof fallback);
     fallback.sa_handler = SIG_DFL;
@@ -145,10 +145,10 @@ static void __attribute__((noreturn)) child(const struct dsl_sandbox_spec *spec,
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) fail(report_fd, DSL_STAGE_SIGNALS);
     if (setpgid(0, 0) != 0) fail(report_fd, DSL_STAGE_SETPGID);
-    if (spec->cgroup_procs && !placed) {
+    if (cgroup >= 0 && !placed) {
         // "0" moves the writing process: from here on the child and all it forks are in the
         // writer's own cgroup, which cgroup.kill empties whatever they do (setsid included).
-        int procs = open(spec->cgroup_procs, O_WRONLY | O_CLOEXEC);
+        int procs = openat(cgroup, "cgroup.procs", O_WRONLY | O_CLOEXEC);
         if (procs < 0) fail(report_fd, DSL_STAGE_CGROUP);
         ssize_t wrote = write(procs, "0\n", 2);
         int saved = errno;
@@ -213,11 +213,11 @@ static void __attribute__((noreturn)) child(const struct dsl_sandbox_spec *spec,
     fail(report_fd, DSL_STAGE_EXECVE);
 }
 
-struct child_start { const struct dsl_sandbox_spec *spec; int report_fd; int ruleset; int placed; };
+struct child_start { const struct dsl_sandbox_spec *spec; int report_fd; int ruleset; int cgroup; int placed; };
 
 static int child_entry(void *argument) {
     const struct child_start *start = argument;
-    child(start->spec, start->report_fd, start->ruleset, start->placed);
+    child(start->spec, start->report_fd, start->ruleset, start->cgroup, start->placed);
 }
 
 #if defined(__x86_64__)
@@ -327,7 +327,21 @@ int dsl_sandbox_spawn(const struct dsl_sandbox_spec *spec, struct dsl_sandbox_ou
         if (ruleset >= 0) close(ruleset);
         return -1;
     }
-    struct child_start start = { .spec = spec, .report_fd = report[1], .ruleset = ruleset, .placed = 0 };
+    // The writer's cgroup, opened once: clone3 starts the child in it, or the child joins it.
+    int cgroup = -1;
+    if (spec->cgroup_dir) {
+        cgroup = open(spec->cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cgroup < 0) {
+            outcome->failed_stage = DSL_STAGE_CGROUP;
+            outcome->failed_errno = errno;
+            munmap(stack, DSL_CHILD_STACK);
+            close(report[0]);
+            close(report[1]);
+            if (ruleset >= 0) close(ruleset);
+            return -1;
+        }
+    }
+    struct child_start start = { .spec = spec, .report_fd = report[1], .ruleset = ruleset, .cgroup = cgroup, .placed = 0 };
     // Blocked across the clone so no handler of the parent runs in the child before it resets them.
     sigset_t all, previous;
     sigfillset(&all);
@@ -335,32 +349,19 @@ int dsl_sandbox_spawn(const struct dsl_sandbox_spec *spec, struct dsl_sandbox_ou
     pid_t pid = -1;
     int fork_errno = 0;
 #ifdef DSL_HAVE_CLONE3
-    if (spec->cgroup_procs) {
-        // The cgroup's directory: the path without its last component ("cgroup.procs").
-        char directory[PATH_MAX];
-        const char *slash = strrchr(spec->cgroup_procs, '/');
-        size_t length = slash ? (size_t)(slash - spec->cgroup_procs) : 0;
-        int cgroup = -1;
-        if (length > 0 && length < sizeof directory) {
-            memcpy(directory, spec->cgroup_procs, length);
-            directory[length] = 0;
-            cgroup = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        }
-        if (cgroup >= 0) {
-            struct dsl_clone_args args;
-            memset(&args, 0, sizeof args);
-            args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
-            args.exit_signal = SIGCHLD;
-            args.stack = (uint64_t)(uintptr_t)stack;
-            args.stack_size = DSL_CHILD_STACK;
-            args.cgroup = (uint64_t)cgroup;
-            start.placed = 1;
-            long result = clone3_into_cgroup(&args, &start);
-            close(cgroup);
-            // Any refusal (an older kernel, a cgroup v1 path): the portable way below.
-            if (result > 0) pid = (pid_t)result;
-            else start.placed = 0;
-        }
+    if (cgroup >= 0) {
+        struct dsl_clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.stack = (uint64_t)(uintptr_t)stack;
+        args.stack_size = DSL_CHILD_STACK;
+        args.cgroup = (uint64_t)cgroup;
+        start.placed = 1;
+        long result = clone3_into_cgroup(&args, &start);
+        // Any refusal (an older kernel, a cgroup v1 path): the portable way below.
+        if (result > 0) pid = (pid_t)result;
+        else start.placed = 0;
     }
 #endif
     if (pid < 0) {
@@ -369,6 +370,7 @@ int dsl_sandbox_spawn(const struct dsl_sandbox_spec *spec, struct dsl_sandbox_ou
     }
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     munmap(stack, DSL_CHILD_STACK);
+    if (cgroup >= 0) close(cgroup);
     close(report[1]);
     if (ruleset >= 0) close(ruleset);
     if (pid < 0) {

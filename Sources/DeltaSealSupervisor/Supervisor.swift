@@ -206,13 +206,9 @@ public struct Supervisor: Sendable {
                             await slots.wait()
                             try await intake.waitUntilOpen(spool: spool, stop: stop, pollInterval: config.pollInterval)
                             let id = DeltaID(unixMilliseconds: WallClock.nowMilliseconds(), random: UInt64.random(in: 0 ... .max))
-                            guard !stop.isRequested else {
-                                await slots.signal()
-                                continue
-                            }
                             // The claim hashes the batch: a big read, off the cooperative pool.
-                            let claim = try await Blocking.runUncancellable { [spool] () throws -> (record: DeltaRecord?, reopened: Bool) in
-                                guard let record = try spool.claim(batch, as: id) else { return (nil, false) }
+                            let claim = try await Blocking.runUncancellable { [spool, stop] () throws -> (record: DeltaRecord, reopened: Bool)? in
+                                guard !stop.isRequested, let record = try spool.claim(batch, as: id) else { return nil }
                                 // A writer that opened the batch between the check and the rename: give it back.
                                 if case .open = OpenForWriting.check(spool.batchPath(record, batch)) {
                                     try spool.unclaim(record)
@@ -220,15 +216,12 @@ public struct Supervisor: Sendable {
                                 }
                                 return (record, false)
                             }
-                            guard let record = claim.record else {
+                            if claim != nil { arrivals.claimed(batch) }
+                            guard let claim, !claim.reopened else {
                                 await slots.signal()
                                 continue
                             }
-                            arrivals.claimed(batch)
-                            if claim.reopened {
-                                await slots.signal()
-                                continue
-                            }
+                            let record = claim.record
                             logger.info("claimed", metadata: ["delta": "\(id)", "batch": "\(batch)"])
                             launch(record)
                         }

@@ -188,12 +188,12 @@ public final class ChildProcess: Sendable {
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         let writable = sandbox.writableDirectories.map { UnsafePointer(strdup($0)) } + [nil]
-        let cgroupProcs = sandbox.cgroup.map { strdup($0 + "/cgroup.procs") }
+        let cgroupDirectory = sandbox.cgroup.map { strdup($0) }
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
             writable.forEach { free(UnsafeMutablePointer(mutating: $0)) }
-            cgroupProcs.map { free($0) }
+            cgroupDirectory.map { free($0) }
         }
         var outcome = dsl_sandbox_outcome()
         let result = program.withCString { programPointer in
@@ -218,7 +218,7 @@ public final class ChildProcess: Sendable {
                             spec.no_new_privs = sandbox.noNewPrivileges ? 1 : 0
                             spec.landlock = sandbox.landlock ? 1 : 0
                             spec.writable_dirs = writablePointer.baseAddress
-                            spec.cgroup_procs = cgroupProcs.map { UnsafePointer($0!) }
+                            spec.cgroup_dir = cgroupDirectory.map { UnsafePointer($0!) }
                             return dsl_sandbox_spawn(&spec, &outcome)
                         }
                     }

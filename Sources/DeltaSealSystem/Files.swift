@@ -35,6 +35,11 @@ public enum Files {
     public static func list(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw SystemError("opendir", path, errno: Glibc.errno) }
         defer { closedir(dir) }
+        return names(in: dir).sorted()
+    }
+
+    /// The names an open directory stream holds, without `.` and `..`, in the order read.
+    private static func names(in dir: OpaquePointer) -> [String] {
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
@@ -42,7 +47,7 @@ public enum Files {
             }
             if name != "." && name != ".." { names.append(name) }
         }
-        return names.sorted()
+        return names
     }
 
     /// Names in a directory as the bytes the file system holds (which need not be UTF-8),
@@ -104,12 +109,7 @@ public enum Files {
                 throw SystemError("fdopendir", root + "/" + relative, errno: Glibc.errno)
             }
             defer { closedir(dir) }
-            var names: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            for name in names.sorted() {
+            for name in names(in: dir).sorted() {
                 let path = relative.isEmpty ? name : relative + "/" + name
                 var st = stat()
                 try syscallRetrying("fstatat", root + "/" + path) { fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) }
@@ -141,29 +141,22 @@ public enum Files {
             return
         }
         let fd = try syscallRetrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        defer { close(fd) }
         try removeContents(of: fd, path)
         if rmdir(path) != 0 && Glibc.errno != ENOENT { throw SystemError("rmdir", path, errno: Glibc.errno) }
     }
 
-    /// Removes everything in the directory open as `directory`, descriptor-relative (no link is
-    /// followed). A directory without write permission (a sealed delta's) is given it first.
-    private static func removeContents(of directory: Int32, _ path: String) throws {
-        let listing = try syscallRetrying("dup", path) { dup(directory) }
-        guard let stream = fdopendir(listing) else {
-            close(listing)
+    /// Removes everything in the directory open as `descriptor` (which it takes and closes),
+    /// descriptor-relative as ``walkBeneath(_:)`` walks: no link is followed. A directory
+    /// without write permission (a sealed delta's) is given it first.
+    private static func removeContents(of descriptor: Int32, _ path: String) throws {
+        guard let dir = fdopendir(descriptor) else {
+            close(descriptor)
             throw SystemError("fdopendir", path, errno: Glibc.errno)
         }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(stream)
+        defer { closedir(dir) }
+        let directory = dirfd(dir)
         var madeWritable = false
-        for name in names {
+        for name in names(in: dir) {
             var info = stat()
             if fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) != 0 {
                 if Glibc.errno == ENOENT { continue }
@@ -174,7 +167,6 @@ public enum Files {
                 let child = try syscallRetrying("open", path + "/" + name) {
                     openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 }
-                defer { close(child) }
                 try removeContents(of: child, path + "/" + name)
             }
             while unlinkat(directory, name, isDirectory ? AT_REMOVEDIR : 0) != 0 {
@@ -218,6 +210,28 @@ public enum Files {
             throw error
         }
         try syncDirectory(directory.isEmpty ? "." : directory)
+    }
+
+    /// The last `count` bytes of a file (all of it when it is shorter), read from where they
+    /// start: a log's end without reading the log.
+    public static func readTail(_ path: String, bytes count: Int) throws -> [UInt8] {
+        let fd = try syscallRetrying("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var info = stat()
+        try syscallRetrying("fstat", path) { fstat(fd, &info) }
+        let start = max(0, Int64(info.st_size) - Int64(count))
+        var out = [UInt8](repeating: 0, count: Int(Int64(info.st_size) - start))
+        var filled = 0
+        while filled < out.count {
+            let n = try out.withUnsafeMutableBytes { buffer in
+                try syscallRetrying("pread", path) {
+                    pread(fd, buffer.baseAddress! + filled, buffer.count - filled, off_t(start) + off_t(filled))
+                }
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        return Array(out[..<filled])
     }
 
     /// Reads a whole small file (state, manifests, reports).

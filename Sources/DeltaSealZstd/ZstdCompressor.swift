@@ -37,7 +37,7 @@ public final class ZstdCompressor {
     public init(level: Int, workers: Int = 0, pledgedSize: Int64? = nil) throws {
         guard let context = ZSTD_createCCtx() else { throw ZstdError("out of memory") }
         self.context = context
-        output = .allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
+        output = .allocate(byteCount: Self.outputBufferSize, alignment: 16)
         _ = try ZstdError.check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level)))
         _ = try ZstdError.check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1))
         if workers > 0 {

@@ -124,7 +124,7 @@ extension Bench {
         }
         let end = child.waitBlocking()
         guard end.exitStatus == 0 else {
-            let tail = (try? Files.readAll(log)).map { String(decoding: $0.suffix(2000), as: UTF8.self) } ?? ""
+            let tail = String(decoding: (try? Files.readTail(log, bytes: 2000)) ?? [], as: UTF8.self)
             throw Failure(description: "\(arguments.joined(separator: " ")): \(end.exitStatus.map { "exit \($0)" } ?? "signal \(end.signal ?? 0)")\n\(tail)")
         }
         return peak

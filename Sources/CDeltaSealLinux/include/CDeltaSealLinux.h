@@ -69,9 +69,10 @@ struct dsl_sandbox_spec {
     /// writable_dirs (NULL-terminated, may be NULL) and to /dev/null.
     int landlock;
     const char *const *writable_dirs;
-    /// A cgroup v2 `cgroup.procs` file the child moves itself into (while still privileged),
-    /// before anything else it does; NULL for none.
-    const char *cgroup_procs;
+    /// A cgroup v2 directory the child starts in (clone3 with CLONE_INTO_CGROUP) or moves itself
+    /// into through its `cgroup.procs` (while still privileged) before anything else it does;
+    /// NULL for none.
+    const char *cgroup_dir;
 };
 
 /// The result of dsl_sandbox_spawn.

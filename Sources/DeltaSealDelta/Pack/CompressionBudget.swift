@@ -49,10 +49,7 @@ public final class CompressionBudget: Sendable {
     public func take(_ amount: Int) async throws -> Int {
         let amount = min(max(amount, 0), limit)
         let id: UInt64? = state.withLock { state in
-            if state.waiters.isEmpty && state.inUse + amount <= limit {
-                state.inUse += amount
-                return nil
-            }
+            if Self.takeIfFree(&state, amount, limit: limit) { return nil }
             state.nextID += 1
             state.waits += 1
             return state.nextID
@@ -64,10 +61,7 @@ public final class CompressionBudget: Sendable {
                 let now: Bool? = state.withLock { state in
                     // Cancelled before it queued: the handler found nothing to remove.
                     if Task.isCancelled { return false }
-                    if state.waiters.isEmpty && state.inUse + amount <= limit {
-                        state.inUse += amount
-                        return true
-                    }
+                    if Self.takeIfFree(&state, amount, limit: limit) { return true }
                     state.waiters.append(Waiter(id: id, amount: amount, continuation: continuation))
                     return nil
                 }
@@ -95,6 +89,13 @@ public final class CompressionBudget: Sendable {
             return Self.admit(&state, limit: limit)
         }
         for waiter in ready { waiter.continuation.resume(returning: true) }
+    }
+
+    /// Takes `amount` at once if nobody waits and it fits beside what runs.
+    private static func takeIfFree(_ state: inout State, _ amount: Int, limit: Int) -> Bool {
+        guard state.waiters.isEmpty && state.inUse + amount <= limit else { return false }
+        state.inUse += amount
+        return true
     }
 
     /// Takes the budget for waiters from the head, while the next one fits.

@@ -132,8 +132,7 @@ extension DeltaPipeline {
 
     /// The last `bytes` of a log file.
     func tail(_ path: String, bytes: Int) -> String {
-        guard let data = try? Files.readAll(path, limit: 64 << 20) else { return "" }
-        return String(decoding: data.suffix(bytes), as: UTF8.self)
+        String(decoding: (try? Files.readTail(path, bytes: bytes)) ?? [], as: UTF8.self)
     }
 
     /// The end of a log file as a suffix for an error message (empty if the log is).

@@ -31,6 +31,12 @@ final class ForkServer: Sendable {
             self.server = server
         }
 
+        /// Ends both waits with `failure`: no child, or no word of how it ended.
+        func fail(_ failure: Failure) {
+            forked.set(.failure(failure))
+            ended.set(.failure(failure))
+        }
+
         /// Tells the server it may reap the child now (nothing will signal its group any more).
         func reap(_ pid: pid_t) { server.send(["op": "reap", "pid": Int(pid)], fds: []) }
     }
@@ -82,10 +88,7 @@ final class ForkServer: Sendable {
             gone.store(true, ordering: .releasing)
             let failure = Failure(description: "the fork-server (pid \(process.pid)) exited")
             ready.set(.failure(failure))
-            for job in jobs.withLock({ jobs in defer { jobs = [:] }; return Array(jobs.values) }) {
-                job.forked.set(.failure(failure))
-                job.ended.set(.failure(failure))
-            }
+            for job in jobs.withLock({ jobs in defer { jobs = [:] }; return Array(jobs.values) }) { job.fail(failure) }
             for child in children.withLock({ $0.values }) { child.signalGroup(SIGKILL) }
             process.signalGroup(SIGKILL)
         }
@@ -103,9 +106,7 @@ final class ForkServer: Sendable {
             }
             guard let id = object["id"] as? String, let job = jobs.withLock({ $0[id] }) else { return }
             if let error = object["error"] as? String {
-                let failure = Failure(description: "the fork-server refused: " + DisplayText.sanitize(String(error.prefix(500))))
-                job.forked.set(.failure(failure))
-                job.ended.set(.failure(failure))
+                job.fail(Failure(description: "the fork-server refused: " + DisplayText.sanitize(String(error.prefix(500)))))
                 jobs.withLock { $0[id] = nil }
             } else if let pid = object["pid"] as? Int, let pid = pid_t(exactly: pid) {
                 job.forked.set(.success(pid))
@@ -209,7 +210,7 @@ final class ForkServer: Sendable {
     }
 
     private static func logSuffix(_ launch: Launch) -> String {
-        let tail = ((try? Files.readAll(launch.logPath, limit: 64 << 10)).map { String(decoding: $0.suffix(2048), as: UTF8.self) } ?? "")
+        let tail = String(decoding: (try? Files.readTail(launch.logPath, bytes: 2048)) ?? [], as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         return tail.isEmpty ? "" : "; its log ends: " + DisplayText.sanitize(tail)
     }
