@@ -120,7 +120,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "verifier",
-            dependencies: ["DeltaSealDelta", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CDeltaSealLinux", "DeltaSealCore", "DeltaSealDelta", "DeltaSealStore", "DeltaSealS3", "DeltaSealStoreOpener", "DeltaSealCommandLine", "DeltaSealSystem", "CDeltaSealBuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             linkerSettings: shortLivedLinking
         ),
 

@@ -123,7 +123,7 @@ static int set_limit(int resource, uint64_t value) {
     return setrlimit((__rlimit_resource_t)resource, &limit);
 }
 
-static void close_above(int last_kept) {
+void dsl_close_above(int last_kept) {
     if (syscall(SYS_close_range, (unsigned)last_kept + 1, ~0U, 0) == 0) return;
     struct rlimit limit;
     rlim_t top = 1 << 20;
@@ -178,7 +178,7 @@ static void __attribute__((noreturn)) child(const struct dsl_sandbox_spec *spec,
     }
     if (chdir(spec->working_directory) != 0) fail(report_fd, DSL_STAGE_CHDIR);
     // The error pipe (3) and the ruleset (4) are close-on-exec, so nothing but 0, 1, 2 reaches the program.
-    close_above(ruleset >= 0 ? 4 : 3);
+    dsl_close_above(ruleset >= 0 ? 4 : 3);
 
     if (set_limit(RLIMIT_NOFILE, spec->rlimit_nofile) != 0
         || set_limit(RLIMIT_AS, spec->rlimit_as) != 0
@@ -297,6 +297,34 @@ long dsl_send_with_fds(int socket, const void *bytes, unsigned long length, cons
     ssize_t sent;
     do sent = sendmsg(socket, &message, MSG_NOSIGNAL); while (sent < 0 && errno == EINTR);
     return sent;
+}
+
+long dsl_recv_with_fds(int socket, void *bytes, unsigned long capacity, int *fds, int max_fds, int *fd_count, int *truncated) {
+    *fd_count = 0;
+    *truncated = 0;
+    struct iovec part = { .iov_base = bytes, .iov_len = capacity };
+    union {
+        char buffer[CMSG_SPACE(8 * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr message = { .msg_iov = &part, .msg_iovlen = 1, .msg_control = control.buffer,
+                              .msg_controllen = sizeof control.buffer };
+    ssize_t received;
+    do received = recvmsg(socket, &message, MSG_CMSG_CLOEXEC); while (received < 0 && errno == EINTR);
+    if (received < 0) return -1;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *given = (int *)CMSG_DATA(header);
+        for (int i = 0; i < count; i++) {
+            // Every descriptor received is the caller's to close, or closed here when it has no room.
+            if (*fd_count < max_fds) fds[(*fd_count)++] = given[i];
+            else { close(given[i]); *truncated = 1; }
+        }
+    }
+    if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) *truncated = 1;
+    return received;
 }
 
 int dsl_sandbox_spawn(const struct dsl_sandbox_spec *spec, struct dsl_sandbox_outcome *outcome) {

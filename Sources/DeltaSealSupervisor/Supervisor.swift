@@ -36,6 +36,17 @@ public struct Supervisor: Sendable {
         return ForkServer()
     }
 
+    /// The verifier fork-server's directory (its log, and its private `tmp/`), and the server, not
+    /// started yet: the verifier with its clean environment, as the supervisor's own child.
+    private func prepareVerifierServer(_ spool: Spool) throws -> VerifierServer {
+        let temporary = spool.verifierServer + "/tmp"
+        try Files.makeDirectories(temporary, mode: 0o700)
+        return VerifierServer(launch: ForkServer.Launch(
+            arguments: [config.verifierPath], environment: VerifierEnvironment.make(temporary: temporary),
+            directory: spool.verifierServer, logPath: spool.verifierServer + "/server.log", logLimit: 64 << 10,
+            limits: ChildProcess.Limits(), sandbox: nil, readyTimeout: .seconds(10)))
+    }
+
     /// Checks what would make every delta fail, so the daemon refuses to start instead; returns
     /// how writers will be confined.
     @discardableResult
@@ -97,7 +108,8 @@ public struct Supervisor: Sendable {
             compression: CompressionBudget(bytes: Int(clamping: config.zstdMemory), onWait: SupervisorMetrics.compressionWait),
             verifications: AsyncSemaphore(config.maxVerifications), stop: stop, live: live,
             sandbox: sandbox, verifierCredentials: verifierCredentials, storeHealth: storeHealth, once: once,
-            forkServer: config.writerMode == "fork-server" ? try prepareForkServer(sandbox, spool) : nil)
+            forkServer: config.writerMode == "fork-server" ? try prepareForkServer(sandbox, spool) : nil,
+            verifierServer: config.verifierLaunch == "fork-server" ? try prepareVerifierServer(spool) : nil)
         await collectGarbage(store: store, spool: spool)
         logger.info("supervisor started", metadata: [
             "spool": "\(spool.root)", "store": "\(config.store)", "host": "\(config.host)", "once": "\(once)",
@@ -268,6 +280,7 @@ public struct Supervisor: Sendable {
         let summary = results.summary
         health.beat(notReady: "stopped")
         pipeline.forkServer?.stop()
+        pipeline.verifierServer?.stop()
         if case .delegated(let delegation) = sandbox.cgroups { delegation.removeBase() }
         logger.info("supervisor stopped", metadata: [
             "shipped": "\(summary.shipped)", "rejected": "\(summary.rejected)", "failed": "\(summary.failed)",

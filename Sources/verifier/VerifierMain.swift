@@ -7,10 +7,15 @@ import Glibc
 /// once; anything else (`--help`, `--version`, a subcommand, a range, a check command, a mistake)
 /// goes to ArgumentParser, which says what it would have. ArgumentParser builds its command model
 /// by reflection: measured with `perf`, about 60% of the verifier's own CPU on a tiny delta.
+/// `verifier --fork-server` is the supervisor's warm verifier (``VerifierForkServer``): it returns
+/// here only in a forked child, with that child's arguments.
 @main
 enum VerifierMain {
     static func main() async {
-        guard let call = SupervisorCall(CommandLine.arguments.dropFirst()) else { return await VerifierCommand.main() }
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        // Before the first suspension: the server must stay one thread (it forks).
+        if arguments == ["--fork-server"] { arguments = VerifierForkServer.serve() }
+        guard let call = SupervisorCall(arguments[...]) else { return await VerifierCommand.main(arguments) }
         let report = await call.request.verify(url: call.url, restoreInto: nil)
         do {
             exit(try VerifyRequest.print(report, json: call.json))

@@ -128,6 +128,8 @@ import Testing
         let realVerifier = harness.config.verifierPath
         let once = harness.root + "/said-invalid"
         // Says "invalid" the first time: the uploaded delta is proved bad, so it is written again.
+        // A verifier process per delta: the script counts calls, and a fork-server start is one.
+        harness.config.verifierLaunch = "process"
         harness.config.verifierPath = try TestSupport.script("""
             if [ ! -e \(once) ]; then touch \(once); exit 1; fi
             exec \(realVerifier) "$@"

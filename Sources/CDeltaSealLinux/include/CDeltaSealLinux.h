@@ -99,6 +99,13 @@ int dsl_landlock_ruleset(const char *const *writable_dirs, struct dsl_sandbox_ou
 /// sendmsg(2) of `length` bytes with `count` descriptors attached (SCM_RIGHTS, at most 8), EINTR
 /// retried, MSG_NOSIGNAL: the bytes sent, or -1 with errno.
 long dsl_send_with_fds(int socket, const void *bytes, unsigned long length, const int *fds, int count);
+/// recvmsg(2) of one message into `bytes` with the descriptors attached (SCM_RIGHTS, close-on-exec,
+/// at most `max_fds` kept and the rest closed), EINTR retried: the bytes received (0: the peer
+/// closed), or -1 with errno. `truncated` is 1 when the message, its control data or its
+/// descriptors did not fit.
+long dsl_recv_with_fds(int socket, void *bytes, unsigned long capacity, int *fds, int max_fds, int *fd_count, int *truncated);
+/// Closes every descriptor above `last_kept` (close_range, or one by one where the kernel lacks it).
+void dsl_close_above(int last_kept);
 /// prctl(PR_SET_DUMPABLE); returns 0 or -1 with errno.
 int dsl_set_dumpable(int dumpable);
 /// prctl(PR_GET_NO_NEW_PRIVS): 1 or 0, -1 with errno.

@@ -119,6 +119,9 @@ public enum ConfigSchema {
             do { c.verifierPath = try paths.resolve(v, what: "verifier.path") } catch { throw BadValue(message: "\(error)") }
         } show: { $0.verifierPath },
         choice("verifier.mode", "full (integrity_check) or quick (quick_check)", ["full", "quick"]) { c, v in c.quickVerify = v == "quick" } show: { $0.quickVerify ? "quick" : "full" },
+        choice("verifier.launch", "fork-server: the verifier started once with --fork-server, forking a child per delta (a verifier process whenever it cannot); process: a verifier process per delta", ["fork-server", "process"]) { c, v in
+            c.verifierLaunch = v
+        } show: { $0.verifierLaunch },
         seconds("verifier.timeout", "seconds a verification may take") { c, v in c.verifierTimeout = v } show: { $0.verifierTimeout },
         text("verify.check_command", "run on each restored delta in the writer sandbox (--delta DIR --manifest FILE appended); empty: none") { c, v, _ in
             do { _ = try CommandWords.split(v) } catch { throw BadValue(message: "\(error)") }

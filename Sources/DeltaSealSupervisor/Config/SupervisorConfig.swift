@@ -46,6 +46,9 @@ public struct SupervisorConfig: Sendable {
     public var writerLogLimit: Int64 = 256 << 10
     /// The verifier executable.
     public var verifierPath: String
+    /// `fork-server`: `verifier --fork-server` started once, forking a child per delta (a verifier
+    /// process whenever it cannot); `process`: a verifier process per delta.
+    public var verifierLaunch = "fork-server"
     /// How long a verification may take.
     public var verifierTimeout: Duration = .seconds(600)
     /// `quick_check` instead of `integrity_check` during verification.

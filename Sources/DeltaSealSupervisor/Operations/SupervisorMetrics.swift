@@ -23,6 +23,10 @@ public enum SupervisorMetrics {
     /// `deltaseal_compression_waits_total`: a file's compression waited for its share of `zstd.memory`.
     static func compressionWait() { Counter(label: "deltaseal_compression_waits_total").increment() }
 
+    /// `deltaseal_verifier_fork_server_fallbacks_total`: the verifier fork-server could not take a
+    /// delta, and verifier processes took over for a while.
+    static func verifierFallback() { Counter(label: "deltaseal_verifier_fork_server_fallbacks_total").increment() }
+
     /// `deltaseal_verification_failures_total{reason}`: invalid, could_not_check, timeout, error.
     static func verificationFailure(reason: String) {
         Counter(label: "deltaseal_verification_failures_total", dimensions: [("reason", reason)]).increment()
@@ -83,6 +87,7 @@ public enum SupervisorMetrics {
         for kind in ["raw", "compressed", "uploaded"] { Counter(label: "deltaseal_bytes_total", dimensions: [("kind", kind)]).increment(by: 0) }
         Counter(label: "deltaseal_retries_total").increment(by: 0)
         Counter(label: "deltaseal_compression_waits_total").increment(by: 0)
+        Counter(label: "deltaseal_verifier_fork_server_fallbacks_total").increment(by: 0)
         for reason in ["invalid", "could_not_check", "timeout", "error"] {
             Counter(label: "deltaseal_verification_failures_total", dimensions: [("reason", reason)]).increment(by: 0)
         }
@@ -105,6 +110,7 @@ public enum SupervisorMetrics {
         "deltaseal_bytes_total": "Bytes of shipped deltas: raw, compressed, uploaded.",
         "deltaseal_retries_total": "Failed attempts that will be tried again.",
         "deltaseal_compression_waits_total": "Files whose compression waited for its share of zstd.memory (the packs in flight used it all).",
+        "deltaseal_verifier_fork_server_fallbacks_total": "Times the verifier fork-server could not take a delta and verifier processes took over for a minute.",
         "deltaseal_verification_failures_total": "Verifications that did not say valid, by reason.",
         "deltaseal_writer_exits_total": "Writer processes that ended, by exit code, signal_N or timeout.",
         "deltaseal_store_requests_total": "Object store requests, by verb and HTTP status (error: no answer).",

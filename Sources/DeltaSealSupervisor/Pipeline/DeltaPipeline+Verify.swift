@@ -38,16 +38,35 @@ extension DeltaPipeline {
             try Files.writeAtomically(Array(credentials.sharedCredentialsFile.utf8), to: file, mode: 0o600)
             arguments += ["--credentials-file", file]
         }
-        let process: ChildProcess
-        do {
-            process = try ChildProcess.spawn(arguments: arguments, environment: VerifierEnvironment.make(temporary: privateTemporary),
-                                             workingDirectory: directory, outputPath: directory + "/verify.log",
-                                             errorPath: directory + "/verify.err")
-        } catch {
-            return .verified(.couldNotCheck(reason: "cannot start the verifier \(config.verifierPath): \(error)",
-                                            storeAvailable: storeHealth.isAvailable))
+        let environment = VerifierEnvironment.make(temporary: privateTemporary)
+        var ran: ChildProcess.Termination?
+        var serverFailure: String?
+        if let verifierServer, verifierServer.isAvailable {
+            // A child of the server, or (before any child ran) a verifier process below.
+            if case .ran(let ended, let failure) = await verifierServer.run(
+                id: "\(record.id.rawValue)-\(record.attempt)-\(verifyStarted)", arguments: arguments, environment: environment,
+                workingDirectory: directory, outputPath: directory + "/verify.log", errorPath: directory + "/verify.err",
+                timeout: live.verifierTimeout, grace: live.killGrace, log) {
+                ran = ended
+                serverFailure = failure
+            }
         }
-        let termination = await process.wait(timeout: live.verifierTimeout, grace: live.killGrace)
+        let termination: ChildProcess.Termination
+        let launched = ran == nil ? "process" : "fork-server"
+        if let ran {
+            termination = ran
+        } else {
+            let process: ChildProcess
+            do {
+                process = try ChildProcess.spawn(arguments: arguments, environment: environment,
+                                                 workingDirectory: directory, outputPath: directory + "/verify.log",
+                                                 errorPath: directory + "/verify.err")
+            } catch {
+                return .verified(.couldNotCheck(reason: "cannot start the verifier \(config.verifierPath): \(error)",
+                                                storeAvailable: storeHealth.isAvailable))
+            }
+            termination = await process.wait(timeout: live.verifierTimeout, grace: live.killGrace)
+        }
         try? Files.removeTree(privateTemporary)
         let report = (try? Files.readAll(directory + "/verify.log")).flatMap { try? StableJSON.decode(VerificationReport.self, from: $0) }
         if let check = report?.check {
@@ -60,7 +79,9 @@ extension DeltaPipeline {
                 SupervisorMetrics.bytes("raw", manifest.rawBytes)
                 SupervisorMetrics.bytes("compressed", manifest.compressedBytes)
             }
-            log.info("verified", metadata: report?.check.map { ["check_ms": "\($0.durationMs)"] } ?? [:])
+            var metadata: Logger.Metadata = ["verifier": "\(launched)"]
+            if let check = report?.check { metadata["check_ms"] = "\(check.durationMs)" }
+            log.info("verified", metadata: metadata)
             return .verified(.valid)
         }
         var kind = termination.timedOut ? "timeout" : "error"
@@ -69,10 +90,11 @@ extension DeltaPipeline {
             reason += ": " + report.status.rawValue + " " + report.problems.map { "\($0.file ?? "-"): \($0.reason)" }.joined(separator: "; ")
             kind = report.status.rawValue
         } else {
+            reason += serverFailure.map { "; " + $0 } ?? ""
             reason += logSuffix(directory + "/verify.err")
         }
         SupervisorMetrics.verificationFailure(reason: kind)
-        log.warning("verification failed", metadata: ["reason": "\(reason)"])
+        log.warning("verification failed", metadata: ["reason": "\(reason)", "verifier": "\(launched)"])
         // "invalid": what was uploaded is bad; write the delta again. Anything else (could not
         // check, a timeout, a crash) says nothing about the delta: verify it again.
         if termination.exitStatus == VerifierExit.invalid { return .verified(.invalid(reason: reason)) }

@@ -38,6 +38,8 @@ struct DeltaPipeline: Sendable {
     let once: Bool
     /// The fork-server writer, with `writer.mode: fork-server`.
     var forkServer: ForkServer? = nil
+    /// The verifier fork-server, with `verifier.launch: fork-server`.
+    var verifierServer: VerifierServer? = nil
 
     /// What one run of a delta holds in memory between actions; none of it survives a crash,
     /// and none of it needs to (the record on disk says where to go on).

@@ -7,9 +7,10 @@ import Synchronization
 import Glibc
 #endif
 
-/// The fork-server writer (`writer.mode: fork-server`): the writer command started once with
-/// `--fork-server`, sandboxed as a writer is, which forks one child per delta (docs/formats.md,
-/// "Fork-server protocol"). Started on first use; when it exits it is started again on the next.
+/// A fork-server: a command started once with `--fork-server` which forks one child per request
+/// (docs/formats.md, "Fork-server protocol"). The writer's (`writer.mode: fork-server`) is the
+/// writer command, sandboxed as a writer is; the verifier's (`verifier.launch: fork-server`) is
+/// the verifier. Started on first use; when it exits it is started again on the next.
 ///
 /// Everything it says is untrusted: a pid it names is checked (``ForkedProcess/adopt(pid:parent:)``)
 /// before anything is signalled, a reply that does not parse or names no request is ignored, and a
@@ -133,19 +134,21 @@ final class ForkServer: Sendable {
         var logPath: String
         var logLimit: Int
         var limits: ChildProcess.Limits
-        var sandbox: Sandbox
+        /// How it is confined; nil: as the supervisor's own child (the verifier's).
+        var sandbox: Sandbox?
         /// How long it may take to say it is ready (its imports).
         var readyTimeout: Duration
     }
 
-    /// Sends one write request (with `fds`: stdout and stderr, the go pipe, the Landlock ruleset
-    /// where there is one), starting the server first if none runs.
-    func submit(id: String, argv: [String], cwd: String, environment: [String: String], fds: [Int32],
+    /// Sends one request, starting the server first if none runs: `write` (with `fds`: the
+    /// child's stdout and stderr, the go pipe, the Landlock ruleset where there is one) or
+    /// `verify` (stdout, stderr, the go pipe).
+    func submit(_ op: String = "write", id: String, argv: [String], cwd: String, environment: [String: String], fds: [Int32],
                 launch: Launch) async throws -> Job {
         let server = try await running(launch)
         let job = Job(id: id, server: server)
         server.jobs.withLock { $0[id] = job }
-        let request: [String: Any] = ["op": "write", "id": id, "argv": argv, "cwd": cwd, "env": environment]
+        let request: [String: Any] = ["op": op, "id": id, "argv": argv, "cwd": cwd, "env": environment]
         guard server.trySend(request, fds: fds) else {
             server.jobs.withLock { $0[id] = nil }
             throw Failure(description: "cannot send to the fork-server (pid \(server.process.pid)): "

@@ -17,6 +17,8 @@ public struct Spool: Sendable {
     public var failed: String { root + "/failed" }
     /// The fork-server writer's log and private `tmp/` (`writer.mode: fork-server`).
     public var forkServer: String { root + "/fork-server" }
+    /// The verifier fork-server's log and private `tmp/` (`verifier.launch: fork-server`).
+    public var verifierServer: String { root + "/verifier-server" }
 
     public init(root: String) { self.root = root }
 
